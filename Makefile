@@ -1,0 +1,93 @@
+# tide: `make` builds build/tide and build/lua/tide/core.so; `make test` and `make demo` are
+# the two commands a fresh Debian machine needs (both install missing packages first).
+CC       ?= cc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+BLASDIR  := /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLASINC  := /usr/include/x86_64-linux-gnu/openblas-openmp
+LUAINC   := /usr/include/lua5.4
+
+WARN     := -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wstrict-prototypes \
+            -Wmissing-prototypes -Wdouble-promotion -Wvla
+ifneq ($(CI)$(WERROR),)
+WARN     += -Werror
+endif
+OPT      ?= -O3 -march=native
+CFLAGS   ?= $(OPT)
+ALLFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp $(WARN) $(CFLAGS) -I$(BLASINC) -I$(LUAINC) -MMD -MP
+BLAS     := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas
+LIBS     := $(BLAS) -fopenmp -lm
+
+TENSOR_SRC := $(wildcard tensor/*.c tensor/ops/*.c tensor/io/*.c)
+CORE_SRC   := $(filter-out vm/main.c vm/repl.c,$(wildcard vm/*.c))
+PROG_SRC   := vm/main.c vm/repl.c
+TEST_SRC   := $(wildcard tests/c/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+TENSOR_OBJ := $(call obj,$(TENSOR_SRC))
+CORE_OBJ   := $(call obj,$(CORE_SRC))
+PROG_OBJ   := $(call obj,$(PROG_SRC))
+TEST_OBJ   := $(call obj,$(TEST_SRC))
+
+.PHONY: all deps test test-c test-lua check run bench demo install fixtures format lint clean
+all: $(BUILD)/tide $(BUILD)/lua/tide/core.so
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+# The program embeds Debian's liblua5.4; -Wl,-E lets C modules it loads find the Lua API.
+$(BUILD)/tide: $(PROG_OBJ) $(CORE_OBJ) $(TENSOR_OBJ)
+	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ -llua5.4 -lreadline $(LIBS)
+
+# The module for stock lua5.4 links no Lua: the host interpreter provides the API.
+$(BUILD)/lua/tide/core.so: $(CORE_OBJ) $(TENSOR_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LIBS)
+
+$(BUILD)/test_c: $(TEST_OBJ) $(TENSOR_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ -lcriterion $(LIBS)
+
+deps:
+	@scripts/deps.sh scripts/deps.txt
+
+test: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/test_c
+	@BUILD=$(BUILD) T="$(T)" scripts/test.sh
+
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  all build-asan/test_c
+	@BUILD=build-asan SANITIZE=1 T="$(T)" scripts/test.sh
+
+run: all
+	@$(BUILD)/tide
+
+bench: all
+	@scripts/bench.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+fixtures:
+	/usr/bin/python3 scripts/gen_fixtures.py
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.4 $(DESTDIR)$(PREFIX)/share/doc/tide
+	install -m 755 $(BUILD)/tide $(DESTDIR)$(PREFIX)/bin/tide
+	install -m 644 $(BUILD)/lua/tide/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide/core.so
+	cp -r stdlib/tide $(DESTDIR)$(PREFIX)/share/lua/5.4/
+	cp -r doc/. $(DESTDIR)$(PREFIX)/share/doc/tide/
+
+format:
+	clang-format -i $(TENSOR_SRC) $(CORE_SRC) $(PROG_SRC) $(TEST_SRC) $(wildcard tensor/*.h vm/*.h tensor/*/*.h)
+
+lint:
+	scripts/sz.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

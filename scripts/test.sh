@@ -1,0 +1,54 @@
+#!/bin/sh
+# Runs the C suite (Criterion) and the Lua suite (busted under lua5.4) and ends with one line
+# "N passed, N failed"; exits non-zero when anything failed. T=pattern runs a subset.
+# SANITIZE=1 (make check) runs against the ASan build.
+BUILD=${BUILD:-build}
+cd "$(dirname "$0")/.." || exit 2
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+if [ -n "$SANITIZE" ]; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+    # lua5.4 is not instrumented: the sanitizer runtime must be loaded first
+    export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+    export TIDE_NO_CACHE=1
+fi
+
+cpass=0 cfail=0
+if [ -x "$BUILD/test_c" ]; then
+    filter=""
+    [ -n "$T" ] && filter="--filter=*$T*/*"
+    LD_PRELOAD= "$BUILD/test_c" -j2 $filter >"$out/c.log" 2>&1
+    crc=$?
+    tail -n 25 "$out/c.log" | grep -v '^\[----\]' | grep -E 'FAIL|CRASH|Assertion|Synthesis|Warning' || true
+    line=$(grep 'Synthesis' "$out/c.log" | tail -1)
+    cpass=$(echo "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+    cf=$(echo "$line" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+    cc=$(echo "$line" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
+    cpass=${cpass:-0}
+    cfail=$(( ${cf:-0} + ${cc:-0} ))
+    [ -z "$line" ] && cfail=$((cfail + 1)) && cat "$out/c.log"
+    [ $crc -ne 0 ] && [ $cfail -eq 0 ] && cfail=1
+    echo "C suite: $cpass passed, $cfail failed"
+fi
+
+export TIDE_BUILD="$BUILD"
+export LUA_PATH="stdlib/?.lua;stdlib/?/init.lua;tests/lua/?.lua;;"
+export LUA_CPATH="$BUILD/lua/?.so;;"
+filter=""
+[ -n "$T" ] && filter="--filter=$T"
+lua5.4 /usr/bin/busted -o utfTerminal $filter tests/lua >"$out/lua.log" 2>&1
+lrc=$?
+grep -v '^[●◼✱]*$' "$out/lua.log" | tail -n 60
+line=$(grep -E '[0-9]+ success' "$out/lua.log" | tail -1)
+lpass=$(echo "$line" | sed -n 's/^[^0-9]*\([0-9]*\) success.*/\1/p')
+lf=$(echo "$line" | sed -n 's/.* \([0-9]*\) failure.*/\1/p')
+le=$(echo "$line" | sed -n 's/.* \([0-9]*\) error.*/\1/p')
+lpass=${lpass:-0}
+lfail=$(( ${lf:-0} + ${le:-0} ))
+[ -z "$line" ] && lfail=$((lfail + 1))
+[ $lrc -ne 0 ] && [ $lfail -eq 0 ] && lfail=1
+echo "Lua suite: $lpass passed, $lfail failed"
+
+passed=$((cpass + lpass)) failed=$((cfail + lfail))
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

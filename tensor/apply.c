@@ -1,0 +1,102 @@
+/* tensor/apply.c: td_run, the one path every op takes (shape, allocate, forward, record), and
+ * the registry of ops.def rows. */
+#include <string.h>
+
+#include "tide.h"
+
+const td_op_entry td_ops[] = {
+#define OP(lname, desc, sig) {lname, &desc, sig},
+#include "ops/ops.def"
+#undef OP
+};
+const size_t td_nops = sizeof td_ops / sizeof td_ops[0];
+
+static bool grad_on = true;
+
+bool td_grad_enabled(void) {
+    return grad_on;
+}
+
+bool td_set_grad_enabled(bool on) {
+    bool prev = grad_on;
+    grad_on = on;
+    return prev;
+}
+
+int td_record(td_node *n); /* tensor/autograd.c */
+
+static bool same_shape(const td_tensor *t, const td_meta *m) {
+    return t->ndim == m->ndim && !memcmp(t->shape, m->shape, sizeof(int64_t) * (size_t)m->ndim);
+}
+
+static int preset_ok(const td_op *op, const td_tensor *t, const td_meta *m) {
+    char a[128], b[128];
+    if (!same_shape(t, m))
+        return td_error("%s_: the result has shape %s but the tensor written to has shape %s",
+                        op->name, td_shape_str(m->shape, m->ndim, a, sizeof a),
+                        td_shape_str(t->shape, t->ndim, b, sizeof b));
+    if (t->dtype != m->dtype)
+        return td_error("%s_: result dtype %s cannot be written into a %s tensor", op->name,
+                        td_dtype_name(m->dtype), td_dtype_name(t->dtype));
+    return 0;
+}
+
+int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_tensor **out) {
+    static const td_args noargs;
+    td_node n = {.op = op, .args = a ? *a : noargs, .nin = nin, .in = (td_tensor **)in, .nout = 1};
+    if (!(op->flags & TD_VARIN) && nin != op->nin)
+        return td_error("%s: expected %d inputs, got %d", op->name, op->nin, nin);
+    if (op->shape(&n) < 0) return -1;
+    bool preset = out[0] != NULL;
+    int k = 0;
+    if (preset) {
+        if (preset_ok(op, out[0], &n.meta[0]) < 0) return -1;
+        n.out[0] = out[0];
+        k = 1;
+    }
+    for (; k < n.nout; k++) {
+        td_meta *m = &n.meta[k];
+        n.out[k] = (op->flags & TD_VIEW)
+                       ? td_view_of(in[0], m->shape, m->stride, m->ndim, m->offset)
+                       : td_empty(m->shape, m->ndim, m->dtype);
+        if (!n.out[k]) goto fail;
+    }
+    if (op->forward(&n) < 0) goto fail;
+    if (preset) td_bump_version(out[0]);
+    if (grad_on && !(op->flags & TD_NOGRAD)) {
+        bool any = false;
+        for (int i = 0; i < nin && !any; i++) any = in[i] && in[i]->requires_grad;
+        if (any && td_record(&n) < 0) goto fail;
+    }
+    td_free(n.ctx);
+    for (k = preset; k < n.nout; k++) out[k] = n.out[k];
+    return n.nout;
+fail:
+    td_free(n.ctx);
+    for (k = preset; k < n.nout; k++) td_release(n.out[k]);
+    return -1;
+}
+
+td_tensor *td_apply(const td_op *op, td_tensor *const *in, int nin, const td_args *a) {
+    td_tensor *out[TD_MAX_OUT] = {0};
+    int k = td_run(op, in, nin, a, out);
+    if (k < 0) return NULL;
+    for (int i = 1; i < k; i++) td_release(out[i]);
+    return out[0];
+}
+
+td_tensor *td_apply1(const td_op *op, td_tensor *x, const td_args *a) {
+    return td_apply(op, &x, 1, a);
+}
+
+td_tensor *td_apply2(const td_op *op, td_tensor *x, td_tensor *y, const td_args *a) {
+    td_tensor *in[2] = {x, y};
+    return td_apply(op, in, 2, a);
+}
+
+int td_apply_(const td_op *op, td_tensor *const *in, int nin, const td_args *a) {
+    td_tensor *out[TD_MAX_OUT] = {in[0]};
+    int k = td_run(op, in, nin, a, out);
+    for (int i = 1; i < k; i++) td_release(out[i]);
+    return k < 0 ? -1 : 0;
+}

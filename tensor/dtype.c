@@ -1,0 +1,39 @@
+/* tensor/dtype.c: dtype names, sizes and the promotion order. */
+#include <string.h>
+
+#include "tide.h"
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[TD_NDTYPES] = {
+    [TD_FLOAT32] = {"float32", 4}, [TD_FLOAT64] = {"float64", 8}, [TD_INT64] = {"int64", 8},
+    [TD_UINT8] = {"uint8", 1},     [TD_BOOL] = {"bool", 1},
+};
+
+const char *td_dtype_name(td_dtype t) {
+    return (unsigned)t < TD_NDTYPES ? dtypes[t].name : "invalid";
+}
+
+size_t td_dtype_size(td_dtype t) {
+    return dtypes[t].size;
+}
+
+bool td_dtype_is_float(td_dtype t) {
+    return t == TD_FLOAT32 || t == TD_FLOAT64;
+}
+
+int td_dtype_parse(const char *name, td_dtype *t) {
+    for (int i = 0; i < TD_NDTYPES; i++)
+        if (strcmp(name, dtypes[i].name) == 0) {
+            *t = (td_dtype)i;
+            return 0;
+        }
+    return td_error("unknown dtype '%s' (expected float32, float64, int64, uint8 or bool)", name);
+}
+
+td_dtype td_dtype_promote(td_dtype a, td_dtype b) {
+    static const int rank[TD_NDTYPES] = {
+        [TD_BOOL] = 0, [TD_UINT8] = 1, [TD_INT64] = 2, [TD_FLOAT32] = 3, [TD_FLOAT64] = 4};
+    return rank[a] >= rank[b] ? a : b;
+}

@@ -1,0 +1,93 @@
+/* tensor/storage.c: reference-counted buffers with a size-bucketed cache of freed ones, so a
+ * training loop that frees and reallocates the same shapes every step stops calling malloc.
+ * Size classes are 2^k * {4,5,6,7}/4 bytes; a class keeps at most CACHE_PER_CLASS buffers and
+ * the whole cache at most CACHE_MAX bytes. Allocation happens on the main thread only. */
+#include <stdlib.h>
+
+#include "tide.h"
+
+#define NCLASS          (4 * 48)
+#define CACHE_PER_CLASS 8
+#define CACHE_MAX       ((size_t)512 << 20)
+
+static struct {
+    void *buf[CACHE_PER_CLASS];
+    int n;
+} cache[NCLASS];
+static size_t cached_bytes;
+static td_storage *free_structs; /* storage structs reused through their data field */
+static uint64_t alloc_total;     /* bytes handed out, cache hits included: the GC's measure */
+
+uint64_t td_alloc_total(void) {
+    return alloc_total;
+}
+
+static int size_class(size_t n, size_t *cap) {
+    if (n <= 64) {
+        *cap = 64;
+        return 0;
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)n); /* 2^k <= n < 2^(k+1) */
+    size_t base = (size_t)1 << k, q = base / 4 ? base / 4 : 1;
+    size_t step = (n - base + q - 1) / q; /* 0..4 quarters above 2^k */
+    *cap = base + step * q;
+    return k * 4 + (int)step;
+}
+
+td_storage *td_storage_new(size_t nbytes) {
+    td_storage *s = free_structs;
+    if (s)
+        free_structs = (td_storage *)s->data;
+    else if (!(s = malloc(sizeof *s))) {
+        td_error("out of memory allocating a storage");
+        return NULL;
+    }
+    s->data = NULL;
+    s->nbytes = nbytes;
+    s->refcount = 1;
+    s->version = 0;
+    if (nbytes == 0) return s;
+    alloc_total += nbytes;
+    size_t cap;
+    int c = size_class(nbytes, &cap);
+    if (c < NCLASS && cache[c].n > 0) {
+        s->data = cache[c].buf[--cache[c].n];
+        cached_bytes -= cap;
+    } else if (!(s->data = td_malloc(c < NCLASS ? cap : nbytes))) {
+        s->data = free_structs;
+        free_structs = s;
+        return NULL;
+    }
+    return s;
+}
+
+void td_storage_retain(td_storage *s) {
+    s->refcount++;
+}
+
+void td_storage_release(td_storage *s) {
+    if (!s || --s->refcount > 0) return;
+    if (s->data) {
+        size_t cap;
+        int c = size_class(s->nbytes, &cap);
+        if (c < NCLASS && cache[c].n < CACHE_PER_CLASS && cached_bytes + cap <= CACHE_MAX) {
+            cache[c].buf[cache[c].n++] = s->data;
+            cached_bytes += cap;
+        } else {
+            td_free(s->data);
+        }
+    }
+    s->data = free_structs;
+    free_structs = s;
+}
+
+void td_storage_cache_clear(void) {
+    for (int c = 0; c < NCLASS; c++)
+        while (cache[c].n > 0) td_free(cache[c].buf[--cache[c].n]);
+    cached_bytes = 0;
+    while (free_structs) {
+        td_storage *s = free_structs;
+        free_structs = (td_storage *)s->data;
+        free(s);
+    }
+}

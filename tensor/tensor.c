@@ -1,0 +1,189 @@
+/* tensor/tensor.c: tensor structs (reference-counted strided views of a storage), creation,
+ * element access and dtype conversion. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tide.h"
+
+static td_tensor *free_tensors; /* structs reused through their grad field */
+
+/* Elements above this are refused before any allocation ("absurd sizes"): 2^40 bytes. */
+#define MAX_BYTES ((int64_t)1 << 40)
+
+static td_tensor *tensor_struct(void) {
+    td_tensor *t = free_tensors;
+    if (t)
+        free_tensors = t->grad;
+    else if (!(t = malloc(sizeof *t))) {
+        td_error("out of memory allocating a tensor");
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    t->refcount = 1;
+    return t;
+}
+
+static void contiguous_strides(const int64_t *shape, int ndim, int64_t *stride) {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        stride[i] = s;
+        s *= shape[i] > 0 ? shape[i] : 1;
+    }
+}
+
+td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
+    char buf[128];
+    if (ndim < 0 || ndim > TD_MAX_DIMS) {
+        td_error("at most %d dims are supported, got %d", TD_MAX_DIMS, ndim);
+        return NULL;
+    }
+    int64_t n = 1, esz = (int64_t)td_dtype_size(dt);
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            td_error("negative size %lld in shape %s", (long long)shape[i],
+                     td_shape_str(shape, ndim, buf, sizeof buf));
+            return NULL;
+        }
+        if (shape[i] && n > MAX_BYTES / esz / shape[i]) {
+            td_error("shape %s is too large (over 2^40 bytes)",
+                     td_shape_str(shape, ndim, buf, sizeof buf));
+            return NULL;
+        }
+        n *= shape[i];
+    }
+    td_tensor *t = tensor_struct();
+    if (!t) return NULL;
+    if (!(t->storage = td_storage_new((size_t)(n * esz)))) {
+        t->grad = free_tensors;
+        free_tensors = t;
+        return NULL;
+    }
+    t->ndim = ndim;
+    t->dtype = dt;
+    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    contiguous_strides(shape, ndim, t->stride);
+    return t;
+}
+
+td_tensor *td_zeros(const int64_t *shape, int ndim, td_dtype dt) {
+    td_tensor *t = td_empty(shape, ndim, dt);
+    if (t && t->storage->nbytes) memset(t->storage->data, 0, t->storage->nbytes);
+    return t;
+}
+
+td_tensor *td_full(const int64_t *shape, int ndim, td_dtype dt, double v) {
+    td_tensor *t = td_empty(shape, ndim, dt);
+    if (!t) return NULL;
+    int64_t n = td_numel(t);
+    void *d = t->storage->data;
+    switch (dt) {
+    case TD_FLOAT32: for (int64_t i = 0; i < n; i++) ((float *)d)[i] = (float)v; break;
+    case TD_FLOAT64: for (int64_t i = 0; i < n; i++) ((double *)d)[i] = v; break;
+    case TD_INT64: for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i] = (int64_t)v; break;
+    case TD_UINT8: memset(d, (uint8_t)(int64_t)v, (size_t)n); break;
+    default: memset(d, v != 0, (size_t)n); break;
+    }
+    return t;
+}
+
+td_tensor *td_scalar(double v, td_dtype dt) {
+    return td_full(NULL, 0, dt, v);
+}
+
+td_tensor *td_from_data(const void *src, const int64_t *shape, int ndim, td_dtype dt) {
+    td_tensor *t = td_empty(shape, ndim, dt);
+    if (t && t->storage->nbytes) memcpy(t->storage->data, src, t->storage->nbytes);
+    return t;
+}
+
+td_tensor *td_view_of(td_tensor *base, const int64_t *shape, const int64_t *stride, int ndim,
+                      int64_t offset) {
+    td_tensor *t = tensor_struct();
+    if (!t) return NULL;
+    t->storage = base->storage;
+    td_storage_retain(t->storage);
+    t->ndim = ndim;
+    t->dtype = base->dtype;
+    t->offset = offset;
+    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    memcpy(t->stride, stride, sizeof(int64_t) * (size_t)ndim);
+    return t;
+}
+
+void td_retain(td_tensor *t) {
+    t->refcount++;
+}
+
+
+void td_release(td_tensor *t) {
+    if (!t || --t->refcount > 0) return;
+    td_storage_release(t->storage);
+    td_release(t->grad);
+    if (t->grad_fn) td_node_release(t->grad_fn);
+    t->grad = free_tensors;
+    free_tensors = t;
+}
+
+int64_t td_numel(const td_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+bool td_is_contiguous(const td_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->stride[i] != s) return false;
+        s *= t->shape[i];
+    }
+    return true;
+}
+
+void *td_data(const td_tensor *t) {
+    return (char *)t->storage->data + t->offset * (int64_t)td_dtype_size(t->dtype);
+}
+
+static int64_t elem_offset(const td_tensor *t, const int64_t *idx) {
+    int64_t o = 0;
+    for (int i = 0; i < t->ndim; i++) o += idx[i] * t->stride[i];
+    return o;
+}
+
+double td_get(const td_tensor *t, const int64_t *idx) {
+    char *p = (char *)td_data(t) + elem_offset(t, idx) * (int64_t)td_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case TD_FLOAT32: return *(float *)p;
+    case TD_FLOAT64: return *(double *)p;
+    case TD_INT64: return (double)*(int64_t *)p;
+    case TD_UINT8: return *(uint8_t *)p;
+    default: return *(bool *)p;
+    }
+}
+
+void td_set(td_tensor *t, const int64_t *idx, double v) {
+    char *p = (char *)td_data(t) + elem_offset(t, idx) * (int64_t)td_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case TD_FLOAT32: *(float *)p = (float)v; break;
+    case TD_FLOAT64: *(double *)p = v; break;
+    case TD_INT64: *(int64_t *)p = (int64_t)v; break;
+    case TD_UINT8: *(uint8_t *)p = (uint8_t)(int64_t)v; break;
+    default: *(bool *)p = v != 0; break;
+    }
+}
+
+double td_item(const td_tensor *t) {
+    static const int64_t zero[TD_MAX_DIMS];
+    return td_get(t, zero);
+}
+
+int td_normdim(const char *fn, int64_t *d, int ndim) {
+    int n = ndim ? ndim : 1;
+    if (*d < -n || *d >= n)
+        return td_error("%s: dim %lld out of range for a %d-D tensor", fn, (long long)*d, ndim);
+    if (*d < 0) *d += n;
+    return 0;
+}
+
+void td_bump_version(td_tensor *t) {
+    t->storage->version++;
+}

@@ -1,0 +1,30 @@
+/* tensor/thread.c: one OpenMP pool for tide's kernels and OpenBLAS (the OpenMP build of
+ * OpenBLAS runs its threads in the same pool, so the two never spin against each other). */
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "tide.h"
+
+static int nthreads;
+
+void td_set_num_threads(int n) {
+    if (n < 1) n = 1;
+    nthreads = n;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    openblas_set_num_threads(n);
+}
+
+int td_get_num_threads(void) {
+    if (nthreads == 0) {
+#ifdef _OPENMP
+        nthreads = omp_get_max_threads();
+#else
+        nthreads = 1;
+#endif
+    }
+    return nthreads;
+}

@@ -1,0 +1,233 @@
+/* tide.h: the public C API of tide's tensor library, and its manual. No Lua anywhere here.
+ *
+ * Conventions
+ * - Dims and scalar positions in td_args are 0-based in C (vm/ converts Lua's 1-based ones);
+ *   shapes, strides and offsets are counted in elements. Index *tensors* (int64 values that
+ *   name positions: gather/scatter/index inputs, argmax/max/min/sort outputs, class targets)
+ *   hold 1-based values in C too, so they pass between Lua and C unchanged (Torch7's rule).
+ * - Every fallible function returns NULL or -1 after td_error() filled a thread-local message
+ *   (td_errmsg()); nothing aborts or exits. Contracts are stated on each declaration.
+ * - Ownership: td_storage, td_tensor and td_node are reference counted. A function returning a
+ *   td_tensor * gives the caller one reference ("new ref"); arguments are borrowed.
+ */
+#ifndef TIDE_H
+#define TIDE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TD_MAX_DIMS  8
+#define TD_MAX_OUT   2 /* outputs of one op (max with a dim: values, indices) */
+#define TD_MAX_SAVED 4
+
+/* ---- dtypes ------------------------------------------------------------------------------ */
+typedef enum td_dtype { TD_FLOAT32, TD_FLOAT64, TD_INT64, TD_UINT8, TD_BOOL, TD_NDTYPES } td_dtype;
+
+const char *td_dtype_name(td_dtype t);              /* "float32" ... */
+int td_dtype_parse(const char *name, td_dtype *t);  /* 0, or -1 + error naming the choices */
+size_t td_dtype_size(td_dtype t);                   /* bytes per element */
+bool td_dtype_is_float(td_dtype t);
+td_dtype td_dtype_promote(td_dtype a, td_dtype b);  /* bool < uint8 < int64 < float32 < float64 */
+
+/* ---- errors, interruption, memory --------------------------------------------------------- */
+int td_error(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* sets msg, returns -1 */
+const char *td_errmsg(void);                 /* the last error of this thread */
+char *td_shape_str(const int64_t *shape, int ndim, char *buf, size_t n); /* "2x3", "scalar" */
+
+extern volatile sig_atomic_t td_interrupted; /* set by vm/'s SIGINT handler */
+int td_poll_interrupt(void);                 /* -1 + "interrupted!" once the flag is set */
+
+void *td_malloc(size_t n);   /* 64-byte aligned; NULL + error on failure or TIDE_FAIL_ALLOC=N */
+void td_free(void *p);
+uint64_t td_alloc_total(void); /* bytes of storage created so far (monotonic): GC pressure */
+
+/* ---- storage: a reference-counted, 64-byte aligned buffer ---------------------------------- */
+typedef struct td_storage {
+    void *data;       /* 64-byte aligned; NULL when nbytes == 0 */
+    size_t nbytes;    /* capacity */
+    int64_t refcount;
+    uint64_t version; /* bumped by every in-place write; autograd compares it */
+} td_storage;
+
+td_storage *td_storage_new(size_t nbytes); /* new ref, uninitialised bytes; NULL + error */
+void td_storage_retain(td_storage *s);
+void td_storage_release(td_storage *s);    /* frees (to the size-bucketed cache) at zero */
+void td_storage_cache_clear(void);         /* returns cached buffers to the system */
+
+/* ---- tensors: a strided view of a storage ------------------------------------------------- */
+struct td_node;
+typedef struct td_tensor {
+    td_storage *storage;           /* one ref */
+    int64_t offset;                /* elements from storage->data */
+    int64_t shape[TD_MAX_DIMS];    /* elements */
+    int64_t stride[TD_MAX_DIMS];   /* elements; 0 for expanded dims */
+    int ndim;                      /* 0 = scalar (one element) */
+    td_dtype dtype;
+    int64_t refcount;
+    /* autograd (tensor/autograd.c) */
+    bool requires_grad;            /* a leaf that wants .grad, or an op output that needs backward */
+    struct td_tensor *grad;        /* owned, NULL until backward reached this leaf */
+    struct td_node *grad_fn;       /* owned ref; NULL for leaves */
+    int out_index;                 /* which output of grad_fn this is */
+} td_tensor;
+
+/* Creation. All return a new ref or NULL + error (negative or absurd sizes included). */
+td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype t);
+td_tensor *td_zeros(const int64_t *shape, int ndim, td_dtype t);
+td_tensor *td_full(const int64_t *shape, int ndim, td_dtype t, double v);
+td_tensor *td_scalar(double v, td_dtype t);                     /* 0-dim */
+td_tensor *td_from_data(const void *src, const int64_t *shape, int ndim, td_dtype t); /* copies */
+td_tensor *td_view_of(td_tensor *base, const int64_t *shape, const int64_t *stride, int ndim,
+                      int64_t offset); /* new tensor sharing base's storage; no checks, no grad */
+void td_retain(td_tensor *t);
+void td_release(td_tensor *t);         /* NULL-safe */
+
+int64_t td_numel(const td_tensor *t);
+bool td_is_contiguous(const td_tensor *t);
+void *td_data(const td_tensor *t);     /* address of element 0 (storage data + offset) */
+double td_get(const td_tensor *t, const int64_t *idx);        /* no bounds check */
+void td_set(td_tensor *t, const int64_t *idx, double v);      /* no bounds check */
+double td_item(const td_tensor *t);                           /* first element, as double */
+int td_normdim(const char *fn, int64_t *d, int ndim);         /* -1..-n -> n-1..0; -1 + error */
+int td_copy_into(td_tensor *dst, const td_tensor *src);       /* broadcasts, converts dtype */
+td_tensor *td_contiguous(td_tensor *t); /* new ref: t itself when already contiguous */
+td_tensor *td_to_dtype(td_tensor *t, td_dtype dt);            /* new ref, copy (or t itself) */
+void td_bump_version(td_tensor *t);
+
+/* ---- elementwise iteration (tensor/iter.c) -------------------------------------------------
+ * An iterator broadcasts up to TD_ITER_MAX operands (operand 0 is the output), coalesces
+ * contiguous dims, and calls a 1-D loop with byte strides. Kernels vectorise when every stride
+ * equals the item size (checked inside the loop function) and split across threads above
+ * TD_PAR_GRAIN elements. */
+#define TD_ITER_MAX 4
+#define TD_PAR_GRAIN 32768
+typedef void (*td_loop)(char **p, const int64_t *s, int64_t n, const void *ctx);
+int td_broadcast_shape(const char *fn, td_tensor *const *ts, int n, int64_t *shape, int *ndim);
+int td_foreach(td_tensor *const *ops, int nops, td_loop loop, const void *ctx);
+
+/* ---- ops ------------------------------------------------------------------------------------
+ * An op is a descriptor (td_op) registered by one row of tensor/ops/ops.def; td_apply is the one
+ * path that runs it: shape() fills node->meta, apply allocates the outputs (or makes views when
+ * op->flags has TD_VIEW), forward() computes, and when grad mode is on and an input requires
+ * grad the node is kept on the output for backward(). */
+typedef struct td_args {
+    int64_t dim, dim2;              /* 0-based dims (vm/ normalises) */
+    int64_t start, len, index, step;
+    int64_t sizes[TD_MAX_DIMS];     /* a shape or a dim list (view, permute, expand) */
+    int nsizes;
+    double a, b;                    /* scalars: fill value, alpha/beta, lo/hi, p, exponent */
+    bool keepdim, flag;             /* flag: op-specific (unbiased, has lo, ...) */
+    bool has_a, has_b;
+    td_dtype dtype;
+} td_args;
+
+typedef struct td_meta {            /* what td_apply allocates for one output */
+    int64_t shape[TD_MAX_DIMS], stride[TD_MAX_DIMS]; /* stride/offset: TD_VIEW ops only */
+    int ndim;
+    int64_t offset;
+    td_dtype dtype;
+} td_meta;
+
+typedef struct td_node {
+    const struct td_op *op;
+    td_args args;
+    int nin, nout;
+    td_tensor **in;                 /* borrowed during forward; owned refs once recorded */
+    td_tensor *out[TD_MAX_OUT];     /* borrowed: an output owns its node, never the reverse */
+    td_meta meta[TD_MAX_OUT];
+    void *ctx;                      /* op-private scratch; freed with td_free by apply/engine */
+    /* autograd (tensor/autograd.c) */
+    int64_t refcount;
+    td_tensor *saved_out[TD_MAX_OUT]; /* plain aliases of outputs (no grad_fn: no cycle) */
+    uint64_t out_version[TD_MAX_OUT];
+    uint64_t *in_version;           /* [nin] storage versions at record time */
+    bool *needs_grad;               /* [nin] whether backward must produce gin[i] */
+    td_tensor *gacc[TD_MAX_OUT];    /* gradients of the outputs, summed during backward */
+    int pending;                    /* consumers not yet run in the current backward */
+    bool released;                  /* backward ran without retain_graph: saved data freed */
+} td_node;
+
+enum {
+    TD_VIEW = 1,      /* outputs share in[0]'s storage: shape() also sets stride and offset */
+    TD_SAVE_OUT = 2,  /* backward reads the outputs */
+    TD_NOGRAD = 4,    /* not differentiable (comparisons, argmax, integer results) */
+    TD_VARIN = 8,     /* any number of inputs (cat, stack) */
+    TD_GRAD_NOREAD = 16, /* backward reads no input values: in-place writes to inputs are fine */
+    TD_INPLACE = 32,  /* vm/ also registers an in-place twin "name_" (td_apply_) */
+};
+
+/* backward: given gout[k] (gradient of out[k], NULL when unused), set gin[i] to a new ref
+ * holding the gradient of in[i] for every i with node->needs_grad[i]; gin may have the
+ * broadcast shape of the output, autograd reduces it to the input's shape. */
+typedef struct td_op {
+    const char *name;
+    int nin, flags;
+    const char *doc;
+    int (*shape)(td_node *n);       /* validates, fills n->meta and n->nout; -1 + error */
+    int (*forward)(td_node *n);     /* computes n->out from n->in; -1 + error (interrupts) */
+    int (*backward)(td_node *n, td_tensor *const *gout, td_tensor **gin);
+} td_op;
+
+/* Runs op; out[] receives new refs, out[0] may be preset (in-place: out[0] = in[0], or an
+ * output buffer of the right shape). Returns the number of outputs or -1 + error. */
+int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_tensor **out);
+/* The common single-output form: new ref or NULL + error. */
+td_tensor *td_apply(const td_op *op, td_tensor *const *in, int nin, const td_args *a);
+td_tensor *td_apply1(const td_op *op, td_tensor *x, const td_args *a);
+td_tensor *td_apply2(const td_op *op, td_tensor *x, td_tensor *y, const td_args *a);
+/* In place: writes op(t, ...) into t, bumps its version; 0 or -1 + error. */
+int td_apply_(const td_op *op, td_tensor *const *in, int nin, const td_args *a);
+
+/* The registry: every op Lua sees, in ops.def order. */
+typedef enum td_sig {
+#define SIG(s) s,
+#include "ops/sig.def"
+#undef SIG
+    TD_NSIG
+} td_sig;
+typedef struct td_op_entry {
+    const char *name;  /* Lua name */
+    const td_op *op;
+    td_sig sig;        /* argument pattern vm/ checks */
+} td_op_entry;
+extern const td_op_entry td_ops[];
+extern const size_t td_nops;
+
+#define OP(lname, desc, sig) extern const td_op desc;
+#include "ops/ops.def"
+#undef OP
+
+/* ---- autograd (tensor/autograd.c) --------------------------------------------------------- */
+bool td_grad_enabled(void);
+bool td_set_grad_enabled(bool on);  /* returns the previous mode */
+int td_record(td_node *n);          /* td_run's hook: keeps a heap copy of n on its outputs */
+void td_node_retain(td_node *n);
+void td_node_release(td_node *n);
+char *td_grad_fn_name(const td_node *n, char *buf, size_t len); /* "MulBackward" */
+/* Accumulates d(roots)/d(leaves) into the leaves' .grad. grads[i] may be NULL for a one-element
+ * root (ones). With retain_graph false, frees each node's saved tensors once it ran. */
+int td_backward(td_tensor *const *roots, td_tensor *const *grads, int nroots, bool retain_graph);
+/* Like td_backward, but returns d(roots)/d(inputs[j]) as new refs in out[j] (NULL where the
+ * input does not influence the roots) and leaves .grad alone. */
+int td_grad(td_tensor *const *roots, td_tensor *const *grads, int nroots, td_tensor *const *inputs,
+            int ninputs, td_tensor **out, bool retain_graph);
+/* Sums g over its broadcast dims down to shape: a new ref (g itself when shapes agree). */
+td_tensor *td_sum_to(td_tensor *g, const int64_t *shape, int ndim);
+
+/* ---- random (tensor/random.c): one seeded counter-based generator (Philox-4x32-10) -------- */
+void td_manual_seed(uint64_t seed);
+uint64_t td_seed(void);
+void td_rng_get_state(uint64_t st[2]);       /* seed, counter: saved in checkpoints */
+void td_rng_set_state(const uint64_t st[2]);
+int td_fill_uniform(td_tensor *t, double lo, double hi); /* [lo, hi) */
+int td_fill_normal(td_tensor *t, double mean, double std);
+int td_fill_randint(td_tensor *t, int64_t lo, int64_t hi); /* [lo, hi] inclusive */
+td_tensor *td_randperm(int64_t n);            /* int64, a permutation of 1..n */
+
+/* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
+void td_set_num_threads(int n);
+int td_get_num_threads(void);
+
+#endif

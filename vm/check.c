@@ -1,0 +1,173 @@
+/* vm/check.c: the argument vocabulary of the bindings (tensor boxes, dims, shapes, dtypes,
+ * options tables) and the GC pressure that keeps tensor garbage from piling up. */
+#include <string.h>
+
+#include "tdl.h"
+
+tdL_box *tdL_newbox(lua_State *L) {
+    tdL_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->t = NULL;
+    luaL_setmetatable(L, TDL_TENSOR);
+    return b;
+}
+
+int tdL_error(lua_State *L) {
+    return luaL_error(L, "%s", td_errmsg());
+}
+
+/* Tensor bytes live outside Lua's heap, so Lua would collect them lazily (Torch7's memory
+ * blow-ups). Each MiB of storage created counts as a MiB allocated to the collector. */
+void tdL_gcpressure(lua_State *L) {
+    static uint64_t seen;
+    uint64_t now = td_alloc_total();
+    if (now - seen >= (64u << 10)) {
+        lua_gc(L, LUA_GCSTEP, (int)((now - seen) >> 10));
+        seen = now;
+    }
+}
+
+int tdL_pushtensor(lua_State *L, td_tensor *t) {
+    if (!t) return tdL_error(L);
+    tdL_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->t = NULL;
+    luaL_setmetatable(L, TDL_TENSOR);
+    b->t = t; /* a memory error above leaks t: Lua's allocator failing is fatal anyway */
+    tdL_gcpressure(L);
+    return 1;
+}
+
+td_tensor *tdL_totensor(lua_State *L, int i) {
+    tdL_box *b = luaL_testudata(L, i, TDL_TENSOR);
+    return b ? b->t : NULL;
+}
+
+td_tensor *tdL_checktensor(lua_State *L, int i) {
+    tdL_box *b = luaL_checkudata(L, i, TDL_TENSOR);
+    if (!b->t) luaL_argerror(L, i, "tensor was closed");
+    return b->t;
+}
+
+td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn) {
+    td_tensor *t = tdL_totensor(L, i);
+    if (t) {
+        td_retain(t);
+        return t;
+    }
+    if (lua_type(L, i) == LUA_TNUMBER) {
+        if (like == TD_INT64 && lua_isinteger(L, i))
+            t = td_scalar((double)lua_tointeger(L, i), like);
+        else
+            t = td_scalar(lua_tonumber(L, i), like);
+        if (!t) tdL_error(L);
+        return t;
+    }
+    luaL_error(L, "%s: expected a tensor or a number, got %s", fn, luaL_typename(L, i));
+    return NULL;
+}
+
+int64_t tdL_checkdim(lua_State *L, int i, int ndim, const char *fn) {
+    int isnum;
+    lua_Integer d = lua_tointegerx(L, i, &isnum);
+    int n = ndim ? ndim : 1;
+    if (!isnum)
+        luaL_error(L, "%s: dim must be an integer, got %s", fn,
+                   lua_isnoneornil(L, i) ? "nil" : luaL_tolstring(L, i, NULL));
+    if (d == 0 || d > n || d < -n)
+        luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
+                   (int)d, ndim, n, n);
+    return d > 0 ? d - 1 : n + d;
+}
+
+int64_t tdL_optdim(lua_State *L, int i, int ndim, const char *fn, int64_t def) {
+    return lua_isnoneornil(L, i) ? def : tdL_checkdim(L, i, ndim, fn);
+}
+
+int64_t tdL_checkpos(lua_State *L, int i, int64_t size, const char *fn, const char *what) {
+    int isnum;
+    lua_Integer p = lua_tointegerx(L, i, &isnum);
+    if (!isnum) luaL_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, i));
+    if (p < 0) p += size + 1;
+    if (p < 1 || p > size)
+        luaL_error(L, "%s: %s %d out of range (expected 1..%d or -%d..-1)", fn, what,
+                   (int)lua_tointeger(L, i), (int)size, (int)size);
+    return p - 1;
+}
+
+static int64_t checksize(lua_State *L, int i, const char *fn) {
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, i, &isnum);
+    if (!isnum) {
+        if (lua_type(L, i) == LUA_TNUMBER)
+            luaL_error(L, "%s: sizes must be integers, got %s", fn, lua_tostring(L, i));
+        luaL_error(L, "%s: sizes must be integers, got %s", fn, luaL_typename(L, i));
+    }
+    return v;
+}
+
+int tdL_checkshape(lua_State *L, int i, int64_t *shape, const char *fn) {
+    int n;
+    if (lua_istable(L, i)) {
+        n = (int)luaL_len(L, i);
+        if (n > TD_MAX_DIMS) luaL_error(L, "%s: at most %d dims, got %d", fn, TD_MAX_DIMS, n);
+        for (int k = 0; k < n; k++) {
+            lua_geti(L, i, k + 1);
+            shape[k] = checksize(L, -1, fn);
+            lua_pop(L, 1);
+        }
+        return n;
+    }
+    int top = lua_gettop(L);
+    while (top >= i && !lua_isnumber(L, top)) top--; /* a trailing options table */
+    n = top - i + 1;
+    if (n < 0) n = 0;
+    if (n > TD_MAX_DIMS) luaL_error(L, "%s: at most %d dims, got %d", fn, TD_MAX_DIMS, n);
+    for (int k = 0; k < n; k++) shape[k] = checksize(L, i + k, fn);
+    return n;
+}
+
+td_dtype tdL_checkdtype(lua_State *L, int i, const char *fn) {
+    td_dtype d;
+    const char *s = lua_tostring(L, i);
+    if (!s) luaL_error(L, "%s: dtype must be a string, got %s", fn, luaL_typename(L, i));
+    if (td_dtype_parse(s, &d) < 0) luaL_error(L, "%s: %s", fn, td_errmsg());
+    return d;
+}
+
+void tdL_checkopts(lua_State *L, int i, const char *fn, const char *const *known) {
+    if (i == 0 || lua_isnoneornil(L, i)) return; /* 0: no options argument */
+    luaL_checktype(L, i, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        bool ok = false;
+        for (int j = 0; k && known[j] && !ok; j++) ok = strcmp(k, known[j]) == 0;
+        if (!ok) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (int j = 0; known[j]; j++) {
+                if (j) luaL_addstring(&b, ", ");
+                luaL_addstring(&b, known[j]);
+            }
+            luaL_pushresult(&b);
+            luaL_error(L, "%s: unknown option '%s' (expected %s)", fn,
+                       k ? k : luaL_tolstring(L, -2, NULL), lua_tostring(L, -1));
+        }
+    }
+}
+
+td_dtype tdL_optdtypefield(lua_State *L, int i, const char *fn, td_dtype def) {
+    if (i == 0 || !lua_istable(L, i)) return def;
+    lua_getfield(L, i, "dtype");
+    td_dtype d = lua_isnil(L, -1) ? def : tdL_checkdtype(L, -1, fn);
+    lua_pop(L, 1);
+    return d;
+}
+
+int tdL_optboolfield(lua_State *L, int i, const char *key, int def) {
+    if (i == 0 || !lua_istable(L, i)) return def;
+    lua_getfield(L, i, key);
+    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}

@@ -1,0 +1,38 @@
+/* vm/core.c: luaopen_tide_core, the module both the `tide` program and stock lua5.4 load.
+ * It builds the module table and calls each registrar. */
+#include "tdl.h"
+
+static int l_manual_seed(lua_State *L) {
+    td_manual_seed((uint64_t)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+static int l_set_num_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1) return luaL_error(L, "set_num_threads: expected n >= 1, got %d", (int)n);
+    td_set_num_threads((int)n);
+    return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+    lua_pushinteger(L, td_get_num_threads());
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"manual_seed", l_manual_seed},
+    {"set_num_threads", l_set_num_threads},
+    {"get_num_threads", l_get_num_threads},
+    {NULL, NULL},
+};
+
+int luaopen_tide_core(lua_State *L);
+int luaopen_tide_core(lua_State *L) {
+    luaL_newlib(L, funcs);
+    tdL_register_tensor(L);
+    tdL_register_ops(L);
+    tdL_register_operators(L);
+    tdL_register_create(L);
+    tdL_register_autograd(L);
+    return 1;
+}

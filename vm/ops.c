@@ -1,0 +1,240 @@
+/* vm/ops.c: the ONE table-driven binder for tensor/ops/ops.def. Each row becomes a method of
+ * tide.Tensor and a function of the module (tide.exp(t) = t:exp()); rows whose op has
+ * TD_INPLACE also get "name_". A row's td_sig picks its argument checker below. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tdl.h"
+
+typedef struct call {
+    td_tensor *in[TD_ITER_MAX]; /* owned refs, released after the op */
+    td_tensor **list;           /* SIG_LIST_DIM: borrowed from the boxes on the stack */
+    int nin;
+    td_args a;
+} call;
+
+typedef void (*sig_check)(lua_State *L, const char *fn, call *c);
+
+static td_tensor *self(lua_State *L, call *c) {
+    td_tensor *t = tdL_checktensor(L, 1);
+    td_retain(t);
+    c->in[c->nin++] = t;
+    return t;
+}
+
+static void operand(lua_State *L, int i, td_dtype like, const char *fn, call *c) {
+    c->in[c->nin++] = tdL_checkoperand(L, i, like, fn);
+}
+
+static void s_t(lua_State *L, const char *fn, call *c) {
+    (void)fn;
+    self(L, c);
+}
+static void s_t_t(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = tdL_totensor(L, 1);
+    td_tensor *u = tdL_totensor(L, 2);
+    if (!t && !u) luaL_error(L, "%s: expected a tensor argument", fn);
+    td_dtype like = t ? t->dtype : u->dtype;
+    operand(L, 1, like, fn, c);
+    operand(L, 2, like, fn, c);
+}
+static void s_t_t_t(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    td_tensor *u = tdL_totensor(L, 2), *v = tdL_totensor(L, 3);
+    td_dtype like = u ? u->dtype : v ? v->dtype : t->dtype;
+    operand(L, 2, like, fn, c);
+    operand(L, 3, like, fn, c);
+}
+static void s_t_dim(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+}
+static void s_t_dim2(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+    c->a.dim2 = tdL_checkdim(L, 3, t->ndim, fn);
+}
+static void s_t_odim(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    c->a.has_a = !lua_isnoneornil(L, 2);
+    if (c->a.has_a) c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+}
+static void s_reduce(lua_State *L, const char *fn, call *c) {
+    static const char *const known[] = {"unbiased", "keepdim", "dim", NULL};
+    td_tensor *t = self(L, c);
+    int top = lua_gettop(L), opt = 0;
+    if (top >= 2 && lua_istable(L, top)) {
+        opt = top--;
+        tdL_checkopts(L, opt, fn, known);
+    }
+    c->a.flag = tdL_optboolfield(L, opt, "unbiased", 1);
+    c->a.has_a = top >= 2 && !lua_isnil(L, 2);
+    if (c->a.has_a) c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+    c->a.keepdim = top >= 3 ? lua_toboolean(L, 3) : tdL_optboolfield(L, opt, "keepdim", 0);
+}
+static void s_t_sizes(lua_State *L, const char *fn, call *c) {
+    self(L, c);
+    c->a.nsizes = tdL_checkshape(L, 2, c->a.sizes, fn);
+}
+static void s_t_narrow(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+    int64_t n = t->ndim ? t->shape[c->a.dim] : 1;
+    c->a.start = tdL_checkpos(L, 3, n + 1, fn, "start"); /* start n+1 allows an empty narrow */
+    c->a.len = luaL_checkinteger(L, 4);
+}
+static void s_t_select(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    if (t->ndim == 0) luaL_error(L, "%s: cannot select from a 0-D tensor", fn);
+    c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+    c->a.index = tdL_checkpos(L, 3, t->shape[c->a.dim], fn, "index");
+}
+static void s_t_flatten(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    c->a.dim = tdL_optdim(L, 2, t->ndim, fn, 0);
+    c->a.dim2 = tdL_optdim(L, 3, t->ndim, fn, t->ndim ? t->ndim - 1 : 0);
+}
+static void s_t_num(lua_State *L, const char *fn, call *c) {
+    (void)fn;
+    self(L, c);
+    c->a.a = luaL_checknumber(L, 2);
+    c->a.has_a = true;
+}
+static void s_t_onum2(lua_State *L, const char *fn, call *c) {
+    (void)fn;
+    self(L, c);
+    c->a.has_a = !lua_isnoneornil(L, 2);
+    c->a.has_b = !lua_isnoneornil(L, 3);
+    if (c->a.has_a) c->a.a = luaL_checknumber(L, 2);
+    if (c->a.has_b) c->a.b = luaL_checknumber(L, 3);
+}
+static void s_t_dtype(lua_State *L, const char *fn, call *c) {
+    self(L, c);
+    c->a.dtype = tdL_checkdtype(L, 2, fn);
+}
+static void s_t_dim_t(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+    td_tensor *idx = tdL_checktensor(L, 3);
+    td_retain(idx);
+    c->in[c->nin++] = idx;
+}
+static void s_t_dim_t_t(lua_State *L, const char *fn, call *c) {
+    s_t_dim_t(L, fn, c);
+    operand(L, 4, c->in[0]->dtype, fn, c);
+}
+static void s_t_t_num(lua_State *L, const char *fn, call *c) {
+    self(L, c);
+    td_tensor *m = tdL_checktensor(L, 2);
+    td_retain(m);
+    c->in[c->nin++] = m;
+    if (lua_type(L, 3) != LUA_TNUMBER)
+        luaL_error(L, "%s: value must be a number, got %s", fn, luaL_typename(L, 3));
+    c->a.a = lua_tonumber(L, 3);
+}
+static void s_list_dim(lua_State *L, const char *fn, call *c) {
+    if (!lua_istable(L, 1) || luaL_testudata(L, 1, TDL_TENSOR))
+        luaL_error(L, "%s: expected a list of tensors, got %s", fn, luaL_typename(L, 1));
+    int n = (int)luaL_len(L, 1);
+    if (n == 0) luaL_error(L, "%s: expected a non-empty list of tensors", fn);
+    c->list = lua_newuserdatauv(L, sizeof(td_tensor *) * (size_t)n, 0); /* freed by the GC */
+    for (int k = 0; k < n; k++) {
+        lua_geti(L, 1, k + 1);
+        c->list[k] = tdL_totensor(L, -1);
+        if (!c->list[k])
+            luaL_error(L, "%s: element %d of the list is a %s, expected a tensor", fn, k + 1,
+                       luaL_typename(L, -1));
+        lua_pop(L, 1); /* the list table keeps the box alive */
+    }
+    c->nin = n;
+    int nd = c->list[0]->ndim + (strcmp(fn, "stack") == 0); /* stack inserts a dim */
+    c->a.dim = tdL_optdim(L, 2, nd, fn, 0);
+}
+static void s_t_num_opt(lua_State *L, const char *fn, call *c) {
+    (void)fn;
+    self(L, c);
+    c->a.a = luaL_optnumber(L, 2, 0.5);
+    c->a.flag = lua_isnoneornil(L, 3) ? true : lua_toboolean(L, 3);
+}
+
+static const sig_check checks[TD_NSIG] = {
+    [SIG_T] = s_t,           [SIG_T_T] = s_t_t,           [SIG_T_T_T] = s_t_t_t,
+    [SIG_T_DIM] = s_t_dim,   [SIG_T_DIM2] = s_t_dim2,     [SIG_T_ODIM] = s_t_odim,
+    [SIG_REDUCE] = s_reduce, [SIG_T_SIZES] = s_t_sizes,   [SIG_T_NARROW] = s_t_narrow,
+    [SIG_T_SELECT] = s_t_select, [SIG_T_FLATTEN] = s_t_flatten, [SIG_T_NUM] = s_t_num,
+    [SIG_T_ONUM2] = s_t_onum2, [SIG_T_DTYPE] = s_t_dtype, [SIG_T_DIM_T] = s_t_dim_t,
+    [SIG_T_DIM_T_T] = s_t_dim_t_t, [SIG_T_T_NUM] = s_t_t_num, [SIG_LIST_DIM] = s_list_dim,
+    [SIG_T_NUM_OPT] = s_t_num_opt,
+};
+
+static void release_call(call *c) {
+    if (c->list) return; /* borrowed */
+    for (int i = 0; i < c->nin; i++) td_release(c->in[i]);
+}
+
+/* Runs row e, in place when inplace; pushes the results. Outputs' boxes are made before the op
+ * runs so that no error can leak a tensor. */
+static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
+    call c = {0};
+    checks[e->sig](L, e->name, &c);
+    int base = lua_gettop(L);
+    tdL_box *box[TD_MAX_OUT];
+    for (int k = 0; k < TD_MAX_OUT; k++) box[k] = tdL_newbox(L);
+    td_tensor *out[TD_MAX_OUT] = {inplace ? c.in[0] : NULL};
+    int n = td_run(e->op, c.list ? c.list : c.in, c.nin, &c.a, out);
+    release_call(&c);
+    if (n < 0) return tdL_error(L);
+    if (inplace) {
+        for (int k = 1; k < n; k++) td_release(out[k]);
+        lua_pushvalue(L, 1);
+        return 1;
+    }
+    for (int k = 0; k < n; k++) box[k]->t = out[k];
+    lua_settop(L, base + n);
+    tdL_gcpressure(L);
+    return n;
+}
+
+static int l_op(lua_State *L) {
+    return run_row(L, &td_ops[lua_tointeger(L, lua_upvalueindex(1))], false);
+}
+
+static int l_op_(lua_State *L) {
+    return run_row(L, &td_ops[lua_tointeger(L, lua_upvalueindex(1))], true);
+}
+
+/* Adds every row to the table on top of the stack; methods_only skips list-taking rows. */
+static void add_rows(lua_State *L, bool methods) {
+    char name[64];
+    for (size_t i = 0; i < td_nops; i++) {
+        const td_op_entry *e = &td_ops[i];
+        if (methods && e->sig == SIG_LIST_DIM) continue;
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_pushcclosure(L, l_op, 1);
+        lua_setfield(L, -2, e->name);
+        if (e->op->flags & TD_INPLACE) {
+            snprintf(name, sizeof name, "%s_", e->name);
+            lua_pushinteger(L, (lua_Integer)i);
+            lua_pushcclosure(L, l_op_, 1);
+            lua_setfield(L, -2, name);
+        }
+    }
+}
+
+void tdL_register_ops(lua_State *L) {
+    add_rows(L, false);
+    tdL_pushmethods(L);
+    add_rows(L, true);
+    lua_pop(L, 1);
+}
+
+/* Sets metamethod `meta` of the table on top to the row named `row` (an operator). */
+void tdL_setoperator(lua_State *L, const char *meta, const char *row) {
+    for (size_t i = 0; i < td_nops; i++)
+        if (strcmp(td_ops[i].name, row) == 0) {
+            lua_pushinteger(L, (lua_Integer)i);
+            lua_pushcclosure(L, l_op, 1);
+            lua_setfield(L, -2, meta);
+            return;
+        }
+}

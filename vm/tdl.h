@@ -1,0 +1,60 @@
+/* vm/tdl.h: the binding vocabulary shared by vm/ files (tdL_* mirrors luaL_*). Every checker
+ * raises a Lua error naming the function and the offending value; none allocates a tensor
+ * before its checks are done. */
+#ifndef TIDE_TDL_H
+#define TIDE_TDL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../tensor/tide.h"
+
+#define TDL_TENSOR "tide.Tensor"
+
+typedef struct tdL_box {
+    td_tensor *t; /* one reference; NULL once released (__gc and __close are idempotent) */
+} tdL_box;
+
+/* tensors */
+tdL_box *tdL_newbox(lua_State *L);              /* pushes an empty box: fill b->t afterwards */
+int tdL_pushtensor(lua_State *L, td_tensor *t); /* takes the ref; NULL raises td_errmsg() */
+td_tensor *tdL_checktensor(lua_State *L, int i);
+td_tensor *tdL_totensor(lua_State *L, int i);   /* NULL when not a (live) tensor */
+/* A tensor or a Lua number (a 0-dim tensor of dtype `like`): a new ref to release. */
+td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn);
+int tdL_error(lua_State *L);                    /* raises td_errmsg() */
+void tdL_gcpressure(lua_State *L);              /* steps the GC by the tensor bytes made */
+
+/* arguments */
+int64_t tdL_checkdim(lua_State *L, int i, int ndim, const char *fn); /* 1-based/neg -> 0-based */
+int64_t tdL_optdim(lua_State *L, int i, int ndim, const char *fn, int64_t def);
+int64_t tdL_checkpos(lua_State *L, int i, int64_t size, const char *fn, const char *what);
+/* a shape as numbers from i to top, or one table at i; returns ndim */
+int tdL_checkshape(lua_State *L, int i, int64_t *shape, const char *fn);
+td_dtype tdL_checkdtype(lua_State *L, int i, const char *fn);
+/* an options table at i (0 or none: no options): unknown keys raise "fn: unknown option 'pading'" */
+void tdL_checkopts(lua_State *L, int i, const char *fn, const char *const *known);
+td_dtype tdL_optdtypefield(lua_State *L, int i, const char *fn, td_dtype def);
+int tdL_optboolfield(lua_State *L, int i, const char *key, int def);
+
+/* registrars, called by luaopen_tide_core with the module table on top */
+void tdL_register_tensor(lua_State *L);  /* vm/tensor.c: metatable, methods */
+void tdL_register_ops(lua_State *L);     /* vm/ops.c: every ops.def row */
+void tdL_register_create(lua_State *L);  /* vm/create.c: tensor, zeros, rand, ... */
+void tdL_register_autograd(lua_State *L);/* vm/autograd.c */
+
+/* the method table of tide.Tensor (vm/tensor.c); ops.c adds its rows to it */
+void tdL_pushmethods(lua_State *L);
+/* sets metamethod `meta` of the table on top to the ops.def row `row` (vm/ops.c) */
+void tdL_setoperator(lua_State *L, const char *meta, const char *row);
+/* pushes element idx of t as a Lua value (integer, number or boolean by dtype) */
+void tdL_pushelem(lua_State *L, const td_tensor *t, const int64_t *idx);
+/* operators (__add ...) onto ops.def rows; after tdL_register_ops (vm/tensor.c) */
+void tdL_register_operators(lua_State *L);
+/* vm/index.c: t[k] and t[k] = v for number and table keys */
+int tdL_index(lua_State *L);
+int tdL_newindex(lua_State *L);
+/* vm/print.c */
+int tdL_tostring(lua_State *L);
+
+#endif
