@@ -19,8 +19,8 @@ BLAS     := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas
 LIBS     := $(BLAS) -fopenmp -lm
 
 TENSOR_SRC := $(wildcard tensor/*.c tensor/ops/*.c tensor/io/*.c)
-CORE_SRC   := $(filter-out vm/main.c vm/repl.c,$(wildcard vm/*.c))
-PROG_SRC   := vm/main.c vm/repl.c
+PROG_SRC   := vm/main.c vm/repl.c vm/history.c
+CORE_SRC   := $(filter-out $(PROG_SRC),$(wildcard vm/*.c))
 TEST_SRC   := $(wildcard tests/c/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

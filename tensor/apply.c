@@ -23,7 +23,6 @@ bool td_set_grad_enabled(bool on) {
     return prev;
 }
 
-int td_record(td_node *n); /* tensor/autograd.c */
 
 static bool same_shape(const td_tensor *t, const td_meta *m) {
     return t->ndim == m->ndim && !memcmp(t->shape, m->shape, sizeof(int64_t) * (size_t)m->ndim);
@@ -41,16 +40,49 @@ static int preset_ok(const td_op *op, const td_tensor *t, const td_meta *m) {
     return 0;
 }
 
+/* Writing in place into a tensor that autograd tracks: a leaf that requires grad is refused
+ * (PyTorch's rule; optimizers write under no_grad), a view of one too (its base's history would
+ * be wrong). Otherwise the target's history moves to an alias that the new node takes as its
+ * input, so t:add_(x) records AddBackward(old t, x) and t continues from there. */
+static int inplace_check(const td_op *op, const td_tensor *t) {
+    if (t->requires_grad && !t->grad_fn)
+        return td_error("%s_: a leaf tensor that requires grad cannot be modified in place "
+                        "(use tide.no_grad, or detach() it)", op->name);
+    if (t->grad_fn && (t->grad_fn->op->flags & TD_VIEW))
+        return td_error("%s_: a view of a tensor that requires grad cannot be modified in place "
+                        "(clone() it first)", op->name);
+    return 0;
+}
+
+static td_tensor *detach_history(td_tensor *t) {
+    td_tensor *old = td_view_of(t, t->shape, t->stride, t->ndim, t->offset);
+    if (!old) return NULL;
+    old->grad_fn = t->grad_fn;
+    old->out_index = t->out_index;
+    old->requires_grad = t->requires_grad;
+    t->grad_fn = NULL;
+    return old;
+}
+
 int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_tensor **out) {
     static const td_args noargs;
     td_node n = {.op = op, .args = a ? *a : noargs, .nin = nin, .in = (td_tensor **)in, .nout = 1};
+    td_tensor *local[TD_ITER_MAX], *old = NULL;
     if (!(op->flags & TD_VARIN) && nin != op->nin)
         return td_error("%s: expected %d inputs, got %d", op->name, op->nin, nin);
     if (op->shape(&n) < 0) return -1;
+    bool rec = grad_on && !(op->flags & TD_NOGRAD);
+    if (rec) {
+        bool any = false;
+        for (int i = 0; i < nin && !any; i++) any = in[i] && in[i]->requires_grad;
+        rec = any;
+    }
     bool preset = out[0] != NULL;
     int k = 0;
     if (preset) {
         if (preset_ok(op, out[0], &n.meta[0]) < 0) return -1;
+        if (grad_on && (rec || out[0]->requires_grad) && inplace_check(op, out[0]) < 0)
+            return -1;
         n.out[0] = out[0];
         k = 1;
     }
@@ -62,16 +94,23 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
         if (!n.out[k]) goto fail;
     }
     if (op->forward(&n) < 0) goto fail;
-    if (preset) td_bump_version(out[0]);
-    if (grad_on && !(op->flags & TD_NOGRAD)) {
-        bool any = false;
-        for (int i = 0; i < nin && !any; i++) any = in[i] && in[i]->requires_grad;
-        if (any && td_record(&n) < 0) goto fail;
+    if (rec && preset && nin <= TD_ITER_MAX) {
+        if (!(old = detach_history(out[0]))) goto fail;
+        for (int i = 0; i < nin; i++) local[i] = in[i] == out[0] ? old : in[i];
+        n.in = local;
     }
+    if (rec && td_record(&n) < 0) goto fail;
+    td_release(old);
+    if (preset) td_bump_version(out[0]); /* after td_record saved the versions it read */
     td_free(n.ctx);
     for (k = preset; k < n.nout; k++) out[k] = n.out[k];
     return n.nout;
 fail:
+    if (old) { /* give the history back */
+        out[0]->grad_fn = old->grad_fn;
+        old->grad_fn = NULL;
+        td_release(old);
+    }
     td_free(n.ctx);
     for (k = preset; k < n.nout; k++) td_release(n.out[k]);
     return -1;

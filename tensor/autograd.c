@@ -19,6 +19,8 @@ static void node_free_saved(td_node *n) {
     for (int i = 0; i < n->nin; i++) {
         td_release(n->in[i]);
         n->in[i] = NULL;
+        if (n->next[i]) td_node_release(n->next[i]);
+        n->next[i] = NULL;
     }
     for (int k = 0; k < TD_MAX_OUT; k++) {
         td_release(n->saved_out[k]);
@@ -61,20 +63,26 @@ char *td_grad_fn_name(const td_node *n, char *buf, size_t len) {
 
 int td_record(td_node *n) {
     int nin = n->nin;
-    size_t extra = (size_t)nin * (sizeof(td_tensor *) + sizeof(uint64_t) + sizeof(bool));
+    size_t extra = (size_t)nin * (sizeof(td_tensor *) + sizeof(td_node *) + sizeof(uint64_t) +
+                                  sizeof(int) + sizeof(bool));
     td_node *h = malloc(sizeof *h + extra);
     if (!h) return td_error("%s: out of memory recording the autograd graph", n->op->name);
     *h = *n;
-    h->in = (td_tensor **)(h + 1);
-    h->in_version = (uint64_t *)(h->in + nin);
-    h->needs_grad = (bool *)(h->in_version + nin);
+    h->in = (td_tensor **)(h + 1); /* pointer-sized arrays first, then the narrower ones */
+    h->next = (td_node **)(h->in + nin);
+    h->in_version = (uint64_t *)(h->next + nin);
+    h->next_index = (int *)(h->in_version + nin);
+    h->needs_grad = (bool *)(h->next_index + nin);
     h->refcount = 0;
     for (int i = 0; i < nin; i++) {
         td_tensor *t = n->in[i];
         h->in[i] = t;
         h->needs_grad[i] = t && t->requires_grad;
         h->in_version[i] = t ? t->storage->version : 0;
+        h->next[i] = t ? t->grad_fn : NULL;
+        h->next_index[i] = t ? t->out_index : 0;
         if (t) td_retain(t);
+        if (h->next[i]) td_node_retain(h->next[i]);
     }
     n->ctx = NULL; /* the op's scratch now belongs to h */
     for (int k = 0; k < n->nout; k++) {
@@ -104,5 +112,271 @@ fail:
         }
     node_free_saved(h);
     free(h);
+    return -1;
+}
+
+/* ---- backward ------------------------------------------------------------------------------ */
+
+typedef struct walk {
+    td_node **nodes; /* every node reachable from the roots, each retained for the pass */
+    int n, cap;
+    td_node **ready; /* nodes whose consumers have all run */
+    int nready;
+    /* td_grad: the tensors whose gradients are wanted, and where they go */
+    td_tensor *const *inputs;
+    td_tensor **out;
+    int ninputs;
+} walk;
+
+static uint64_t epoch;
+
+static int push_node(walk *w, td_node *n) {
+    if (w->n == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 64;
+        td_node **p = realloc(w->nodes, sizeof *p * (size_t)cap);
+        td_node **q = realloc(w->ready, sizeof *q * (size_t)cap);
+        if (p) w->nodes = p;
+        if (q) w->ready = q;
+        if (!p || !q) return td_error("backward: out of memory walking the graph");
+        w->cap = cap;
+    }
+    td_node_retain(n);
+    w->nodes[w->n++] = n;
+    n->epoch = epoch;
+    n->pending = 0;
+    return 0;
+}
+
+static int freed_error(const td_node *n) {
+    char buf[64];
+    return td_error("backward: the graph through %s was already freed by an earlier backward "
+                    "(pass {retain_graph = true} to the first backward to run it twice)",
+                    td_grad_fn_name(n, buf, sizeof buf));
+}
+
+/* Collects the graph (iteratively: graphs of 10^5 nodes must not overflow the C stack) and
+ * counts, for each node, the consumers that will send it a gradient. */
+static int collect(walk *w, td_tensor *const *roots, int nroots) {
+    epoch++;
+    for (int r = 0; r < nroots; r++) {
+        td_node *g = roots[r]->grad_fn;
+        if (!g || g->epoch == epoch) continue;
+        if (g->released) return freed_error(g);
+        if (push_node(w, g) < 0) return -1;
+    }
+    for (int k = 0; k < w->n; k++) { /* w->nodes doubles as the DFS queue */
+        td_node *n = w->nodes[k];
+        for (int i = 0; i < n->nin; i++) {
+            if (!n->needs_grad[i] || !n->next[i]) continue;
+            td_node *c = n->next[i];
+            if (c->epoch != epoch) {
+                if (c->released) return freed_error(c);
+                if (push_node(w, c) < 0) return -1;
+            }
+            c->pending++;
+        }
+    }
+    return 0;
+}
+
+/* *acc += g without writing into either operand (they may be shared). Takes g's ref. */
+static int accumulate(td_tensor **acc, td_tensor *g) {
+    if (!*acc) {
+        *acc = g;
+        return 0;
+    }
+    td_tensor *s = td_apply2(&td_op_add, *acc, g, NULL);
+    td_release(g);
+    if (!s) return -1;
+    td_release(*acc);
+    *acc = s;
+    return 0;
+}
+
+static int check_versions(const td_node *n) {
+    char buf[64];
+    if (!(n->op->flags & TD_GRAD_NOREAD))
+        for (int i = 0; i < n->nin; i++)
+            if (n->in[i]->storage->version != n->in_version[i])
+                return td_error("backward: input %d of %s was modified in place after it was "
+                                "used (version %llu, saved at %llu); use clone() before the "
+                                "in-place op", i + 1, td_grad_fn_name(n, buf, sizeof buf),
+                                (unsigned long long)n->in[i]->storage->version,
+                                (unsigned long long)n->in_version[i]);
+    for (int k = 0; k < TD_MAX_OUT; k++)
+        if (n->saved_out[k] && n->saved_out[k]->storage->version != n->out_version[k])
+            return td_error("backward: the output of %s was modified in place after it was "
+                            "used; use clone() before the in-place op",
+                            td_grad_fn_name(n, buf, sizeof buf));
+    return 0;
+}
+
+/* Where a gradient arriving for leaf t goes in td_grad: the index of t in inputs, or -1. */
+static int wanted(const walk *w, const td_tensor *t) {
+    for (int j = 0; j < w->ninputs; j++)
+        if (w->inputs[j] == t) return j;
+    return -1;
+}
+
+/* Sends gradient g (taken) for input tensor t (reached through edge `to`, out_index `k`): to
+ * that node, to the .grad of a leaf, or to td_grad's output. */
+static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
+    td_tensor *r = td_sum_to(g, t->shape, t->ndim);
+    td_release(g);
+    if (!r) return -1;
+    if (r->dtype != t->dtype) {
+        td_tensor *c = td_to_dtype(r, t->dtype);
+        td_release(r);
+        if (!(r = c)) return -1;
+    }
+    if (to) {
+        if (accumulate(&to->gacc[k], r) < 0) return -1;
+        if (--to->pending == 0) w->ready[w->nready++] = to;
+        return 0;
+    }
+    if (w->out) { /* td_grad: leaves' .grad stay untouched */
+        int j = wanted(w, t);
+        if (j < 0) {
+            td_release(r);
+            return 0;
+        }
+        return accumulate(&w->out[j], r);
+    }
+    if (!t->requires_grad) {
+        td_release(r);
+        return 0;
+    }
+    if (!t->grad && (r->refcount > 1 || !td_is_contiguous(r))) { /* .grad owns its buffer */
+        td_tensor *c = td_empty(r->shape, r->ndim, r->dtype);
+        if (!c || td_copy_into(c, r) < 0) {
+            td_release(c);
+            td_release(r);
+            return -1;
+        }
+        td_release(r);
+        r = c;
+    }
+    return accumulate(&t->grad, r);
+}
+
+static int run_node(walk *w, td_node *n, bool retain) {
+    td_tensor *gin[64] = {0}, **gp = gin;
+    int rc = -1;
+    if (n->nin > 64 && !(gp = calloc((size_t)n->nin, sizeof *gp)))
+        return td_error("backward: out of memory");
+    if (w->out)
+        for (int k = 0; k < TD_MAX_OUT; k++) {
+            if (!n->gacc[k]) continue;
+            for (int j = 0; j < w->ninputs; j++)
+                if (w->inputs[j]->grad_fn == n && w->inputs[j]->out_index == k) {
+                    td_retain(n->gacc[k]);
+                    if (accumulate(&w->out[j], n->gacc[k]) < 0) goto done;
+                }
+        }
+    if (check_versions(n) < 0) goto done;
+    if (td_poll_interrupt() < 0) goto done;
+    if (n->op->backward(n, n->gacc, gp) < 0) goto done;
+    rc = 0;
+    for (int i = 0; i < n->nin; i++) {
+        if (!gp[i]) continue;
+        td_tensor *g = gp[i];
+        gp[i] = NULL;
+        if (rc == 0 && n->needs_grad[i])
+            rc = deliver(w, n->in[i], n->next[i], n->next_index[i], g);
+        else
+            td_release(g);
+    }
+done:
+    for (int i = 0; i < n->nin; i++) td_release(gp[i]);
+    if (gp != gin) free(gp);
+    for (int k = 0; k < TD_MAX_OUT; k++) {
+        td_release(n->gacc[k]);
+        n->gacc[k] = NULL;
+    }
+    if (!retain && rc == 0) node_free_saved(n);
+    return rc;
+}
+
+static td_tensor *root_grad(td_tensor *root, td_tensor *g) {
+    char a[128], b[128];
+    if (!g) {
+        if (td_numel(root) != 1) {
+            td_error("backward: a gradient can be implied only for a one-element output, got "
+                     "shape %s (pass a gradient of that shape)",
+                     td_shape_str(root->shape, root->ndim, a, sizeof a));
+            return NULL;
+        }
+        return td_full(root->shape, root->ndim, root->dtype, 1);
+    }
+    if (g->ndim != root->ndim ||
+        memcmp(g->shape, root->shape, sizeof(int64_t) * (size_t)root->ndim)) {
+        td_error("backward: gradient of shape %s does not match the output's shape %s",
+                 td_shape_str(g->shape, g->ndim, a, sizeof a),
+                 td_shape_str(root->shape, root->ndim, b, sizeof b));
+        return NULL;
+    }
+    td_retain(g);
+    return g;
+}
+
+static int run(walk *w, td_tensor *const *roots, td_tensor *const *grads, int nroots,
+               bool retain) {
+    int rc = -1;
+    bool prev = td_set_grad_enabled(false);
+    for (int r = 0; r < nroots; r++)
+        if (!roots[r]->requires_grad) {
+            td_error("backward: the output does not require grad (no input of the computation "
+                     "has requires_grad = true, or it ran under no_grad)");
+            goto done;
+        }
+    if (collect(w, roots, nroots) < 0) goto done;
+    for (int r = 0; r < nroots; r++) {
+        td_tensor *g = root_grad(roots[r], grads ? grads[r] : NULL);
+        if (!g) goto done;
+        td_node *n = roots[r]->grad_fn;
+        if (!n) { /* a leaf root: d leaf / d leaf */
+            if (deliver(w, roots[r], NULL, 0, g) < 0) goto done;
+            continue;
+        }
+        if (accumulate(&n->gacc[roots[r]->out_index], g) < 0) goto done;
+    }
+    for (int k = 0; k < w->n; k++)
+        if (w->nodes[k]->pending == 0) w->ready[w->nready++] = w->nodes[k];
+    while (w->nready > 0)
+        if (run_node(w, w->ready[--w->nready], retain) < 0) goto done;
+    rc = 0;
+done:
+    for (int k = 0; k < w->n; k++) {
+        td_node *n = w->nodes[k];
+        for (int j = 0; j < TD_MAX_OUT; j++) {
+            td_release(n->gacc[j]);
+            n->gacc[j] = NULL;
+        }
+        td_node_release(n);
+    }
+    free(w->nodes);
+    free(w->ready);
+    td_set_grad_enabled(prev);
+    return rc;
+}
+
+int td_backward(td_tensor *const *roots, td_tensor *const *grads, int nroots, bool retain_graph) {
+    walk w = {0};
+    return run(&w, roots, grads, nroots, retain_graph);
+}
+
+int td_grad(td_tensor *const *roots, td_tensor *const *grads, int nroots, td_tensor *const *inputs,
+            int ninputs, td_tensor **out, bool retain_graph) {
+    for (int j = 0; j < ninputs; j++) {
+        out[j] = NULL;
+        if (!inputs[j]->requires_grad)
+            return td_error("autograd.grad: input %d does not require grad", j + 1);
+    }
+    walk w = {.inputs = inputs, .out = out, .ninputs = ninputs};
+    if (run(&w, roots, grads, nroots, retain_graph) == 0) return 0;
+    for (int j = 0; j < ninputs; j++) {
+        td_release(out[j]);
+        out[j] = NULL;
+    }
     return -1;
 }

@@ -1,7 +1,8 @@
 /* tensor/storage.c: reference-counted buffers with a size-bucketed cache of freed ones, so a
  * training loop that frees and reallocates the same shapes every step stops calling malloc.
  * Size classes are 2^k * {4,5,6,7}/4 bytes; a class keeps at most CACHE_PER_CLASS buffers and
- * the whole cache at most CACHE_MAX bytes. Allocation happens on the main thread only. */
+ * the whole cache at most CACHE_MAX bytes. Allocation happens on the main thread only.
+ * TIDE_NO_CACHE=1 turns the cache off so AddressSanitizer sees every use after free. */
 #include <stdlib.h>
 
 #include "tide.h"
@@ -20,6 +21,16 @@ static uint64_t alloc_total;     /* bytes handed out, cache hits included: the G
 
 uint64_t td_alloc_total(void) {
     return alloc_total;
+}
+
+static int cache_off = -1;
+
+static bool caching(void) {
+    if (cache_off < 0) {
+        const char *e = getenv("TIDE_NO_CACHE");
+        cache_off = e && *e && *e != '0';
+    }
+    return !cache_off;
 }
 
 static int size_class(size_t n, size_t *cap) {
@@ -70,7 +81,8 @@ void td_storage_release(td_storage *s) {
     if (s->data) {
         size_t cap;
         int c = size_class(s->nbytes, &cap);
-        if (c < NCLASS && cache[c].n < CACHE_PER_CLASS && cached_bytes + cap <= CACHE_MAX) {
+        if (c < NCLASS && cache[c].n < CACHE_PER_CLASS && cached_bytes + cap <= CACHE_MAX &&
+            caching()) {
             cache[c].buf[cache[c].n++] = s->data;
             cached_bytes += cap;
         } else {

@@ -143,9 +143,13 @@ typedef struct td_node {
     td_tensor *saved_out[TD_MAX_OUT]; /* plain aliases of outputs (no grad_fn: no cycle) */
     uint64_t out_version[TD_MAX_OUT];
     uint64_t *in_version;           /* [nin] storage versions at record time */
+    struct td_node **next;          /* [nin] in[i]'s grad_fn when recorded (owned): the edge,
+                                       fixed even if in[i] is later modified in place */
+    int *next_index;                /* [nin] which output of next[i] in[i] was */
     bool *needs_grad;               /* [nin] whether backward must produce gin[i] */
     td_tensor *gacc[TD_MAX_OUT];    /* gradients of the outputs, summed during backward */
     int pending;                    /* consumers not yet run in the current backward */
+    uint64_t epoch;                 /* the backward pass that last visited this node */
     bool released;                  /* backward ran without retain_graph: saved data freed */
 } td_node;
 
@@ -199,6 +203,15 @@ extern const size_t td_nops;
 #include "ops/ops.def"
 #undef OP
 
+/* Views (shape.c) take 0-based dims, start and index in td_args; narrow also takes args.step
+ * (0 or 1: every position). td_op_assign (index.c, not a Lua row) is t[key] = v, run in place
+ * with td_apply_ on in = {t, v, key}: key is a bool mask broadcastable to t's shape (v is then
+ * one value or one per true position, in row-major order), or an int64 Kx5 tensor of steps
+ * applied in order, each row {TD_STEP_SELECT, dim, index} or {TD_STEP_NARROW, dim, start, len,
+ * step} (0-based), v broadcast to the part they name. Differentiable in t and v. */
+enum { TD_STEP_SELECT = 1, TD_STEP_NARROW = 2 };
+extern const td_op td_op_assign;
+
 /* ---- autograd (tensor/autograd.c) --------------------------------------------------------- */
 bool td_grad_enabled(void);
 bool td_set_grad_enabled(bool on);  /* returns the previous mode */
@@ -221,9 +234,13 @@ void td_manual_seed(uint64_t seed);
 uint64_t td_seed(void);
 void td_rng_get_state(uint64_t st[2]);       /* seed, counter: saved in checkpoints */
 void td_rng_set_state(const uint64_t st[2]);
-int td_fill_uniform(td_tensor *t, double lo, double hi); /* [lo, hi) */
-int td_fill_normal(td_tensor *t, double mean, double std);
-int td_fill_randint(td_tensor *t, int64_t lo, int64_t hi); /* [lo, hi] inclusive */
+/* Fills draw in element order (row-major over t's shape, any strides), write t in place and
+ * bump its version; the result depends on the seed and the fills before it, never on the
+ * thread count. -1 + error (wrong dtype, bad range, interrupt) leaves t partly written. */
+int td_fill_uniform(td_tensor *t, double lo, double hi); /* float dtypes, [lo, hi) */
+int td_fill_normal(td_tensor *t, double mean, double std); /* float dtypes, std >= 0 */
+int td_fill_randint(td_tensor *t, int64_t lo, int64_t hi); /* [lo, hi] inclusive, any dtype */
+int td_fill_bernoulli(td_tensor *t, double p); /* 1 with probability p in [0, 1], else 0 */
 td_tensor *td_randperm(int64_t n);            /* int64, a permutation of 1..n */
 
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */

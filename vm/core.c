@@ -19,7 +19,13 @@ static int l_get_num_threads(lua_State *L) {
     return 1;
 }
 
+static int l_is_tensor(lua_State *L) {
+    lua_pushboolean(L, luaL_testudata(L, 1, TDL_TENSOR) != NULL);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
+    {"is_tensor", l_is_tensor},
     {"manual_seed", l_manual_seed},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads},

@@ -47,11 +47,16 @@ int tdP_docall(lua_State *L, int narg, int nres) {
     lua_insert(L, base);
     globalL = L;
     td_interrupted = 0;
-    signal(SIGINT, laction);
+    /* restore the caller's handler afterwards (the REPL's prompt handler, or SIG_DFL) */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = laction;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
     int status = lua_pcall(L, narg, nres, base);
-    signal(SIGINT, SIG_DFL);
-    td_interrupted = 0;
+    sigaction(SIGINT, &old, NULL);
     lua_sethook(L, NULL, 0, 0);
+    td_interrupted = 0; /* a Ctrl-C that a kernel or the hook did not consume ends here */
     lua_remove(L, base);
     return status;
 }
@@ -136,42 +141,78 @@ static void setpaths(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "tide.exedir");
 }
 
-/* The globals of tide programs: tide now; nn, optim, data, plot, models on first use, so the
- * REPL starts in milliseconds. */
+/* The globals of tide programs: tide now; nn, optim, data, plot, models and help on first use,
+ * so the REPL starts in milliseconds. __lazy lets the REPL's completion list them. */
 static const char *prelude =
     "tide = require 'tide'\n"
-    "local lazy = {nn = 1, optim = 1, data = 1, plot = 1, models = 1}\n"
-    "setmetatable(_G, {__index = function(g, k)\n"
-    "  if lazy[k] then local m = require('tide.' .. k); rawset(g, k, m); return m end\n"
+    "local lazy = {nn = 'tide.nn', optim = 'tide.optim', data = 'tide.data', plot = 'tide.plot',\n"
+    "  models = 'tide.models', help = 'tide.help'}\n"
+    "setmetatable(_G, {__lazy = lazy, __index = function(g, k)\n"
+    "  local name = lazy[k]\n"
+    "  if name then local m = require(name); rawset(g, k, m); return m end\n"
     "end})\n";
 
 enum { HAS_I = 1, HAS_V = 2, HAS_E = 4 };
 
+/* "--threads N" or "--threads=N": the value, or NULL when this is not that option */
+static const char *threads_value(char **argv, int *i) {
+    if (!strncmp(argv[*i], "--threads=", 10)) return argv[*i] + 10;
+    if (strcmp(argv[*i], "--threads")) return NULL;
+    return argv[*i + 1] ? argv[++*i] : "";
+}
+
+/* Checks the options; *first becomes the index of the script (argc when there is none).
+ * Returns the HAS_* flags, or -1 after printing what is wrong. */
 static int collectargs(char **argv, int *first) {
-    int args = 0;
-    for (int i = 1; argv[i]; i++) {
-        *first = i;
-        if (argv[i][0] != '-') return args;
+    int args = 0, i;
+    for (i = 1; argv[i]; i++) {
         const char *a = argv[i];
+        if (a[0] != '-') break;
         if (!strcmp(a, "--")) {
-            *first = i + 1;
-            return args;
+            i++;
+            break;
         } else if (!strcmp(a, "-")) {
-            return args;
+            break;
         } else if (!strcmp(a, "-i")) {
             args |= HAS_I | HAS_V;
         } else if (!strcmp(a, "-v")) {
             args |= HAS_V;
-        } else if (!strcmp(a, "-e") || !strcmp(a, "-l") || !strcmp(a, "--threads")) {
+        } else if (!strcmp(a, "-e") || !strcmp(a, "-l")) {
             if (!strcmp(a, "-e")) args |= HAS_E;
-            if (!argv[++i]) return -1;
+            if (!argv[++i]) {
+                fprintf(stderr, "%s: '%s' needs an argument\n", tdP_progname, a);
+                return -1;
+            }
+        } else if (threads_value(argv, &i)) {
+            continue;
         } else {
+            fprintf(stderr, "%s: unrecognized option '%s'\n", tdP_progname, a);
             return -1;
         }
     }
-    *first = 0;
-    while (argv[*first]) (*first)++;
+    *first = i;
     return args;
+}
+
+/* --threads applies before anything runs, wherever it appears among the options */
+static int setthreads(char **argv, int n) {
+    for (int i = 1; i < n; i++) {
+        if (!strcmp(argv[i], "-e") || !strcmp(argv[i], "-l")) {
+            i++;
+            continue;
+        }
+        const char *v = threads_value(argv, &i);
+        if (!v) continue;
+        char *end;
+        long t = strtol(v, &end, 10);
+        if (*v == 0 || *end != 0 || t < 1 || t > 4096) {
+            fprintf(stderr, "%s: --threads expects a positive number, got '%s'\n", tdP_progname,
+                    v);
+            return 0;
+        }
+        td_set_num_threads((int)t);
+    }
+    return 1;
 }
 
 static int runargs(lua_State *L, char **argv, int n) {
@@ -179,15 +220,7 @@ static int runargs(lua_State *L, char **argv, int n) {
         const char *a = argv[i];
         if (!strcmp(a, "-e") && dostring(L, argv[++i], "=(command line)") != LUA_OK) return 0;
         if (!strcmp(a, "-l") && dolibrary(L, argv[++i]) != LUA_OK) return 0;
-        if (!strcmp(a, "--threads")) {
-            int t = atoi(argv[++i]);
-            if (t < 1) {
-                fprintf(stderr, "%s: --threads expects a positive number, got '%s'\n",
-                        tdP_progname, argv[i]);
-                return 0;
-            }
-            td_set_num_threads(t);
-        }
+        if (!strcmp(a, "--threads")) i++;
     }
     return 1;
 }
@@ -213,6 +246,7 @@ static int pmain(lua_State *L) {
         usage();
         return 0;
     }
+    if (!setthreads(argv, script)) return 0;
     luaL_openlibs(L);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_tide_core);
@@ -220,15 +254,15 @@ static int pmain(lua_State *L) {
     lua_pop(L, 1);
     setpaths(L);
     createargtable(L, argv, argc, script);
-    if (args & HAS_V) printf("tide 0.1 (%s)\n", LUA_RELEASE);
+    if (args & HAS_V) printf("%s\n", TDP_VERSION);
     if (dostring(L, prelude, "=(prelude)") != LUA_OK) return 0;
-    if (!runargs(L, argv, script ? script : argc)) return 0;
-    if (script && argv[script] && handle_script(L, argv + script) != LUA_OK) return 0;
-    if (args & HAS_I)
-        tdR_repl(L);
-    else if (!script && !(args & (HAS_E | HAS_V))) {
+    if (!runargs(L, argv, script)) return 0;
+    if (script < argc && handle_script(L, argv + script) != LUA_OK) return 0;
+    if (args & HAS_I) {
+        tdR_repl(L, 0);
+    } else if (script == argc && !(args & (HAS_E | HAS_V))) {
         if (isatty(0))
-            tdR_repl(L);
+            tdR_repl(L, 1);
         else if (dochunk(L, luaL_loadfilex(L, NULL, "t")) != LUA_OK)
             return 0;
     }

@@ -80,7 +80,12 @@ static void s_t_narrow(lua_State *L, const char *fn, call *c) {
     td_tensor *t = self(L, c);
     c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
     int64_t n = t->ndim ? t->shape[c->a.dim] : 1;
-    c->a.start = tdL_checkpos(L, 3, n + 1, fn, "start"); /* start n+1 allows an empty narrow */
+    lua_Integer s = luaL_checkinteger(L, 3);
+    if (s < 0) s += n + 1; /* -1 is the last position; n+1 allows an empty narrow at the end */
+    if (s < 1 || s > n + 1)
+        luaL_error(L, "%s: start %d out of range for dim %d of size %d (expected 1..%d or -%d..-1)",
+                   fn, (int)luaL_checkinteger(L, 3), (int)c->a.dim + 1, (int)n, (int)n, (int)n);
+    c->a.start = s - 1;
     c->a.len = luaL_checkinteger(L, 4);
 }
 static void s_t_select(lua_State *L, const char *fn, call *c) {
@@ -133,6 +138,7 @@ static void s_t_t_num(lua_State *L, const char *fn, call *c) {
     c->a.a = lua_tonumber(L, 3);
 }
 static void s_list_dim(lua_State *L, const char *fn, call *c) {
+    lua_settop(L, 2); /* the dim stays at 2 (maybe nil) when the list array is pushed */
     if (!lua_istable(L, 1) || luaL_testudata(L, 1, TDL_TENSOR))
         luaL_error(L, "%s: expected a list of tensors, got %s", fn, luaL_typename(L, 1));
     int n = (int)luaL_len(L, 1);
@@ -157,6 +163,34 @@ static void s_t_num_opt(lua_State *L, const char *fn, call *c) {
     c->a.flag = lua_isnoneornil(L, 3) ? true : lua_toboolean(L, 3);
 }
 
+/* permute's dims: each checked, then 1-based/negative -> 0-based (before self() takes a ref,
+ * so that an error leaks nothing) */
+static void s_t_dims(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = tdL_checktensor(L, 1);
+    int n = t->ndim ? t->ndim : 1;
+    c->a.nsizes = tdL_checkshape(L, 2, c->a.sizes, fn);
+    for (int k = 0; k < c->a.nsizes; k++) {
+        int64_t d = c->a.sizes[k];
+        if (d == 0 || d > n || d < -n)
+            luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)",
+                       fn, (int)d, t->ndim, n, n);
+        c->a.sizes[k] = d > 0 ? d - 1 : n + d;
+    }
+    self(L, c);
+}
+/* unsqueeze's dim: one of ndim+1 positions */
+static void s_t_newdim(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = tdL_checktensor(L, 1);
+    int isnum, n = t->ndim + 1;
+    lua_Integer d = lua_tointegerx(L, 2, &isnum);
+    if (!isnum) luaL_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, 2));
+    if (d == 0 || d > n || d < -n)
+        luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
+                   (int)d, t->ndim, n, n);
+    c->a.dim = d > 0 ? d - 1 : n + d;
+    self(L, c);
+}
+
 static const sig_check checks[TD_NSIG] = {
     [SIG_T] = s_t,           [SIG_T_T] = s_t_t,           [SIG_T_T_T] = s_t_t_t,
     [SIG_T_DIM] = s_t_dim,   [SIG_T_DIM2] = s_t_dim2,     [SIG_T_ODIM] = s_t_odim,
@@ -164,7 +198,7 @@ static const sig_check checks[TD_NSIG] = {
     [SIG_T_SELECT] = s_t_select, [SIG_T_FLATTEN] = s_t_flatten, [SIG_T_NUM] = s_t_num,
     [SIG_T_ONUM2] = s_t_onum2, [SIG_T_DTYPE] = s_t_dtype, [SIG_T_DIM_T] = s_t_dim_t,
     [SIG_T_DIM_T_T] = s_t_dim_t_t, [SIG_T_T_NUM] = s_t_t_num, [SIG_LIST_DIM] = s_list_dim,
-    [SIG_T_NUM_OPT] = s_t_num_opt,
+    [SIG_T_NUM_OPT] = s_t_num_opt, [SIG_T_DIMS] = s_t_dims, [SIG_T_NEWDIM] = s_t_newdim,
 };
 
 static void release_call(call *c) {
@@ -172,14 +206,13 @@ static void release_call(call *c) {
     for (int i = 0; i < c->nin; i++) td_release(c->in[i]);
 }
 
-/* Runs row e, in place when inplace; pushes the results. Outputs' boxes are made before the op
- * runs so that no error can leak a tensor. */
+/* Runs row e, in place when inplace; pushes the results. The first output's box is made before
+ * the op runs so that an error cannot leak it; a second output (max/min indices) gets its box
+ * after (only a Lua memory error, fatal anyway, could leak it there). */
 static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
     call c = {0};
     checks[e->sig](L, e->name, &c);
-    int base = lua_gettop(L);
-    tdL_box *box[TD_MAX_OUT];
-    for (int k = 0; k < TD_MAX_OUT; k++) box[k] = tdL_newbox(L);
+    tdL_box *box = tdL_newbox(L);
     td_tensor *out[TD_MAX_OUT] = {inplace ? c.in[0] : NULL};
     int n = td_run(e->op, c.list ? c.list : c.in, c.nin, &c.a, out);
     release_call(&c);
@@ -189,8 +222,8 @@ static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
         lua_pushvalue(L, 1);
         return 1;
     }
-    for (int k = 0; k < n; k++) box[k]->t = out[k];
-    lua_settop(L, base + n);
+    box->t = out[0];
+    for (int k = 1; k < n; k++) tdL_newbox(L)->t = out[k];
     tdL_gcpressure(L);
     return n;
 }
@@ -221,7 +254,32 @@ static void add_rows(lua_State *L, bool methods) {
     }
 }
 
+/* tide._ops: {name = doc line} for every row (and "name_" twins), and tide._nograd, for the
+ * registry tests */
+static void push_registry(lua_State *L) {
+    char name[64];
+    lua_newtable(L);
+    for (size_t i = 0; i < td_nops; i++) {
+        lua_pushstring(L, td_ops[i].op->doc);
+        lua_setfield(L, -2, td_ops[i].name);
+        if (td_ops[i].op->flags & TD_INPLACE) {
+            snprintf(name, sizeof name, "%s_", td_ops[i].name);
+            lua_pushstring(L, td_ops[i].op->doc);
+            lua_setfield(L, -2, name);
+        }
+    }
+    lua_setfield(L, -2, "_ops");
+    lua_newtable(L); /* tide._nograd: the rows that are not differentiable */
+    for (size_t i = 0; i < td_nops; i++)
+        if (td_ops[i].op->flags & TD_NOGRAD) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, td_ops[i].name);
+        }
+    lua_setfield(L, -2, "_nograd");
+}
+
 void tdL_register_ops(lua_State *L) {
+    push_registry(L);
     add_rows(L, false);
     tdL_pushmethods(L);
     add_rows(L, true);

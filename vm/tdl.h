@@ -56,5 +56,6 @@ int tdL_index(lua_State *L);
 int tdL_newindex(lua_State *L);
 /* vm/print.c */
 int tdL_tostring(lua_State *L);
+int tdL_set_printoptions(lua_State *L); /* registered by vm/create.c */
 
 #endif

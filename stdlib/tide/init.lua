@@ -8,4 +8,7 @@ function Tensor:float() return self:to("float32") end
 function Tensor:double() return self:to("float64") end
 function Tensor:long() return self:to("int64") end
 
+require("tide.autograd")(tide)
+require("tide.tensor")(tide)
+
 return tide

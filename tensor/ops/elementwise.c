@@ -1,60 +1,90 @@
-/* tensor/ops/elementwise.c: instantiates the rows of unary.def and binary.def: f32/f64 (and
- * integer, for ARITH rows) 1-D loops with a contiguous fast path the compiler vectorises, the
- * shape rule (broadcasting, dtype promotion), forward and backward, and the td_op descriptor. */
-#include <tgmath.h>
-
-#include "../tide.h"
+/* tensor/ops/elementwise.c: the shared elementwise drivers (result dtype, broadcasting, dtype
+ * conversion, backward), and the instantiation of every row of unary.def and binary.def into
+ * per-dtype loops, a shape rule, forward, backward and the td_op descriptor. */
 #include "elementwise.h"
 
 /* ---- shared shape rules and drivers -------------------------------------------------------- */
 
-/* The dtype a row computes in: the promoted input dtype, with integers lifted to float32 for
- * FLOAT rows. */
-static td_dtype compute_dtype(td_node *n, bool float_only) {
-    td_dtype d = n->in[0]->dtype;
-    for (int i = 1; i < n->nin; i++) d = td_dtype_promote(d, n->in[i]->dtype);
+static int category(td_dtype d) {
+    return d == TD_BOOL ? 0 : td_dtype_is_float(d) ? 2 : 1;
+}
+
+td_dtype td_ew_dtype(td_node *n, bool float_only) {
+    td_dtype dim = TD_BOOL, zero = TD_BOOL;
+    bool any_dim = false;
+    for (int i = 0; i < n->nin; i++) {
+        const td_tensor *t = n->in[i];
+        if (t->ndim > 0) {
+            dim = any_dim ? td_dtype_promote(dim, t->dtype) : t->dtype;
+            any_dim = true;
+        } else {
+            zero = td_dtype_promote(zero, t->dtype);
+        }
+    }
+    td_dtype d = !any_dim                            ? zero
+                 : category(zero) > category(dim) ? td_dtype_promote(dim, zero)
+                                                    : dim;
     if (float_only && !td_dtype_is_float(d)) d = TD_FLOAT32;
     return d;
 }
 
 int td_ew_shape(td_node *n, bool float_only, bool bool_out) {
     td_meta *m = &n->meta[0];
-    if (td_broadcast_shape(n->op->name, n->in, n->nin, m->shape, &m->ndim) < 0) return -1;
-    m->dtype = bool_out ? TD_BOOL : compute_dtype(n, float_only);
+    if (n->nin == 1) { /* the common unary case skips the broadcast walk */
+        m->ndim = n->in[0]->ndim;
+        for (int i = 0; i < m->ndim; i++) m->shape[i] = n->in[0]->shape[i];
+    } else if (td_broadcast_shape(n->op->name, n->in, n->nin, m->shape, &m->ndim) < 0) {
+        return -1;
+    }
+    m->dtype = bool_out ? TD_BOOL : td_ew_dtype(n, float_only);
     n->nout = 1;
     return 0;
 }
 
-/* Runs loops[dtype] over {out, in...}, converting inputs of another dtype first. */
 int td_ew_run(td_node *n, td_dtype dt, td_loop const *loops) {
     td_tensor *ops[TD_ITER_MAX] = {n->out[0]};
+    bool owned[TD_ITER_MAX] = {false};
     int rc = -1, k = 1;
-    td_loop loop = loops[dt];
-    if (!loop)
+    if (!loops[dt])
         return td_error("%s: not supported for %s tensors", n->op->name, td_dtype_name(dt));
-    for (; k <= n->nin; k++)
+    if (n->nin + 1 > TD_ITER_MAX)
+        return td_error("%s: at most %d operands", n->op->name, TD_ITER_MAX - 1);
+    for (; k <= n->nin; k++) {
+        ops[k] = n->in[k - 1];
+        if (ops[k]->dtype == dt) continue; /* the common case: no copy, no refcount traffic */
         if (!(ops[k] = td_to_dtype(n->in[k - 1], dt))) goto done;
-    rc = td_foreach(ops, k, loop, &n->args);
+        owned[k] = true;
+    }
+    rc = td_foreach(ops, k, loops[dt], &n->args);
 done:
-    for (int i = 1; i < k; i++) td_release(ops[i]);
+    for (int i = 1; i < k; i++)
+        if (owned[i]) td_release(ops[i]);
     return rc;
 }
 
-/* Backward of a row: gin[i] = loop over {gin, g, x, y, z}, in the output's dtype. */
-int td_ew_grad(td_node *n, td_tensor *g, td_loop const *loops, td_tensor **gin) {
-    td_tensor *ops[TD_ITER_MAX + 1];
+int td_ew_grad(td_node *n, td_tensor *g, td_loop const *loops, int i, td_tensor **gin) {
     td_dtype dt = n->meta[0].dtype;
-    int m = 0, rc = -1;
-    ops[m++] = NULL;
-    if (!(ops[m++] = td_to_dtype(g, dt))) goto done;
-    for (int i = 0; i < n->nin; i++)
-        if (!(ops[m++] = td_to_dtype(n->in[i], dt))) goto done;
-    td_retain(n->saved_out[0]);
-    ops[m++] = n->saved_out[0];
+    int flags = n->op->flags;
+    td_tensor *ops[4] = {NULL};
+    int rc = -1;
+    if (!(ops[1] = td_to_dtype(g, dt))) return -1;
+    for (int k = 0; k < 2; k++) {
+        td_tensor *src = ops[1]; /* stands in for what backward does not read */
+        if (!(flags & TD_GRAD_NOREAD) && k < n->nin) src = n->in[k];
+        if (k == 1 && n->nin == 1 && (flags & TD_SAVE_OUT) && n->saved_out[0])
+            src = n->saved_out[0];
+        if (!(ops[2 + k] = td_to_dtype(src, dt))) goto done;
+    }
     if (!(ops[0] = td_empty(ops[1]->shape, ops[1]->ndim, dt))) goto done;
-    rc = td_foreach(ops, m, loops[dt], NULL);
+    if ((rc = td_foreach(ops, 4, loops[dt], &n->args)) < 0) goto done;
+    td_dtype want = n->in[i]->dtype;
+    if (td_dtype_is_float(want) && want != dt) { /* f32 input of an f64 op: grad in f32 */
+        td_tensor *c = td_to_dtype(ops[0], want);
+        td_release(ops[0]);
+        if (!(ops[0] = c)) rc = -1;
+    }
 done:
-    for (int i = 1; i < m; i++) td_release(ops[i]);
+    for (int k = 1; k < 4; k++) td_release(ops[k]);
     if (rc < 0) {
         td_release(ops[0]);
         return -1;
@@ -63,128 +93,130 @@ done:
     return 0;
 }
 
-/* ---- loop templates ------------------------------------------------------------------------
- * LOOPn(fn, T, expr): y = expr over n inputs named x, y (binary: z is the output). The
- * contiguous branch is the one the compiler vectorises. */
-#define C(v) ((T)(v))
-
-#define LOOP1(fn, TY, expr)                                                                      \
+/* td_ew_any: ctx is an int flag, set (benignly racing to the same value) on a hit. */
+#define ANY_LOOP(fn, T, test)                                                                    \
     static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TY T;                                                                            \
-        (void)ctx;                                                                               \
-        if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                                            \
-            T *restrict o = (T *)p[0];                                                           \
-            const T *restrict a = (const T *)p[1];                                               \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = a[i];                                                                      \
-                o[i] = (T)(expr);                                                                \
-            }                                                                                    \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = *(const T *)(p[1] + i * s[1]);                                             \
-                *(T *)(p[0] + i * s[0]) = (T)(expr);                                             \
-            }                                                                                    \
-        }                                                                                        \
-    }
-
-#define LOOP2(fn, TY, TO, expr)                                                                  \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TY T;                                                                            \
-        (void)ctx;                                                                               \
-        if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == sizeof(T)) {                      \
-            TO *restrict o = (TO *)p[0];                                                         \
-            const T *restrict a = (const T *)p[1], *restrict b = (const T *)p[2];                \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = a[i], y = b[i];                                                            \
-                o[i] = (TO)(expr);                                                               \
-            }                                                                                    \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = *(const T *)(p[1] + i * s[1]), y = *(const T *)(p[2] + i * s[2]);          \
-                *(TO *)(p[0] + i * s[0]) = (TO)(expr);                                           \
-            }                                                                                    \
-        }                                                                                        \
-    }
-
-/* Backward loops: operands {dx, g, x[, y], out}; strided only (backward is not the hot path
- * for tiny graphs, and the compiler still vectorises unit strides well enough). */
-#define GLOOP1(fn, TY, expr)                                                                     \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TY T;                                                                            \
-        (void)ctx;                                                                               \
+        int hit = 0;                                                                             \
         for (int64_t i = 0; i < n; i++) {                                                        \
-            T g = *(const T *)(p[1] + i * s[1]), x = *(const T *)(p[2] + i * s[2]);              \
-            T y = *(const T *)(p[3] + i * s[3]);                                                 \
-            (void)x, (void)y;                                                                    \
-            *(T *)(p[0] + i * s[0]) = (T)(expr);                                                 \
+            T x = *(const T *)(p[0] + i * s[0]);                                                 \
+            hit |= (test);                                                                       \
         }                                                                                        \
+        if (hit) __atomic_store_n((int *)ctx, 1, __ATOMIC_RELAXED);                              \
     }
-#define GLOOP2(fn, TY, expr)                                                                     \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TY T;                                                                            \
-        (void)ctx;                                                                               \
-        for (int64_t i = 0; i < n; i++) {                                                        \
-            T g = *(const T *)(p[1] + i * s[1]), x = *(const T *)(p[2] + i * s[2]);              \
-            T y = *(const T *)(p[3] + i * s[3]), z = *(const T *)(p[4] + i * s[4]);              \
-            (void)x, (void)y, (void)z;                                                           \
-            *(T *)(p[0] + i * s[0]) = (T)(expr);                                                 \
-        }                                                                                        \
-    }
+ANY_LOOP(any0_f32, float, x == 0)
+ANY_LOOP(any0_f64, double, x == 0)
+ANY_LOOP(any0_i64, int64_t, x == 0)
+ANY_LOOP(any0_u8, uint8_t, x == 0)
+ANY_LOOP(anyneg_f32, float, x < 0)
+ANY_LOOP(anyneg_f64, double, x < 0)
+ANY_LOOP(anyneg_i64, int64_t, x < 0)
+
+bool td_ew_any(td_tensor *t, bool negative) {
+    static const td_loop zero[TD_NDTYPES] = {any0_f32, any0_f64, any0_i64, any0_u8, any0_u8};
+    static const td_loop neg[TD_NDTYPES] = {anyneg_f32, anyneg_f64, anyneg_i64};
+    int hit = 0;
+    td_loop loop = (negative ? neg : zero)[t->dtype];
+    if (loop) td_foreach(&t, 1, loop, &hit);
+    return hit;
+}
 
 /* ---- unary rows ---------------------------------------------------------------------------- */
-#define UNARY(nm, fwd, bwd, dc)                                                               \
-    LOOP1(nm##_f32, float, fwd)                                                                \
-    LOOP1(nm##_f64, double, fwd)                                                               \
-    GLOOP1(nm##_bf32, float, bwd)                                                              \
-    GLOOP1(nm##_bf64, double, bwd)                                                             \
-    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};                    \
-    static const td_loop nm##_gloops[TD_NDTYPES] = {nm##_bf32, nm##_bf64};                 \
-    static int nm##_shape(td_node *n) {                                                        \
-        return td_ew_shape(n, true, false);                                                      \
+#define ULOOPS_FLOAT(nm, fwd) static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};
+#define ULOOPS_INT(nm, fwd)                                                                      \
+    LOOP1(nm##_i64, int64_t, int64_t, fwd)                                                       \
+    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64};
+#define UFLOAT_FLOAT true
+#define UFLOAT_INT   false
+
+#define UNARY(nm, kind, reads, fwd, bwd, dc)                                                     \
+    LOOP1(nm##_f32, float, float, fwd)                                                           \
+    LOOP1(nm##_f64, double, double, fwd)                                                         \
+    ULOOPS_##kind(nm, fwd)                                                                       \
+    GLOOP(nm##_b32, float, bwd)                                                                  \
+    GLOOP(nm##_b64, double, bwd)                                                                 \
+    static const td_loop nm##_gloops[TD_NDTYPES] = {nm##_b32, nm##_b64};                         \
+    static int nm##_shape(td_node *n) {                                                          \
+        return td_ew_shape(n, UFLOAT_##kind, false);                                             \
     }                                                                                            \
-    static int nm##_forward(td_node *n) {                                                      \
-        return td_ew_run(n, n->meta[0].dtype, nm##_loops);                                     \
+    static int nm##_forward(td_node *n) {                                                        \
+        return td_ew_run(n, n->meta[0].dtype, nm##_loops);                                       \
     }                                                                                            \
-    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {            \
-        return td_ew_grad(n, gout[0], nm##_gloops, &gin[0]);                                   \
+    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {              \
+        return td_ew_grad(n, gout[0], nm##_gloops, 0, &gin[0]);                                  \
     }                                                                                            \
-    const td_op td_op_##nm = {.name = #nm, .nin = 1, .flags = TD_SAVE_OUT | TD_INPLACE, .doc = dc,       \
-                                .shape = nm##_shape, .forward = nm##_forward,                \
-                                .backward = nm##_backward};
+    const td_op td_op_##nm = {.name = #nm,                                                       \
+                              .nin = 1,                                                          \
+                              .flags = GRAD_##reads | TD_INPLACE,                                \
+                              .doc = dc,                                                         \
+                              .shape = nm##_shape,                                               \
+                              .forward = nm##_forward,                                           \
+                              .backward = nm##_backward};
 #include "unary.def"
 #undef UNARY
 
 /* ---- binary rows --------------------------------------------------------------------------- */
-#define ARITH_LOOPS(nm, fwd)                                                                   \
-    LOOP2(nm##_i64, int64_t, int64_t, fwd)                                                     \
-    LOOP2(nm##_u8, uint8_t, uint8_t, fwd)                                                      \
-    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64,         \
-                                                     nm##_u8, NULL};
-#define FLOAT_LOOPS(nm, fwd)                                                                   \
-    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};
-#define BINARY(nm, kind, fwd, dx, dy, dc)                                                     \
-    LOOP2(nm##_f32, float, float, fwd)                                                         \
-    LOOP2(nm##_f64, double, double, fwd)                                                       \
-    kind##_LOOPS(nm, fwd)                                                                      \
-    GLOOP2(nm##_dx32, float, dx)                                                               \
-    GLOOP2(nm##_dx64, double, dx)                                                              \
-    GLOOP2(nm##_dy32, float, dy)                                                               \
-    GLOOP2(nm##_dy64, double, dy)                                                              \
-    static const td_loop nm##_dx[TD_NDTYPES] = {nm##_dx32, nm##_dx64};                     \
-    static const td_loop nm##_dy[TD_NDTYPES] = {nm##_dy32, nm##_dy64};                     \
-    static int nm##_shape(td_node *n) {                                                        \
-        return td_ew_shape(n, #kind[0] == 'F', false);                                           \
+#define BLOOPS_ARITH(nm, fwd)                                                                    \
+    LOOP2(nm##_i64, int64_t, int64_t, fwd)                                                       \
+    LOOP2(nm##_u8, uint8_t, uint8_t, fwd)                                                        \
+    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64, nm##_u8};
+#define BLOOPS_IDIV BLOOPS_ARITH
+#define BLOOPS_IPOW BLOOPS_ARITH
+#define BLOOPS_FLOAT(nm, fwd) static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};
+#define BFLOAT_ARITH false
+#define BFLOAT_IDIV  false
+#define BFLOAT_IPOW  false
+#define BFLOAT_FLOAT true
+enum { CHECK_ARITH, CHECK_FLOAT = 0, CHECK_IDIV, CHECK_IPOW };
+
+/* Integer division by zero would trap and PyTorch refuses negative integer powers: both are
+ * checked on the divisor/exponent before the loop runs. */
+static int binary_forward(td_node *n, td_loop const *loops, int check) {
+    td_dtype dt = n->meta[0].dtype;
+    if (check && !td_dtype_is_float(dt) && td_ew_any(n->in[1], check == CHECK_IPOW)) {
+        char a[128], b[128];
+        td_shape_str(n->in[0]->shape, n->in[0]->ndim, a, sizeof a);
+        td_shape_str(n->in[1]->shape, n->in[1]->ndim, b, sizeof b);
+        return td_error(check == CHECK_IDIV
+                            ? "%s: integer division by zero (%s tensors of shapes %s and %s; "
+                              "expected a divisor with no zero)"
+                            : "%s: integers to negative integer powers are not allowed (%s "
+                              "tensors of shapes %s and %s)",
+                        n->op->name, td_dtype_name(dt), a, b);
+    }
+    return td_ew_run(n, dt, loops);
+}
+
+#define BINARY(nm, kind, reads, fwd, dx, dy, dc)                                                 \
+    LOOP2(nm##_f32, float, float, fwd)                                                           \
+    LOOP2(nm##_f64, double, double, fwd)                                                         \
+    BLOOPS_##kind(nm, fwd)                                                                       \
+    GLOOP(nm##_dx32, float, dx)                                                                  \
+    GLOOP(nm##_dx64, double, dx)                                                                 \
+    GLOOP(nm##_dy32, float, dy)                                                                  \
+    GLOOP(nm##_dy64, double, dy)                                                                 \
+    static const td_loop nm##_dx[TD_NDTYPES] = {nm##_dx32, nm##_dx64};                           \
+    static const td_loop nm##_dy[TD_NDTYPES] = {nm##_dy32, nm##_dy64};                           \
+    static int nm##_shape(td_node *n) {                                                          \
+        return td_ew_shape(n, BFLOAT_##kind, false);                                             \
     }                                                                                            \
-    static int nm##_forward(td_node *n) {                                                      \
-        return td_ew_run(n, n->meta[0].dtype, nm##_loops);                                     \
+    static int nm##_forward(td_node *n) {                                                        \
+        return binary_forward(n, nm##_loops, CHECK_##kind);                                      \
     }                                                                                            \
-    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {            \
-        if (n->needs_grad[0] && td_ew_grad(n, gout[0], nm##_dx, &gin[0]) < 0) return -1;       \
-        if (n->needs_grad[1] && td_ew_grad(n, gout[0], nm##_dy, &gin[1]) < 0) return -1;       \
+    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {              \
+        if (n->needs_grad[0] && td_ew_grad(n, gout[0], nm##_dx, 0, &gin[0]) < 0) return -1;      \
+        if (n->needs_grad[1] && td_ew_grad(n, gout[0], nm##_dy, 1, &gin[1]) < 0) {               \
+            td_release(gin[0]); /* leaves no half-filled gin behind */                           \
+            gin[0] = NULL;                                                                       \
+            return -1;                                                                           \
+        }                                                                                        \
         return 0;                                                                                \
     }                                                                                            \
-    const td_op td_op_##nm = {.name = #nm, .nin = 2, .flags = TD_SAVE_OUT | TD_INPLACE, .doc = dc,       \
-                                .shape = nm##_shape, .forward = nm##_forward,                \
-                                .backward = nm##_backward};
+    const td_op td_op_##nm = {.name = #nm,                                                       \
+                              .nin = 2,                                                          \
+                              .flags = GRAD_##reads | TD_INPLACE,                                \
+                              .doc = dc,                                                         \
+                              .shape = nm##_shape,                                               \
+                              .forward = nm##_forward,                                           \
+                              .backward = nm##_backward};
 #include "binary.def"
 #undef BINARY

@@ -1,0 +1,26 @@
+# bench/bench.mk: the C side of `make bench`, built into $(BUILD)/bench by scripts/bench.sh:
+# the plain C loops (baseline.c), the shared sgemm.c against the OpenMP OpenBLAS tide links,
+# and the Lua wall clock the tide-side scripts load.
+BUILD   ?= build
+SHARED  ?= ../shared/bench
+CC      ?= cc
+BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
+OUT     := $(BUILD)/bench
+
+all: $(OUT)/baseline $(OUT)/benchclock.so $(OUT)/sgemm
+tide-side: $(OUT)/baseline $(OUT)/benchclock.so
+
+$(OUT)/baseline: bench/baseline.c
+	@mkdir -p $(OUT)
+	$(CC) -O3 -march=native -fopenmp -Wall -Wextra -o $@ $<
+
+$(OUT)/benchclock.so: bench/clock.c
+	@mkdir -p $(OUT)
+	$(CC) -O2 -fPIC -shared -Wall -Wextra -I/usr/include/lua5.4 -o $@ $<
+
+$(OUT)/sgemm: $(SHARED)/sgemm.c
+	@mkdir -p $(OUT)
+	$(CC) -O2 -I$(BLASINC) -o $@ $< -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -fopenmp -lm
+
+.PHONY: all tide-side

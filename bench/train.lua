@@ -1,0 +1,148 @@
+-- bench/train.lua: the tide side of peer_train.py's throughput mode: same models, batches,
+-- optimizers, step counts and RESULT line. A step is: fetch a batch from in-memory tensors
+-- (seeded shuffle), forward, loss, backward, optimizer step, read the loss as a number.
+-- Usage: tide --threads 2 bench/train.lua WORKLOAD [--steps N] [--warmup N] [--seed S]
+local B = dofile(((arg[0]):match("^(.*)/") or ".") .. "/common.lua")
+local nn, optim, data = require "tide.nn", require "tide.optim", require "tide.data"
+
+local BATCH = {mlp = 64, cnn = 64, lstm = 64, autoencoder = 64, transformer = 32}
+local STEPS = {mlp = 2000, cnn = 300, lstm = 200, autoencoder = 1000, transformer = 100}
+local WARMUP = {mlp = 50, cnn = 20, lstm = 20, autoencoder = 50, transformer = 10}
+local SEQ, VOCAB = 64, 256
+
+local wl = arg[1]
+if not BATCH[wl] then error("usage: train.lua mlp|cnn|lstm|autoencoder|transformer [--steps N]", 0) end
+local opt = {steps = STEPS[wl], warmup = WARMUP[wl], seed = 0}
+for i = 2, #arg - 1, 2 do opt[arg[i]:gsub("^%-%-", "")] = tonumber(arg[i + 1]) end
+tide.manual_seed(opt.seed)
+
+local LSTMClassifier = nn.Module:extend("LSTMClassifier")
+function LSTMClassifier:init()
+  self.lstm = nn.LSTM(28, 128, {num_layers = 2, batch_first = true})
+  self.fc = nn.Linear(128, 10)
+end
+function LSTMClassifier:forward(x)
+  local out = self.lstm(x:view(-1, 28, 28))   -- B x 28 x 128
+  return self.fc(out:select(2, -1))           -- last step: B x 128 -> B x 10
+end
+
+local CharTransformer = nn.Module:extend("CharTransformer")
+function CharTransformer:init()
+  self.tok = nn.Embedding(VOCAB, 128)
+  self.pos = nn.Embedding(SEQ, 128)
+  self.layers = nn.ModuleList{
+    nn.TransformerEncoderLayer(128, 4, {dim_feedforward = 512, dropout = 0, activation = "relu"}),
+    nn.TransformerEncoderLayer(128, 4, {dim_feedforward = 512, dropout = 0, activation = "relu"})}
+  self.head = nn.Linear(128, VOCAB)
+  self.positions = tide.arange(1, SEQ):long()
+end
+function CharTransformer:forward(idx)
+  local h = self.tok(idx) + self.pos(self.positions)   -- B x T x 128
+  for _, layer in ipairs(self.layers) do h = layer(h, {causal = true}) end
+  return self.head(h)                                  -- B x T x 256
+end
+
+local function mlp(sizes, last_relu)
+  local layers = {}
+  for i = 1, #sizes - 1 do
+    layers[#layers + 1] = nn.Linear(sizes[i], sizes[i + 1])
+    if i < #sizes - 1 or last_relu then layers[#layers + 1] = nn.ReLU() end
+  end
+  return nn.Sequential(layers)
+end
+
+local function make()
+  local m, o
+  if wl == "mlp" then
+    m = mlp{784, 512, 256, 10}
+    o = optim.SGD(m:parameters(), {lr = 0.05, momentum = 0.9})
+  elseif wl == "cnn" then
+    m = nn.Sequential{
+      nn.Conv2d(1, 32, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2),   -- 32x14x14
+      nn.Conv2d(32, 64, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2),  -- 64x7x7
+      nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)}
+    o = optim.SGD(m:parameters(), {lr = 0.01, momentum = 0.9})
+  elseif wl == "lstm" then
+    m = LSTMClassifier()
+    o = optim.Adam(m:parameters(), {lr = 1e-3})
+  elseif wl == "autoencoder" then
+    m = mlp{784, 400, 300, 64, 300, 400, 784}
+    o = optim.Adam(m:parameters(), {lr = 1e-3})
+  else
+    m = CharTransformer()
+    o = optim.AdamW(m:parameters(), {lr = 3e-4})
+  end
+  return m, o
+end
+
+-- Batches: Fashion-MNIST as float32 N x 784 in [0, 1] with labels 1..10, reshuffled each epoch
+-- (drop_last); or random SEQ+1-byte windows of the licence texts for the transformer.
+local function image_batches(bs)
+  local root = os.getenv("FMNIST_DIR") or "/usr/share/datasets/fashion-mnist"
+  local x = data.idx(root .. "/train-images-idx3-ubyte.gz"):float():div(255):view(-1, 784)
+  local y = data.idx(root .. "/train-labels-idx1-ubyte.gz"):long() + 1
+  local n, perm, pos = x:size(1), nil, math.huge
+  if wl == "cnn" then x = x:view(-1, 1, 28, 28) end
+  return function()
+    if pos + bs - 1 > n then perm, pos = tide.randperm(n), 1 end
+    local idx = perm:narrow(1, pos, bs)
+    pos = pos + bs
+    return x:index(1, idx), y:index(1, idx)
+  end
+end
+
+local function text_batches(bs)
+  local p = io.popen("find /usr/share/common-licenses -maxdepth 1 -type f ! -name '.*' | LC_ALL=C sort")
+  local parts = {}
+  for path in p:lines() do
+    local f = assert(io.open(path, "rb"))
+    parts[#parts + 1] = f:read("a")
+    f:close()
+  end
+  p:close()
+  local corpus = data.text(table.concat(parts))
+  local ids = corpus:encode(table.concat(parts))       -- int64 token ids, one per byte
+  local offsets = tide.arange(0, SEQ):long()            -- 0..SEQ: windows of SEQ+1
+  return function()
+    local starts = tide.randint(1, ids:size(1) - SEQ, {bs, 1})
+    local w = ids:index(1, (starts + offsets):view(-1)):view(bs, SEQ + 1)
+    return w:narrow(2, 1, SEQ), w:narrow(2, 2, SEQ)
+  end
+end
+
+local next_batch = wl == "transformer" and text_batches(BATCH[wl]) or image_batches(BATCH[wl])
+local model, optimizer = make()
+model:train()
+
+local function step()
+  local xb, yb = next_batch()
+  optimizer:zero_grad()
+  local out, loss = model(xb), nil
+  if wl == "autoencoder" then
+    loss = nn.F.mse_loss(out, xb)
+  elseif wl == "transformer" then
+    loss = nn.F.cross_entropy(out:reshape(-1, VOCAB), yb:reshape(-1))
+  else
+    loss = nn.F.cross_entropy(out, yb)
+  end
+  loss:backward()
+  optimizer:step()
+  return loss:item()
+end
+
+for _ = 1, opt.warmup do step() end
+local tail, sum = {}, 0
+local t0 = B.now()
+for i = 1, opt.steps do
+  local l = step()
+  if i > opt.steps - 20 then tail[#tail + 1] = l; sum = sum + l end
+end
+local dt = B.now() - t0
+for _, l in ipairs(tail) do
+  if l ~= l or math.abs(l) == math.huge then error(wl .. ": non-finite loss " .. l, 0) end
+end
+local per_step = wl == "transformer" and BATCH[wl] * SEQ or BATCH[wl]
+B.result("train_" .. wl, opt.steps * per_step / dt, wl == "transformer" and "tokens/s" or "samples/s",
+  {steps = opt.steps, warmup = opt.warmup, batch = BATCH[wl], params = model:num_parameters(),
+   ms_per_step = string.format("%.3f", 1000 * dt / opt.steps),
+   loss_last20 = string.format("%.4f", sum / #tail)})

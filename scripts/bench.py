@@ -1,0 +1,325 @@
+"""scripts/bench.py: the driver of `make bench` (started by scripts/bench.sh with /usr/bin/python3).
+Runs each workload's tide side and peer side in turn (A B A B ...) for BENCH_ROUNDS rounds after
+an idle-CPU check, takes medians and prints one `BENCH name=... ratio=...` line per workload;
+a tide side that cannot run yet is reported as tide=n/a with the reason. See doc/bench.md."""
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(REPO, os.environ.get("BUILD", "build"))
+SHARED = os.environ.get("BENCH_SHARED", os.path.join(os.path.dirname(REPO), "shared", "bench"))
+TIDE = os.path.join(BUILD, "tide")
+PY = "/usr/bin/python3"
+OMPBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+THREADS = os.environ.get("BENCH_THREADS", "2")
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
+PEER = os.environ.get("BENCH_PEER", "1") != "0"
+TRAIN = os.environ.get("BENCH_TRAIN", "0") == "1"
+ONLY = [w for w in re.split(r"[,\s]+", os.environ.get("BENCH_ONLY", "")) if w]
+IDLE_BUSY = float(os.environ.get("IDLE_BUSY", "15"))   # % of the machine that counts as busy
+IDLE_BUDGET = [float(os.environ.get("IDLE_WAIT", "180"))]  # seconds of waiting, whole run
+RETRIES = int(os.environ.get("BENCH_RETRIES", "2"))    # reruns of a run others disturbed
+FOREIGN_MAX = 0.25                                      # cores used by others during a run
+TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
+HZ = os.sysconf("SC_CLK_TCK")
+os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
+LOG = open(os.path.join(BUILD, "bench", time.strftime("bench-%Y%m%dT%H%M%S.log")), "w")
+
+# OpenBLAS's AVX-512 kernels are reported to crash on Zen 5: Haswell kernels on both sides.
+BASE_ENV = dict(os.environ, OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE", "Haswell"))
+TIDE_ENV = dict(BASE_ENV, BENCH_LIB=os.path.join(BUILD, "bench"))
+C_ENV = dict(BASE_ENV, OMP_NUM_THREADS=THREADS)
+# The peer's best configuration (BENCHMARKS.md): torch with 2 threads on the OpenMP OpenBLAS.
+PEER_ENV = dict(BASE_ENV, BENCH_THREADS=THREADS, BENCH_CONFIG="omp",
+                LD_LIBRARY_PATH=OMPBLAS + (":" + os.environ["LD_LIBRARY_PATH"]
+                                           if os.environ.get("LD_LIBRARY_PATH") else ""))
+
+
+def log(*a):
+    print(*a, file=LOG, flush=True)
+
+
+def note(msg):
+    print(f"# {msg}", file=sys.stderr, flush=True)
+    log(f"# {msg}")
+
+
+# ---- the machine: idle checks and other processes' CPU during a run --------------------------
+def cpu_times():
+    f = open("/proc/stat").readline().split()[1:]
+    v = [int(x) for x in f]
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]       # user nice system irq softirq
+    return busy, sum(v[:8])
+
+
+def busy_pct(seconds=0.5):
+    b0, t0 = cpu_times()
+    time.sleep(seconds)
+    b1, t1 = cpu_times()
+    return 100.0 * (b1 - b0) / max(t1 - t0, 1)
+
+
+def wait_idle():
+    """Waits (within the run's total IDLE_WAIT budget) until the CPUs are idle; returns busy %."""
+    busy = busy_pct()
+    while busy >= IDLE_BUSY and IDLE_BUDGET[0] > 0:
+        note(f"machine {busy:.0f}% busy; waiting (budget {IDLE_BUDGET[0]:.0f} s)")
+        t = time.time()
+        time.sleep(2)
+        busy = busy_pct()
+        IDLE_BUDGET[0] -= time.time() - t
+    return busy
+
+
+def run_once(cmd, env):
+    """Runs cmd; returns a dict: rc, out, err, wall, rss_mib (peak of the child), foreign."""
+    wait_idle()
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        b0, _ = cpu_times()
+        t0 = time.time()
+        try:
+            p = subprocess.Popen(cmd, env=env, stdout=fo, stderr=fe, cwd=REPO,
+                                 start_new_session=True)
+        except OSError as e:
+            return {"rc": 127, "out": "", "err": f"{cmd[0]}: {e.strerror}", "wall": 0.0,
+                    "rss": 0.0, "foreign": 0.0}
+        killer = threading.Timer(TIMEOUT, lambda: os.killpg(p.pid, 9))
+        killer.start()
+        _, status, ru = os.wait4(p.pid, 0)      # wait4, not Popen.wait: it returns the rusage
+        killer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.time() - t0
+        b1, _ = cpu_times()
+        fo.seek(0), fe.seek(0)
+        out, err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
+    own = ru.ru_utime + ru.ru_stime
+    foreign = max(0.0, ((b1 - b0) / HZ - own) / max(wall, 1e-3))
+    rc = p.returncode if wall < TIMEOUT else "timeout"
+    return {"rc": rc, "out": out, "err": err, "wall": wall, "rss": ru.ru_maxrss / 1024.0,
+            "foreign": foreign}
+
+
+def run(cmd, env):
+    for attempt in range(RETRIES + 1):
+        r = run_once(cmd, env)
+        log(f"$ {shlex.join(cmd)}\n  rc={r['rc']} wall={r['wall']:.2f}s rss={r['rss']:.0f}MiB "
+            f"foreign_cpu={r['foreign']:.2f}")
+        for line in r["out"].splitlines():
+            log("  " + line)
+        if r["rc"] != 0 or r["foreign"] <= FOREIGN_MAX or attempt == RETRIES:
+            break
+        note(f"contended run (foreign_cpu={r['foreign']:.2f}): {os.path.basename(cmd[-1])}, rerun")
+    r["noisy"] = r["foreign"] > FOREIGN_MAX
+    return r
+
+
+# ---- reading results ---------------------------------------------------------------------------
+def parse(r, names):
+    """{name: value or None}, {name: reason} from RESULT/NA lines; the run's error otherwise."""
+    vals, why = {}, {}
+    for line in r["out"].splitlines():
+        m = re.match(r"(RESULT|NA) name=(\S+) (.*)", line)
+        if not m:
+            continue
+        kind, name, rest = m.groups()
+        if kind == "RESULT":
+            v = re.search(r"(?:^| )value=(\S+)", rest)
+            n = re.search(r"(?:^| )n=(\d+)", rest)
+            if name == "sgemm_openblas_c" and n:       # the shared sgemm.c names its sizes n=
+                name = f"sgemm_{n.group(1)}"
+            if "WRONG_RESULT=1" in rest:
+                why[name] = "wrong result: " + rest
+                continue
+            # sgemm.c's value= is its best sample; compare medians with medians
+            med = re.search(r"(?:^| )median=(\S+)", rest)
+            vals[name] = float((med or v).group(1))
+        else:
+            why[name] = rest.removeprefix("reason=")
+    for name in names:
+        if name not in vals and name not in why:
+            why[name] = failure(r)
+    return vals, why
+
+
+def failure(r):
+    lines = [l for l in r["err"].splitlines() if l.strip() and not l.startswith(("#", "\t"))]
+    lines = [l for l in lines if not l.startswith(("stack traceback", "openblas core"))]
+    if r["rc"] == "timeout":
+        return f"timed out after {TIMEOUT:.0f} s"
+    msg = lines[-1] if lines else f"no result (exit status {r['rc']})"
+    if r["rc"] != 0 and lines:
+        first = [l for l in lines if "error" in l.lower() or l.startswith("tide:")]
+        msg = (first or lines)[0]
+    return re.sub(r"\s+", " ", msg)[:200]
+
+
+def hyperfine(cmd, env, runs):
+    """Startup: hyperfine's median of `runs` runs of cmd, in ms, as a RESULT line."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.json")
+        r = run(["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--style", "none",
+                 "--export-json", path, cmd], env)
+        if r["rc"] == 0:
+            res = json.load(open(path))["results"][0]
+            r["out"] += f"RESULT name=startup value={1000 * res['median']:.3f} unit=ms\n"
+    return r
+
+
+# ---- workloads ---------------------------------------------------------------------------------
+def lua(script, *args):
+    return [TIDE, "--threads", THREADS, os.path.join(REPO, "bench", script), *args]
+
+
+def peer_py(script, *args):
+    return [PY, os.path.join(SHARED, script), *args]
+
+
+def rss_run(cmd, env):
+    """Peak RSS of one plain run of a command hyperfine timed (hyperfine's own RSS hides it)."""
+    return run(shlex.split(cmd), env)
+
+
+class Group:
+    """Workloads measured by one process on each side. tide(names)/peer(names) give commands;
+    lower=True when the unit is a time (ratio = peer/tide). goal is the ratio BENCHMARKS.md asks."""
+
+    def __init__(self, names, unit, tide, peer, goal, lower=False, train=False):
+        self.names, self.unit, self.tide, self.peer = names, unit, tide, peer
+        self.goal, self.lower, self.train = goal, lower, train
+
+
+def startup_side(cmd, env, runs):
+    def go(_names):
+        r = hyperfine(cmd, env, runs)
+        if r["rc"] == 0:
+            r["rss"] = rss_run(cmd, env)["rss"]
+        return r
+    return go
+
+
+def cmd_side(make, env):
+    return lambda names: run(make(names), env)
+
+
+GROUPS = [
+    Group(["startup"], "ms",
+          startup_side(f"{TIDE} -e ''", TIDE_ENV, 30),
+          startup_side(f"{PY} -c 'import torch'", PEER_ENV, 10), ">=50", lower=True),
+    Group(["overhead_add", "overhead_autograd_step"], None,
+          cmd_side(lambda n: lua("overhead.lua", "0.3", *n), TIDE_ENV),
+          cmd_side(lambda n: peer_py("peer_overhead.py", "0.3"), PEER_ENV), ">=10"),
+]
+for _op in ("add_big", "sum_big"):
+    GROUPS.append(Group([_op], "GB/s", cmd_side(lambda n: lua("bigops.lua", *n), TIDE_ENV),
+                        cmd_side(lambda n: [os.path.join(BUILD, "bench", "baseline"),
+                                            n[0].removesuffix("_big")], C_ENV), ">=0.77"))
+for _n in (64, 256, 1024, 2048):
+    GROUPS.append(Group([f"sgemm_{_n}"], "GFLOP/s",
+                        cmd_side(lambda n: lua("sgemm.lua", n[0][6:]), TIDE_ENV),
+                        cmd_side(lambda n: [os.path.join(BUILD, "bench", "sgemm"), THREADS,
+                                            n[0][6:]], C_ENV), ">=0.95"))
+for _w in ("mlp", "cnn", "lstm", "autoencoder", "transformer"):
+    GROUPS.append(Group([f"train_{_w}"], "tokens/s" if _w == "transformer" else "samples/s",
+                        cmd_side(lambda n: lua("train.lua", n[0][6:]), TIDE_ENV),
+                        cmd_side(lambda n: peer_py("peer_train.py", n[0][6:]), PEER_ENV),
+                        ">=1.5", train=True))
+UNITS = {"overhead_add": "ops/s", "overhead_autograd_step": "steps/s"}
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def quote(s):
+    return s.replace('"', "'")
+
+
+def fmt_ratio(r):
+    return "n/a" if r is None else (f"{r:.0f}" if r >= 100 else f"{r:.2f}")
+
+
+def measure(g, names):
+    """Runs g's rounds; returns per name: tide/peer value lists, rss lists, reasons, noisy."""
+    acc = {n: {"tide": [], "peer": [], "tide_rss": [], "peer_rss": [], "why": None,
+               "peer_why": None, "noisy": 0} for n in names}
+    tide_ok, peer_on = True, PEER
+    for rnd in range(ROUNDS):
+        for side in ("tide", "peer"):
+            if side == "tide" and not tide_ok or side == "peer" and not peer_on:
+                continue
+            r = (g.tide if side == "tide" else g.peer)(names)
+            vals, why = parse(r, names)
+            for n in names:
+                a = acc[n]
+                if n in vals:
+                    a[side].append(vals[n])
+                    a[side + "_rss"].append(r["rss"])
+                    a["noisy"] += r["noisy"]
+                else:
+                    a["why" if side == "tide" else "peer_why"] = why[n]
+            got = [vals[n] for n in names if n in vals]
+            note(f"round {rnd + 1} {side}: " + " ".join(
+                f"{n}={fmt(vals.get(n))}" for n in names) + f" ({r['wall']:.1f} s)")
+            if side == "tide" and rnd == 0 and not got:
+                tide_ok = False     # the tide side does not exist yet: one try is enough
+                # a training peer takes minutes and gives no ratio without tide
+                if g.train and not TRAIN and g.names[0] not in ONLY:
+                    peer_on = False
+    return acc, peer_on
+
+
+def report(g, name, a, peer_on):
+    unit = g.unit or UNITS[name]
+    t = statistics.median(a["tide"]) if a["tide"] else None
+    p = statistics.median(a["peer"]) if a["peer"] else None
+    ratio = None
+    if t and p:
+        ratio = p / t if g.lower else t / p
+    rss = {k: f"{max(a[k]):.0f}" if a[k] else "n/a" for k in ("tide_rss", "peer_rss")}
+    line = (f"BENCH name={name} tide={fmt(t)} peer={fmt(p)} unit={unit} ratio={fmt_ratio(ratio)} "
+            f"tide_rss_mib={rss['tide_rss']} peer_rss_mib={rss['peer_rss']} goal={g.goal} "
+            f"rounds={len(a['tide'])}/{len(a['peer'])}")
+    if a["noisy"]:
+        line += f" noisy_runs={a['noisy']}"
+    if t is None:
+        line += f' reason="{quote(a["why"] or "not run")}"'
+    if p is None and PEER:
+        why = a["peer_why"] if peer_on else "skipped: tide side n/a (BENCH_TRAIN=1 runs it anyway)"
+        line += f' peer_reason="{quote(why or "not run")}"'
+    print(line, flush=True)
+    log(line)
+
+
+def main():
+    if not os.access(TIDE, os.X_OK):
+        sys.exit(f"bench: {TIDE} not found; run `make BUILD={os.path.relpath(BUILD, REPO)}` first")
+    known = [n for g in GROUPS for n in g.names]
+    bad = [w for w in ONLY if w not in known]
+    if bad:
+        sys.exit(f"bench: unknown workload(s) {','.join(bad)}; known: {','.join(known)}")
+    note(f"tide={os.path.relpath(TIDE, REPO)} rounds={ROUNDS} threads={THREADS} "
+         f"peer={'on' if PEER else 'off'} load={open('/proc/loadavg').read().split()[:3]} "
+         f"log={os.path.relpath(LOG.name, REPO)}")
+    for g in GROUPS:
+        names = [n for n in g.names if not ONLY or n in ONLY]
+        if not names:
+            continue
+        acc, peer_on = measure(g, names)
+        for n in names:
+            report(g, n, acc[n], peer_on)
+
+
+if __name__ == "__main__":
+    main()
