@@ -40,10 +40,11 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/tide: $(PROG_OBJ) $(CORE_OBJ) $(TENSOR_OBJ)
 	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ -llua5.4 -lreadline $(LIBS)
 
-# The module for stock lua5.4 links no Lua: the host interpreter provides the API.
+# The module for stock lua5.4 links no Lua: the host interpreter provides the API. It is never
+# unloaded (-z nodelete): lua_close would otherwise unmap libgomp under its idle pool threads.
 $(BUILD)/lua/tide/core.so: $(CORE_OBJ) $(TENSOR_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $^ $(LIBS)
 
 $(BUILD)/test_c: $(TEST_OBJ) $(TENSOR_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ -lcriterion $(LIBS)

@@ -11,7 +11,9 @@ local WARMUP = {mlp = 50, cnn = 20, lstm = 20, autoencoder = 50, transformer = 1
 local SEQ, VOCAB = 64, 256
 
 local wl = arg[1]
-if not BATCH[wl] then error("usage: train.lua mlp|cnn|lstm|autoencoder|transformer [--steps N]", 0) end
+if not BATCH[wl] then
+  error("usage: train.lua mlp|cnn|lstm|autoencoder|transformer [--steps N]", 0)
+end
 local opt = {steps = STEPS[wl], warmup = WARMUP[wl], seed = 0}
 for i = 2, #arg - 1, 2 do opt[arg[i]:gsub("^%-%-", "")] = tonumber(arg[i + 1]) end
 tide.manual_seed(opt.seed)
@@ -92,7 +94,8 @@ local function image_batches(bs)
 end
 
 local function text_batches(bs)
-  local p = io.popen("find /usr/share/common-licenses -maxdepth 1 -type f ! -name '.*' | LC_ALL=C sort")
+  local p = io.popen("find /usr/share/common-licenses -maxdepth 1 -type f ! -name '.*'"
+                     .. " | LC_ALL=C sort")
   local parts = {}
   for path in p:lines() do
     local f = assert(io.open(path, "rb"))
@@ -142,7 +145,8 @@ for _, l in ipairs(tail) do
   if l ~= l or math.abs(l) == math.huge then error(wl .. ": non-finite loss " .. l, 0) end
 end
 local per_step = wl == "transformer" and BATCH[wl] * SEQ or BATCH[wl]
-B.result("train_" .. wl, opt.steps * per_step / dt, wl == "transformer" and "tokens/s" or "samples/s",
+local unit = wl == "transformer" and "tokens/s" or "samples/s"
+B.result("train_" .. wl, opt.steps * per_step / dt, unit,
   {steps = opt.steps, warmup = opt.warmup, batch = BATCH[wl], params = model:num_parameters(),
    ms_per_step = string.format("%.3f", 1000 * dt / opt.steps),
    loss_last20 = string.format("%.4f", sum / #tail)})

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -79,6 +80,22 @@ def wait_idle():
     return busy
 
 
+CHILD = [None]   # the running child's process group: ended with the harness on Ctrl-C/TERM
+
+
+def kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def on_signal(sig, _frame):
+    if CHILD[0]:
+        kill_group(CHILD[0])
+    sys.exit(128 + sig)
+
+
 def run_once(cmd, env):
     """Runs cmd; returns a dict: rc, out, err, wall, rss_mib (peak of the child), foreign."""
     wait_idle()
@@ -91,10 +108,12 @@ def run_once(cmd, env):
         except OSError as e:
             return {"rc": 127, "out": "", "err": f"{cmd[0]}: {e.strerror}", "wall": 0.0,
                     "rss": 0.0, "foreign": 0.0}
-        killer = threading.Timer(TIMEOUT, lambda: os.killpg(p.pid, 9))
+        CHILD[0] = p.pid
+        killer = threading.Timer(TIMEOUT, kill_group, (p.pid,))
         killer.start()
         _, status, ru = os.wait4(p.pid, 0)      # wait4, not Popen.wait: it returns the rusage
         killer.cancel()
+        CHILD[0] = None
         p.returncode = os.waitstatus_to_exitcode(status)
         wall = time.time() - t0
         b1, _ = cpu_times()
@@ -107,16 +126,19 @@ def run_once(cmd, env):
             "foreign": foreign}
 
 
-def run(cmd, env):
+def run(cmd, env, label):
     for attempt in range(RETRIES + 1):
         r = run_once(cmd, env)
         log(f"$ {shlex.join(cmd)}\n  rc={r['rc']} wall={r['wall']:.2f}s rss={r['rss']:.0f}MiB "
             f"foreign_cpu={r['foreign']:.2f}")
         for line in r["out"].splitlines():
             log("  " + line)
+        # once the idle budget is spent the machine stays busy: a rerun would only cost time
         if r["rc"] != 0 or r["foreign"] <= FOREIGN_MAX or attempt == RETRIES:
             break
-        note(f"contended run (foreign_cpu={r['foreign']:.2f}): {os.path.basename(cmd[-1])}, rerun")
+        if IDLE_BUDGET[0] <= 0:
+            break
+        note(f"contended run (foreign_cpu={r['foreign']:.2f}): {label}, rerun")
     r["noisy"] = r["foreign"] > FOREIGN_MAX
     return r
 
@@ -161,12 +183,12 @@ def failure(r):
     return re.sub(r"\s+", " ", msg)[:200]
 
 
-def hyperfine(cmd, env, runs):
+def hyperfine(cmd, env, runs, label):
     """Startup: hyperfine's median of `runs` runs of cmd, in ms, as a RESULT line."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "h.json")
         r = run(["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--style", "none",
-                 "--export-json", path, cmd], env)
+                 "--export-json", path, cmd], env, label)
         if r["rc"] == 0:
             res = json.load(open(path))["results"][0]
             r["out"] += f"RESULT name=startup value={1000 * res['median']:.3f} unit=ms\n"
@@ -175,16 +197,14 @@ def hyperfine(cmd, env, runs):
 
 # ---- workloads ---------------------------------------------------------------------------------
 def lua(script, *args):
-    return [TIDE, "--threads", THREADS, os.path.join(REPO, "bench", script), *args]
+    return [TIDE, "--threads", THREADS, os.path.join("bench", script), *args]  # cwd is REPO
 
 
 def peer_py(script, *args):
     return [PY, os.path.join(SHARED, script), *args]
 
 
-def rss_run(cmd, env):
-    """Peak RSS of one plain run of a command hyperfine timed (hyperfine's own RSS hides it)."""
-    return run(shlex.split(cmd), env)
+
 
 
 class Group:
@@ -196,40 +216,42 @@ class Group:
         self.goal, self.lower, self.train = goal, lower, train
 
 
-def startup_side(cmd, env, runs):
+def startup_side(cmd, env, runs, label):
     def go(_names):
-        r = hyperfine(cmd, env, runs)
-        if r["rc"] == 0:
-            r["rss"] = rss_run(cmd, env)["rss"]
+        r = hyperfine(cmd, env, runs, label)
+        if r["rc"] == 0:      # hyperfine's own RSS would hide tide's: one plain run for RSS
+            r["rss"] = run(shlex.split(cmd), env, label + " (rss)")["rss"]
         return r
     return go
 
 
-def cmd_side(make, env):
-    return lambda names: run(make(names), env)
+def cmd_side(make, env, label):
+    return lambda names: run(make(names), env, f"{label} {','.join(names)}")
 
 
 GROUPS = [
     Group(["startup"], "ms",
-          startup_side(f"{TIDE} -e ''", TIDE_ENV, 30),
-          startup_side(f"{PY} -c 'import torch'", PEER_ENV, 10), ">=50", lower=True),
+          startup_side(f"{TIDE} -e ''", TIDE_ENV, 30, "tide startup"),
+          startup_side(f"{PY} -c 'import torch'", PEER_ENV, 10, "peer startup"), ">=50",
+          lower=True),
     Group(["overhead_add", "overhead_autograd_step"], None,
-          cmd_side(lambda n: lua("overhead.lua", "0.3", *n), TIDE_ENV),
-          cmd_side(lambda n: peer_py("peer_overhead.py", "0.3"), PEER_ENV), ">=10"),
+          cmd_side(lambda n: lua("overhead.lua", "0.3", *n), TIDE_ENV, "tide"),
+          cmd_side(lambda n: peer_py("peer_overhead.py", "0.3"), PEER_ENV, "peer"), ">=10"),
 ]
 for _op in ("add_big", "sum_big"):
-    GROUPS.append(Group([_op], "GB/s", cmd_side(lambda n: lua("bigops.lua", *n), TIDE_ENV),
+    GROUPS.append(Group([_op], "GB/s", cmd_side(lambda n: lua("bigops.lua", *n), TIDE_ENV, "tide"),
                         cmd_side(lambda n: [os.path.join(BUILD, "bench", "baseline"),
-                                            n[0].removesuffix("_big")], C_ENV), ">=0.77"))
+                                            n[0].removesuffix("_big")], C_ENV, "C loop"),
+                        ">=0.77"))
 for _n in (64, 256, 1024, 2048):
     GROUPS.append(Group([f"sgemm_{_n}"], "GFLOP/s",
-                        cmd_side(lambda n: lua("sgemm.lua", n[0][6:]), TIDE_ENV),
+                        cmd_side(lambda n: lua("sgemm.lua", n[0][6:]), TIDE_ENV, "tide"),
                         cmd_side(lambda n: [os.path.join(BUILD, "bench", "sgemm"), THREADS,
-                                            n[0][6:]], C_ENV), ">=0.95"))
+                                            n[0][6:]], C_ENV, "cblas"), ">=0.95"))
 for _w in ("mlp", "cnn", "lstm", "autoencoder", "transformer"):
     GROUPS.append(Group([f"train_{_w}"], "tokens/s" if _w == "transformer" else "samples/s",
-                        cmd_side(lambda n: lua("train.lua", n[0][6:]), TIDE_ENV),
-                        cmd_side(lambda n: peer_py("peer_train.py", n[0][6:]), PEER_ENV),
+                        cmd_side(lambda n: lua("train.lua", n[0][6:]), TIDE_ENV, "tide"),
+                        cmd_side(lambda n: peer_py("peer_train.py", n[0][6:]), PEER_ENV, "peer"),
                         ">=1.5", train=True))
 UNITS = {"overhead_add": "ops/s", "overhead_autograd_step": "steps/s"}
 
@@ -303,6 +325,8 @@ def report(g, name, a, peer_on):
 
 
 def main():
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     if not os.access(TIDE, os.X_OK):
         sys.exit(f"bench: {TIDE} not found; run `make BUILD={os.path.relpath(BUILD, REPO)}` first")
     known = [n for g in GROUPS for n in g.names]

@@ -1,5 +1,6 @@
 /* tensor/apply.c: td_run, the one path every op takes (shape, allocate, forward, record), and
  * the registry of ops.def rows. */
+#include <stdio.h>
 #include <string.h>
 
 #include "tide.h"
@@ -28,14 +29,22 @@ static bool same_shape(const td_tensor *t, const td_meta *m) {
     return t->ndim == m->ndim && !memcmp(t->shape, m->shape, sizeof(int64_t) * (size_t)m->ndim);
 }
 
+/* "add_" for add, "copy_" for copy_ (whose descriptor is named in place already) */
+static const char *inplace_name(const td_op *op, char *buf, size_t n) {
+    size_t k = strlen(op->name);
+    snprintf(buf, n, k && op->name[k - 1] == '_' ? "%s" : "%s_", op->name);
+    return buf;
+}
+
 static int preset_ok(const td_op *op, const td_tensor *t, const td_meta *m) {
-    char a[128], b[128];
+    char a[128], b[128], nm[64];
     if (!same_shape(t, m))
-        return td_error("%s_: the result has shape %s but the tensor written to has shape %s",
-                        op->name, td_shape_str(m->shape, m->ndim, a, sizeof a),
+        return td_error("%s: the result has shape %s but the tensor written to has shape %s",
+                        inplace_name(op, nm, sizeof nm), td_shape_str(m->shape, m->ndim, a, sizeof a),
                         td_shape_str(t->shape, t->ndim, b, sizeof b));
     if (t->dtype != m->dtype)
-        return td_error("%s_: result dtype %s cannot be written into a %s tensor", op->name,
+        return td_error("%s: result dtype %s cannot be written into a %s tensor",
+                        inplace_name(op, nm, sizeof nm),
                         td_dtype_name(m->dtype), td_dtype_name(t->dtype));
     return 0;
 }
@@ -45,12 +54,13 @@ static int preset_ok(const td_op *op, const td_tensor *t, const td_meta *m) {
  * be wrong). Otherwise the target's history moves to an alias that the new node takes as its
  * input, so t:add_(x) records AddBackward(old t, x) and t continues from there. */
 static int inplace_check(const td_op *op, const td_tensor *t) {
+    char nm[64];
     if (t->requires_grad && !t->grad_fn)
-        return td_error("%s_: a leaf tensor that requires grad cannot be modified in place "
-                        "(use tide.no_grad, or detach() it)", op->name);
+        return td_error("%s: a leaf tensor that requires grad cannot be modified in place "
+                        "(use tide.no_grad, or detach() it)", inplace_name(op, nm, sizeof nm));
     if (t->grad_fn && (t->grad_fn->op->flags & TD_VIEW))
-        return td_error("%s_: a view of a tensor that requires grad cannot be modified in place "
-                        "(clone() it first)", op->name);
+        return td_error("%s: a view of a tensor that requires grad cannot be modified in place "
+                        "(clone() it first)", inplace_name(op, nm, sizeof nm));
     return 0;
 }
 
@@ -91,7 +101,12 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
         n.out[k] = (op->flags & TD_VIEW)
                        ? td_view_of(in[0], m->shape, m->stride, m->ndim, m->offset)
                        : td_empty(m->shape, m->ndim, m->dtype);
-        if (!n.out[k]) goto fail;
+        if (!n.out[k]) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", td_errmsg());
+            td_error("%s: %s", op->name, msg); /* the allocator does not know the op */
+            goto fail;
+        }
     }
     if (op->forward(&n) < 0) goto fail;
     if (rec && preset && nin <= TD_ITER_MAX) {

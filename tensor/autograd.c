@@ -11,6 +11,34 @@
 
 #include "tide.h"
 
+/* Nodes with up to SMALL_NIN inputs (nearly all) come from a free list: a training step
+ * records hundreds of them, and malloc showed up in the profile of the tiny autograd step. */
+#define SMALL_NIN 4
+static td_node *free_nodes;
+
+static size_t node_bytes(int nin) {
+    return sizeof(td_node) + (size_t)nin * (sizeof(td_tensor *) + sizeof(td_node *) +
+                                            sizeof(uint64_t) + sizeof(int) + sizeof(bool));
+}
+
+static td_node *node_alloc(int nin) {
+    if (nin <= SMALL_NIN && free_nodes) {
+        td_node *n = free_nodes;
+        free_nodes = (td_node *)n->ctx;
+        return n;
+    }
+    return malloc(node_bytes(nin > SMALL_NIN ? nin : SMALL_NIN));
+}
+
+static void node_dealloc(td_node *n) {
+    if (n->nin > SMALL_NIN) {
+        free(n);
+        return;
+    }
+    n->ctx = (void *)free_nodes;
+    free_nodes = n;
+}
+
 void td_node_retain(td_node *n) {
     n->refcount++;
 }
@@ -50,22 +78,23 @@ void td_node_release(td_node *n) {
         dying = (td_node *)d->ctx;
         d->ctx = NULL;
         node_free_saved(d);
-        free(d);
+        node_dealloc(d);
     }
     draining = false;
 }
 
 char *td_grad_fn_name(const td_node *n, char *buf, size_t len) {
-    snprintf(buf, len, "%sBackward", n->op->name);
+    const char *name = n->op->name;
+    int k = (int)strlen(name);
+    if (k > 0 && name[k - 1] == '_') k--; /* copy_ -> CopyBackward */
+    snprintf(buf, len, "%.*sBackward", k, name);
     buf[0] = (char)toupper((unsigned char)buf[0]);
     return buf;
 }
 
 int td_record(td_node *n) {
     int nin = n->nin;
-    size_t extra = (size_t)nin * (sizeof(td_tensor *) + sizeof(td_node *) + sizeof(uint64_t) +
-                                  sizeof(int) + sizeof(bool));
-    td_node *h = malloc(sizeof *h + extra);
+    td_node *h = node_alloc(nin);
     if (!h) return td_error("%s: out of memory recording the autograd graph", n->op->name);
     *h = *n;
     h->in = (td_tensor **)(h + 1); /* pointer-sized arrays first, then the narrower ones */
@@ -101,7 +130,7 @@ int td_record(td_node *n) {
     }
     if (h->refcount == 0) { /* no float output: nothing to differentiate */
         node_free_saved(h);
-        free(h);
+        node_dealloc(h);
     }
     return 0;
 fail:
@@ -111,7 +140,7 @@ fail:
             n->out[k]->requires_grad = false;
         }
     node_free_saved(h);
-    free(h);
+    node_dealloc(h);
     return -1;
 }
 
@@ -129,13 +158,16 @@ typedef struct walk {
 } walk;
 
 static uint64_t epoch;
+/* The walk's arrays are kept between passes (grow only): backward is not re-entered. */
+static td_node **keep_nodes, **keep_ready;
+static int keep_cap;
 
 static int push_node(walk *w, td_node *n) {
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 64;
         td_node **p = realloc(w->nodes, sizeof *p * (size_t)cap);
-        td_node **q = realloc(w->ready, sizeof *q * (size_t)cap);
         if (p) w->nodes = p;
+        td_node **q = p ? realloc(w->ready, sizeof *q * (size_t)cap) : NULL;
         if (q) w->ready = q;
         if (!p || !q) return td_error("backward: out of memory walking the graph");
         w->cap = cap;
@@ -354,14 +386,15 @@ done:
         }
         td_node_release(n);
     }
-    free(w->nodes);
-    free(w->ready);
+    keep_nodes = w->nodes;
+    keep_ready = w->ready;
+    keep_cap = w->cap;
     td_set_grad_enabled(prev);
     return rc;
 }
 
 int td_backward(td_tensor *const *roots, td_tensor *const *grads, int nroots, bool retain_graph) {
-    walk w = {0};
+    walk w = {.nodes = keep_nodes, .ready = keep_ready, .cap = keep_cap};
     return run(&w, roots, grads, nroots, retain_graph);
 }
 
@@ -372,7 +405,8 @@ int td_grad(td_tensor *const *roots, td_tensor *const *grads, int nroots, td_ten
         if (!inputs[j]->requires_grad)
             return td_error("autograd.grad: input %d does not require grad", j + 1);
     }
-    walk w = {.inputs = inputs, .out = out, .ninputs = ninputs};
+    walk w = {.nodes = keep_nodes, .ready = keep_ready, .cap = keep_cap, .inputs = inputs,
+              .out = out, .ninputs = ninputs};
     if (run(&w, roots, grads, nroots, retain_graph) == 0) return 0;
     for (int j = 0; j < ninputs; j++) {
         td_release(out[j]);

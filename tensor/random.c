@@ -2,10 +2,10 @@
  * of n elements takes the counters offset .. offset + n/per - 1: element i uses counter
  * offset + i/per, where per = elements drawn from one counter's 4 words, so a result depends on
  * the seed and the fills before it, never on the thread count. */
+#include "tide.h"
+
 #include <math.h>
 #include <string.h>
-
-#include "tide.h"
 
 static uint64_t seed = 0x5eed, offset;
 
@@ -84,12 +84,12 @@ static uint64_t take(uint64_t n) {
 enum { UNIFORM, NORMAL, RANDINT, BERNOULLI };
 
 typedef struct gen {
-    int kind, per;    /* per: elements drawn from one counter (4 words) */
-    td_dtype dt;      /* of the contiguous buffer written */
-    double a, b;      /* lo, hi / mean, std */
-    int64_t lo;       /* randint */
-    uint64_t span;    /* randint: hi - lo + 1; 0 means all 2^64 values */
-    uint64_t thr;     /* bernoulli: a word below thr gives 1 */
+    int kind, per; /* per: elements drawn from one counter (4 words) */
+    td_dtype dt;   /* of the contiguous buffer written */
+    double a, b;   /* lo, hi / mean, std */
+    int64_t lo;    /* randint */
+    uint64_t span; /* randint: hi - lo + 1; 0 means all 2^64 values */
+    uint64_t thr;  /* bernoulli: a word below thr gives 1 */
     uint64_t base, key;
 } gen;
 
@@ -99,11 +99,21 @@ static inline uint64_t bits53(uint32_t hi, uint32_t lo) {
 
 static inline void store_int(void *out, td_dtype dt, int64_t i, int64_t v) {
     switch (dt) {
-    case TD_FLOAT32: ((float *)out)[i] = (float)v; break;
-    case TD_FLOAT64: ((double *)out)[i] = (double)v; break;
-    case TD_INT64: ((int64_t *)out)[i] = v; break;
-    case TD_UINT8: ((uint8_t *)out)[i] = (uint8_t)v; break;
-    default: ((bool *)out)[i] = v != 0; break;
+    case TD_FLOAT32:
+        ((float *)out)[i] = (float)v;
+        break;
+    case TD_FLOAT64:
+        ((double *)out)[i] = (double)v;
+        break;
+    case TD_INT64:
+        ((int64_t *)out)[i] = v;
+        break;
+    case TD_UINT8:
+        ((uint8_t *)out)[i] = (uint8_t)v;
+        break;
+    default:
+        ((bool *)out)[i] = v != 0;
+        break;
     }
 }
 
@@ -114,18 +124,18 @@ static inline void emit(const gen *g, void *out, int64_t i, int k, const uint32_
     double d[2];
     int64_t v[4];
     switch (g->kind * TD_NDTYPES + (g->kind < RANDINT ? (int)g->dt : 0)) {
-    case UNIFORM * TD_NDTYPES + TD_FLOAT32: {
+    case UNIFORM *TD_NDTYPES + TD_FLOAT32: {
         float lo = (float)g->a, span = (float)(g->b - g->a);
         for (int j = 0; j < 4; j++) f[j] = lo + span * ((float)(w[j] >> 8) * 0x1p-24f);
         memcpy((float *)out + i, f, (size_t)k * sizeof *f);
         return;
     }
-    case UNIFORM * TD_NDTYPES + TD_FLOAT64:
+    case UNIFORM *TD_NDTYPES + TD_FLOAT64:
         for (int j = 0; j < 2; j++)
             d[j] = g->a + (g->b - g->a) * ((double)bits53(w[2 * j], w[2 * j + 1]) * 0x1p-53);
         memcpy((double *)out + i, d, (size_t)k * sizeof *d);
         return;
-    case NORMAL * TD_NDTYPES + TD_FLOAT32: /* Box-Muller: words (0,1) and (2,3) give 2 each */
+    case NORMAL *TD_NDTYPES + TD_FLOAT32: /* Box-Muller: words (0,1) and (2,3) give 2 each */
         for (int j = 0; j < 4; j += 2) {
             float u1 = (float)((w[j] >> 8) + 1) * 0x1p-24f, u2 = (float)(w[j + 1] >> 8) * 0x1p-24f;
             float r = sqrtf(-2.0f * logf(u1)) * (float)g->b, th = 6.2831853f * u2;
@@ -134,7 +144,7 @@ static inline void emit(const gen *g, void *out, int64_t i, int k, const uint32_
         }
         memcpy((float *)out + i, f, (size_t)k * sizeof *f);
         return;
-    case NORMAL * TD_NDTYPES + TD_FLOAT64: {
+    case NORMAL *TD_NDTYPES + TD_FLOAT64: {
         double u1 = (double)(bits53(w[0], w[1]) + 1) * 0x1p-53;
         double u2 = (double)bits53(w[2], w[3]) * 0x1p-53;
         double r = sqrt(-2.0 * log(u1)) * g->b, th = 6.283185307179586 * u2;
@@ -143,7 +153,7 @@ static inline void emit(const gen *g, void *out, int64_t i, int k, const uint32_
         memcpy((double *)out + i, d, (size_t)k * sizeof *d);
         return;
     }
-    case RANDINT * TD_NDTYPES: /* Lemire's multiply-shift: bias below span / 2^64 */
+    case RANDINT *TD_NDTYPES: /* Lemire's multiply-shift: bias below span / 2^64 */
         for (int j = 0; j < 2; j++) {
             uint64_t r = ((uint64_t)w[2 * j] << 32) | w[2 * j + 1];
             uint64_t off = g->span ? (uint64_t)(((unsigned __int128)r * g->span) >> 64) : r;

@@ -1,6 +1,7 @@
 /* tensor/storage.c: reference-counted buffers with a size-bucketed cache of freed ones, so a
  * training loop that frees and reallocates the same shapes every step stops calling malloc.
- * Size classes are 2^k * {4,5,6,7}/4 bytes; a class keeps at most CACHE_PER_CLASS buffers and
+ * Size classes are 2^k * {4,5,6,7}/4 bytes; a class keeps CACHE_PER_CLASS buffers, or more
+ * while they total under CACHE_CLASS_BYTES (the GC frees small tensors by the thousand), and
  * the whole cache at most CACHE_MAX bytes. Allocation happens on the main thread only.
  * TIDE_NO_CACHE=1 turns the cache off so AddressSanitizer sees every use after free. */
 #include <stdlib.h>
@@ -8,19 +9,25 @@
 #include "tide.h"
 
 #define NCLASS          (4 * 48)
-#define CACHE_PER_CLASS 8
-#define CACHE_MAX       ((size_t)512 << 20)
+#define CACHE_PER_CLASS   8
+#define CACHE_CLASS_BYTES ((size_t)4 << 20)
+#define CACHE_MAX         ((size_t)512 << 20)
 
 static struct {
-    void *buf[CACHE_PER_CLASS];
-    int n;
+    void *head; /* cached buffers, linked through their first word */
+    size_t n;
 } cache[NCLASS];
 static size_t cached_bytes;
 static td_storage *free_structs; /* storage structs reused through their data field */
-static uint64_t alloc_total;     /* bytes handed out, cache hits included: the GC's measure */
+static uint64_t alloc_total;     /* bytes handed out, cache hits included (monotonic) */
+static uint64_t live_bytes;      /* bytes of storages alive now: what the GC is asked to bound */
 
 uint64_t td_alloc_total(void) {
     return alloc_total;
+}
+
+uint64_t td_live_bytes(void) {
+    return live_bytes;
 }
 
 static int cache_off = -1;
@@ -58,17 +65,20 @@ td_storage *td_storage_new(size_t nbytes) {
     s->refcount = 1;
     s->version = 0;
     if (nbytes == 0) return s;
-    alloc_total += nbytes;
     size_t cap;
     int c = size_class(nbytes, &cap);
     if (c < NCLASS && cache[c].n > 0) {
-        s->data = cache[c].buf[--cache[c].n];
+        s->data = cache[c].head;
+        cache[c].head = *(void **)s->data;
+        cache[c].n--;
         cached_bytes -= cap;
     } else if (!(s->data = td_malloc(c < NCLASS ? cap : nbytes))) {
         s->data = free_structs;
         free_structs = s;
         return NULL;
     }
+    alloc_total += nbytes;
+    live_bytes += nbytes;
     return s;
 }
 
@@ -79,11 +89,15 @@ void td_storage_retain(td_storage *s) {
 void td_storage_release(td_storage *s) {
     if (!s || --s->refcount > 0) return;
     if (s->data) {
+        live_bytes -= s->nbytes;
         size_t cap;
         int c = size_class(s->nbytes, &cap);
-        if (c < NCLASS && cache[c].n < CACHE_PER_CLASS && cached_bytes + cap <= CACHE_MAX &&
-            caching()) {
-            cache[c].buf[cache[c].n++] = s->data;
+        bool room = c < NCLASS && (cache[c].n < CACHE_PER_CLASS ||
+                                   (cache[c].n + 1) * cap <= CACHE_CLASS_BYTES);
+        if (room && cached_bytes + cap <= CACHE_MAX && caching()) {
+            *(void **)s->data = cache[c].head; /* buffers are >= 64 bytes */
+            cache[c].head = s->data;
+            cache[c].n++;
             cached_bytes += cap;
         } else {
             td_free(s->data);
@@ -94,8 +108,14 @@ void td_storage_release(td_storage *s) {
 }
 
 void td_storage_cache_clear(void) {
-    for (int c = 0; c < NCLASS; c++)
-        while (cache[c].n > 0) td_free(cache[c].buf[--cache[c].n]);
+    for (int c = 0; c < NCLASS; c++) {
+        while (cache[c].head) {
+            void *b = cache[c].head;
+            cache[c].head = *(void **)b;
+            td_free(b);
+        }
+        cache[c].n = 0;
+    }
     cached_bytes = 0;
     while (free_structs) {
         td_storage *s = free_structs;

@@ -37,19 +37,18 @@ td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
         td_error("at most %d dims are supported, got %d", TD_MAX_DIMS, ndim);
         return NULL;
     }
-    int64_t n = 1, esz = (int64_t)td_dtype_size(dt);
+    int64_t n = 1, esz = (int64_t)td_dtype_size(dt), limit = MAX_BYTES / esz;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             td_error("negative size %lld in shape %s", (long long)shape[i],
                      td_shape_str(shape, ndim, buf, sizeof buf));
             return NULL;
         }
-        if (shape[i] && n > MAX_BYTES / esz / shape[i]) {
+        if (__builtin_mul_overflow(n, shape[i], &n) || n > limit) { /* no divide per dim */
             td_error("shape %s is too large (over 2^40 bytes)",
                      td_shape_str(shape, ndim, buf, sizeof buf));
             return NULL;
         }
-        n *= shape[i];
     }
     td_tensor *t = tensor_struct();
     if (!t) return NULL;
@@ -60,7 +59,7 @@ td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
     }
     t->ndim = ndim;
     t->dtype = dt;
-    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i]; /* memcpy became a slow rep movs */
     contiguous_strides(shape, ndim, t->stride);
     return t;
 }
@@ -105,8 +104,7 @@ td_tensor *td_view_of(td_tensor *base, const int64_t *shape, const int64_t *stri
     t->ndim = ndim;
     t->dtype = base->dtype;
     t->offset = offset;
-    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
-    memcpy(t->stride, stride, sizeof(int64_t) * (size_t)ndim);
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i], t->stride[i] = stride[i];
     return t;
 }
 

@@ -41,7 +41,8 @@ int td_poll_interrupt(void);                 /* -1 + "interrupted!" once the fla
 
 void *td_malloc(size_t n);   /* 64-byte aligned; NULL + error on failure or TIDE_FAIL_ALLOC=N */
 void td_free(void *p);
-uint64_t td_alloc_total(void); /* bytes of storage created so far (monotonic): GC pressure */
+uint64_t td_alloc_total(void); /* bytes of storage created so far (monotonic) */
+uint64_t td_live_bytes(void);  /* bytes of storage alive now: vm/ collects garbage by it */
 
 /* ---- storage: a reference-counted, 64-byte aligned buffer ---------------------------------- */
 typedef struct td_storage {
@@ -160,6 +161,7 @@ enum {
     TD_VARIN = 8,     /* any number of inputs (cat, stack) */
     TD_GRAD_NOREAD = 16, /* backward reads no input values: in-place writes to inputs are fine */
     TD_INPLACE = 32,  /* vm/ also registers an in-place twin "name_" (td_apply_) */
+    TD_INPLACE_ONLY = 64, /* vm/ registers only "name_" (copy_, fill_) */
 };
 
 /* backward: given gout[k] (gradient of out[k], NULL when unused), set gin[i] to a new ref

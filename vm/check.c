@@ -1,5 +1,6 @@
 /* vm/check.c: the argument vocabulary of the bindings (tensor boxes, dims, shapes, dtypes,
  * options tables) and the GC pressure that keeps tensor garbage from piling up. */
+#include <math.h>
 #include <string.h>
 
 #include "tdl.h"
@@ -15,15 +16,18 @@ int tdL_error(lua_State *L) {
     return luaL_error(L, "%s", td_errmsg());
 }
 
-/* Tensor bytes live outside Lua's heap, so Lua would collect them lazily (Torch7's memory
- * blow-ups). Each MiB of storage created counts as a MiB allocated to the collector. */
+/* Tensor bytes live outside Lua's heap, so Lua alone would collect them far too late (Torch7's
+ * memory blow-ups). Like Lua's own pause, a full collection runs whenever the live tensor bytes
+ * reach twice what survived the last one (at least GC_FLOOR), so garbage stays bounded by the
+ * live set, and a loop of 1 MB temporaries stays within a few dozen MB. */
+#define GC_FLOOR ((uint64_t)48 << 20)
+
 void tdL_gcpressure(lua_State *L) {
-    static uint64_t seen;
-    uint64_t now = td_alloc_total();
-    if (now - seen >= (64u << 10)) {
-        lua_gc(L, LUA_GCSTEP, (int)((now - seen) >> 10));
-        seen = now;
-    }
+    static uint64_t threshold = GC_FLOOR;
+    if (td_live_bytes() < threshold) return;
+    lua_gc(L, LUA_GCCOLLECT);
+    uint64_t live = td_live_bytes();
+    threshold = 2 * live > GC_FLOOR ? 2 * live : GC_FLOOR;
 }
 
 int tdL_pushtensor(lua_State *L, td_tensor *t) {
@@ -54,10 +58,13 @@ td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn) 
         return t;
     }
     if (lua_type(L, i) == LUA_TNUMBER) {
-        if (like == TD_INT64 && lua_isinteger(L, i))
-            t = td_scalar((double)lua_tointeger(L, i), like);
+        lua_Number v = lua_tonumber(L, i);
+        if (lua_isinteger(L, i) && like == TD_INT64)
+            t = td_scalar((double)lua_tointeger(L, i), like); /* exact beyond 2^53 */
+        else if (!td_dtype_is_float(like) && v != floor(v))
+            t = td_scalar(v, TD_FLOAT32); /* int tensor * 2.5 is float32, as in PyTorch */
         else
-            t = td_scalar(lua_tonumber(L, i), like);
+            t = td_scalar(v, like);
         if (!t) tdL_error(L);
         return t;
     }

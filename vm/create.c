@@ -2,10 +2,10 @@
  * forms, eye, arange, linspace, the random constructors, the in-place random fills
  * (t:uniform_, t:normal_, t:bernoulli_) and the generator state. Every constructor takes a
  * trailing {dtype=, requires_grad=} table; shapes come as numbers or one table. */
+#include "tdl.h"
+
 #include <math.h>
 #include <string.h>
-
-#include "tdl.h"
 
 static const char *const create_opts[] = {"dtype", "requires_grad", NULL};
 
@@ -27,7 +27,8 @@ static int64_t check_size(lua_State *L, int i, const char *fn) {
     lua_Integer v = lua_tointegerx(L, i, &isint);
     if (lua_type(L, i) != LUA_TNUMBER || !isint)
         luaL_error(L, "%s: sizes must be integers, got %s", fn,
-                   lua_type(L, i) == LUA_TNUMBER ? luaL_tolstring(L, i, NULL) : luaL_typename(L, i));
+                   lua_type(L, i) == LUA_TNUMBER ? luaL_tolstring(L, i, NULL)
+                                                 : luaL_typename(L, i));
     return v;
 }
 
@@ -36,15 +37,18 @@ static int read_shape(lua_State *L, int first, int last, int64_t *shape, const c
     int n = last - first + 1;
     if (n == 1 && lua_istable(L, first)) {
         lua_Integer len = luaL_len(L, first);
-        if (len > TD_MAX_DIMS) luaL_error(L, "%s: at most %d dims, got %d", fn, TD_MAX_DIMS, (int)len);
+        if (len > TD_MAX_DIMS)
+            luaL_error(L, "%s: at most %d dims, got %d", fn, TD_MAX_DIMS, (int)len);
         lua_pushnil(L);
         while (lua_next(L, first)) { /* {2, 3, dtype = "int64"} mixes a shape and options */
             lua_pop(L, 1);
             int isint;
             lua_Integer k = lua_tointegerx(L, -1, &isint);
             if (lua_type(L, -1) != LUA_TNUMBER || !isint || k < 1 || k > len)
-                luaL_error(L, "%s: a shape table holds sizes only, got key %s (options go in a "
-                              "table of their own)", fn, luaL_tolstring(L, -1, NULL));
+                luaL_error(L,
+                           "%s: a shape table holds sizes only, got key %s (options go in a "
+                           "table of their own)",
+                           fn, luaL_tolstring(L, -1, NULL));
         }
         for (int k = 0; k < (int)len; k++) {
             lua_geti(L, first, k + 1);
@@ -75,7 +79,8 @@ static int64_t check_integer(lua_State *L, int i, const char *fn, const char *wh
     lua_Integer v = lua_tointegerx(L, i, &isint);
     if (lua_type(L, i) != LUA_TNUMBER || !isint)
         luaL_error(L, "%s: %s must be an integer, got %s", fn, what,
-                   lua_type(L, i) == LUA_TNUMBER ? luaL_tolstring(L, i, NULL) : luaL_typename(L, i));
+                   lua_type(L, i) == LUA_TNUMBER ? luaL_tolstring(L, i, NULL)
+                                                 : luaL_typename(L, i));
     return v;
 }
 
@@ -126,8 +131,12 @@ static void fill_value(td_tensor *t, double v) {
     case TD_INT64:
         for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i] = (int64_t)v;
         break;
-    case TD_UINT8: memset(d, (uint8_t)(int64_t)v, (size_t)n); break;
-    default: memset(d, v != 0, (size_t)n); break;
+    case TD_UINT8:
+        memset(d, (uint8_t)(int64_t)v, (size_t)n);
+        break;
+    default:
+        memset(d, v != 0, (size_t)n);
+        break;
     }
 }
 
@@ -171,7 +180,8 @@ static void fill_nested(lua_State *L, int i, td_tensor *t, int64_t *idx, int d, 
     }
     if (lua_type(L, i) != LUA_TTABLE || (int64_t)luaL_len(L, i) != t->shape[d]) {
         char buf[128];
-        luaL_error(L, "%s: ragged nested table: expected %d elements at depth %d (shape %s), got %s",
+        luaL_error(L,
+                   "%s: ragged nested table: expected %d elements at depth %d (shape %s), got %s",
                    fn, (int)t->shape[d], d + 1, td_shape_str(t->shape, t->ndim, buf, sizeof buf),
                    lua_type(L, i) == LUA_TTABLE ? "a different length" : luaL_typename(L, i));
     }
@@ -187,8 +197,10 @@ static int l_tensor(lua_State *L) {
     if (tdL_totensor(L, 1)) return luaL_error(L, "tensor: got a tensor (use t:clone())");
     int tt = lua_type(L, 1);
     if (tt != LUA_TTABLE && tt != LUA_TNUMBER && tt != LUA_TBOOLEAN)
-        return luaL_error(L, "tensor: expected a number, a boolean or a nested table of them, "
-                             "got %s", luaL_typename(L, 1));
+        return luaL_error(L,
+                          "tensor: expected a number, a boolean or a nested table of them, "
+                          "got %s",
+                          luaL_typename(L, 1));
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     tdL_checkopts(L, 2, "tensor", create_opts);
     int64_t shape[TD_MAX_DIMS], idx[TD_MAX_DIMS] = {0};
@@ -291,7 +303,8 @@ static int l_arange(lua_State *L) {
     int top = lua_gettop(L), opt = top >= 1 && lua_istable(L, top) ? top : 0;
     int nargs = opt ? opt - 1 : top;
     if (nargs < 1 || nargs > 3)
-        return luaL_error(L, "arange: expected (n), (a, b) or (a, b, step), got %d arguments", nargs);
+        return luaL_error(L, "arange: expected (n), (a, b) or (a, b, step), got %d arguments",
+                          nargs);
     tdL_checkopts(L, opt, "arange", create_opts);
     td_dtype dt = tdL_optdtypefield(L, opt, "arange", TD_FLOAT32);
     if (dt == TD_BOOL) return luaL_error(L, "arange: dtype bool is not supported");
@@ -300,16 +313,20 @@ static int l_arange(lua_State *L) {
     double b = check_number(L, ib, "arange", "end");
     double step = is ? check_number(L, is, "arange", "step") : 1;
     if (!isfinite(a) || !isfinite(b) || !isfinite(step) || step == 0)
-        return luaL_error(L, "arange: expected finite start and end and a nonzero step, got "
-                             "(%f, %f, %f)", a, b, step);
-    bool ints = (!ia || lua_isinteger(L, ia)) && lua_isinteger(L, ib) && (!is || lua_isinteger(L, is));
-    lua_Integer ai = ints && ia ? lua_tointeger(L, ia) : 1, si = ints && is ? lua_tointeger(L, is) : 1;
+        return luaL_error(L,
+                          "arange: expected finite start and end and a nonzero step, got "
+                          "(%f, %f, %f)",
+                          a, b, step);
+    bool ints =
+        (!ia || lua_isinteger(L, ia)) && lua_isinteger(L, ib) && (!is || lua_isinteger(L, is));
+    lua_Integer ai = ints && ia ? lua_tointeger(L, ia) : 1,
+                si = ints && is ? lua_tointeger(L, is) : 1;
     double tol = fmin(fmax(fmax(fabs(a / step), fabs(b / step)) * 1e-9, 1e-9), 1e-3);
     double q = (b - a) / step, n; /* tol: rounding in b - a, not a real overshoot */
-    if (ints) { /* exact in integers: counts beyond 2^53 stay right */
+    if (ints) {                   /* exact in integers: counts beyond 2^53 stay right */
         lua_Integer bi = lua_tointeger(L, ib);
-        lua_Unsigned span = si > 0 ? (lua_Unsigned)bi - (lua_Unsigned)ai
-                                   : (lua_Unsigned)ai - (lua_Unsigned)bi;
+        lua_Unsigned span =
+            si > 0 ? (lua_Unsigned)bi - (lua_Unsigned)ai : (lua_Unsigned)ai - (lua_Unsigned)bi;
         lua_Unsigned st = si > 0 ? (lua_Unsigned)si : 0 - (lua_Unsigned)si;
         n = (si > 0 ? bi < ai : bi > ai) ? 0 : (double)(span / st) + 1;
     } else {
@@ -326,13 +343,20 @@ static int l_arange(lua_State *L) {
     for (int64_t i = 0; i < len; i++) {
         double v = snap && i == len - 1 ? b : a + (double)i * step;
         switch (dt) {
-        case TD_FLOAT32: ((float *)d)[i] = (float)v; break;
-        case TD_FLOAT64: ((double *)d)[i] = v; break;
-        case TD_INT64:
-            ((int64_t *)d)[i] = ints ? (int64_t)((lua_Unsigned)ai + (lua_Unsigned)i * (lua_Unsigned)si)
-                                     : (int64_t)v;
+        case TD_FLOAT32:
+            ((float *)d)[i] = (float)v;
             break;
-        default: ((uint8_t *)d)[i] = (uint8_t)(int64_t)v; break;
+        case TD_FLOAT64:
+            ((double *)d)[i] = v;
+            break;
+        case TD_INT64:
+            ((int64_t *)d)[i] =
+                ints ? (int64_t)((lua_Unsigned)ai + (lua_Unsigned)i * (lua_Unsigned)si)
+                     : (int64_t)v;
+            break;
+        default:
+            ((uint8_t *)d)[i] = (uint8_t)(int64_t)v;
+            break;
         }
     }
     return finish(L, t, opt, "arange");
@@ -353,9 +377,18 @@ static int l_linspace(lua_State *L) {
     check_value(L, b, dt, "linspace");
     td_tensor *t = push_new(L, &n, 1, dt, false, "linspace");
     double step = n > 1 ? (b - a) / (double)(n - 1) : 0;
+    float fa = (float)a, fb = (float)b, fstep = n > 1 ? (fb - fa) / (float)(n - 1) : 0;
     for (int64_t i = 0; i < n; i++) {
-        double v = i < n / 2 ? a + step * (double)i : b - step * (double)(n - 1 - i);
-        td_set(t, &i, v);
+        if (n == 1) {
+            td_set(t, &i, a);
+            break;
+        }
+        if (dt == TD_FLOAT32) { /* in float, as PyTorch does: the same bits */
+            ((float *)td_data(t))[i] =
+                i < n / 2 ? fa + fstep * (float)i : fb - fstep * (float)(n - 1 - i);
+            continue;
+        }
+        td_set(t, &i, i < n / 2 ? a + step * (double)i : b - step * (double)(n - 1 - i));
     }
     return finish(L, t, opt, "linspace");
 }
@@ -373,7 +406,8 @@ static int make_random(lua_State *L, const char *fn, int kind) {
     check_float(L, dt, fn);
     int nd = read_shape(L, 1, opt ? opt - 1 : lua_gettop(L), shape, fn);
     td_tensor *t = push_new(L, shape, nd, dt, false, fn);
-    if ((kind == RAND ? td_fill_uniform(t, 0, 1) : td_fill_normal(t, 0, 1)) < 0) return tdL_error(L);
+    if ((kind == RAND ? td_fill_uniform(t, 0, 1) : td_fill_normal(t, 0, 1)) < 0)
+        return tdL_error(L);
     return finish(L, t, opt, fn);
 }
 

@@ -2,15 +2,14 @@
  * multi-line statement comes back whole: '\' and newline are escaped as "\\" and "\n". The file
  * is appended to after every statement (a killed session keeps its history) and cut to the
  * last TDH_MAX entries when the next session starts. */
+#include "prog.h"
+
 #include <fcntl.h>
+#include <readline/history.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <readline/history.h>
-
-#include "prog.h"
 
 enum { TDH_MAX = 1000 };
 
@@ -38,9 +37,12 @@ static void decode(char *s) {
 
 static void writeentry(FILE *f, const char *e) {
     for (; *e; e++) {
-        if (*e == '\n') fputs("\\n", f);
-        else if (*e == '\\') fputs("\\\\", f);
-        else fputc(*e, f);
+        if (*e == '\n')
+            fputs("\\n", f);
+        else if (*e == '\\')
+            fputs("\\\\", f);
+        else
+            fputc(*e, f);
     }
     fputc('\n', f);
 }

@@ -2,9 +2,9 @@
  * slices ({} all, a number selects, {a, b[, step]} an inclusive range), a bool mask or an int64
  * index tensor. Reads run the select/narrow/masked_select/index ops and writes td_op_assign, so
  * autograd sees both; every key is checked here before anything is allocated. */
-#include <string.h>
-
 #include "tdl.h"
+
+#include <string.h>
 
 typedef struct step { /* one row of td_op_assign's key: the layout matters */
     int64_t kind, dim, start, len, step;
@@ -12,8 +12,8 @@ typedef struct step { /* one row of td_op_assign's key: the layout matters */
 
 typedef struct key {
     step s[TD_MAX_DIMS];
-    int n;                       /* steps */
-    int64_t shape[TD_MAX_DIMS];  /* of the result */
+    int n;                      /* steps */
+    int64_t shape[TD_MAX_DIMS]; /* of the result */
     int ndim;
 } key;
 
@@ -55,9 +55,10 @@ static void add_range(lua_State *L, key *k, int r, int d, int e, const char *fn)
     if (n == 1) v[1] = v[0];
     int64_t a = v[0] < 0 ? v[0] + size + 1 : v[0], b = v[1] < 0 ? v[1] + size + 1 : v[1];
     if (a < 1 || a > size + 1 || b > size || b < a - 1)
-        luaL_error(L, "%s: range {%d, %d} out of range for dim %d of size %d (expected positions "
-                   "1..%d or -%d..-1, first <= last + 1)", fn, (int)v[0], (int)v[1], e,
-                   (int)size, (int)size, (int)size);
+        luaL_error(L,
+                   "%s: range {%d, %d} out of range for dim %d of size %d (expected positions "
+                   "1..%d or -%d..-1, first <= last + 1)",
+                   fn, (int)v[0], (int)v[1], e, (int)size, (int)size, (int)size);
     if (v[2] < 1) luaL_error(L, "%s: range step must be positive, got %d", fn, (int)v[2]);
     int64_t len = b >= a ? (b - a) / v[2] + 1 : 0;
     if (a == 1 && len == size) return; /* the whole dim: nothing to do */
@@ -76,8 +77,7 @@ static void parse_key(lua_State *L, const td_tensor *t, key *k, const char *fn) 
         return;
     }
     int n = (int)luaL_len(L, 2);
-    if (n > t->ndim)
-        luaL_error(L, "%s: %d key entries for a %d-D tensor", fn, n, t->ndim);
+    if (n > t->ndim) luaL_error(L, "%s: %d key entries for a %d-D tensor", fn, n, t->ndim);
     for (int e = 1, d = 0; e <= n; e++) {
         int ty = lua_geti(L, 2, e);
         if (ty == LUA_TNUMBER)
@@ -110,9 +110,10 @@ static int push_steps(lua_State *L, td_tensor *t, const key *k) {
     }
     for (int i = 0; i < k->n; i++) {
         const step *s = &k->s[i];
-        td_args a = {.dim = s->dim, .index = s->start, .start = s->start, .len = s->len,
-                     .step = s->step};
-        td_tensor *v = td_apply1(s->kind == TD_STEP_SELECT ? &td_op_select : &td_op_narrow, cur, &a);
+        td_args a = {
+            .dim = s->dim, .index = s->start, .start = s->start, .len = s->len, .step = s->step};
+        td_tensor *v =
+            td_apply1(s->kind == TD_STEP_SELECT ? &td_op_select : &td_op_narrow, cur, &a);
         td_release(cur);
         if (!(cur = v)) return tdL_error(L);
     }
@@ -125,8 +126,10 @@ static int push_steps(lua_State *L, td_tensor *t, const key *k) {
 static int index_by_tensor(lua_State *L, td_tensor *t, td_tensor *idx) {
     char a[128];
     if (idx->dtype != TD_BOOL && idx->dtype != TD_INT64)
-        return luaL_error(L, "index: a tensor key must be a bool mask or int64 positions, got %s "
-                             "(shape %s)", td_dtype_name(idx->dtype),
+        return luaL_error(L,
+                          "index: a tensor key must be a bool mask or int64 positions, got %s "
+                          "(shape %s)",
+                          td_dtype_name(idx->dtype),
                           td_shape_str(idx->shape, idx->ndim, a, sizeof a));
     tdL_box *b = tdL_newbox(L);
     td_args args = {.dim = 0};
@@ -171,8 +174,10 @@ int tdL_newindex(lua_State *L) {
         return luaL_error(L, "%s: the value must be a number or a tensor, got %s", fn,
                           luaL_typename(L, 3));
     if (mask && mask->dtype != TD_BOOL)
-        return luaL_error(L, "%s: a tensor key must be a bool mask, got %s (shape %s); use "
-                             "scatter_ to write at int64 positions", fn, td_dtype_name(mask->dtype),
+        return luaL_error(L,
+                          "%s: a tensor key must be a bool mask, got %s (shape %s); use "
+                          "scatter_ to write at int64 positions",
+                          fn, td_dtype_name(mask->dtype),
                           td_shape_str(mask->shape, mask->ndim, a, sizeof a));
     if (!mask && lua_type(L, 2) != LUA_TNUMBER && !lua_istable(L, 2))
         return luaL_error(L, "%s: a key must be a number, a table of slices or a bool mask, got %s",

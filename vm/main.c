@@ -1,5 +1,8 @@
 /* vm/main.c: the `tide` executable (the shape of lua.c): options, the script, -e/-l/-i, the
  * Ctrl-C machinery, and the globals tide programs start with. */
+#include "../tensor/tide.h"
+#include "prog.h"
+
 #include <lauxlib.h>
 #include <lualib.h>
 #include <signal.h>
@@ -7,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "../tensor/tide.h"
-#include "prog.h"
 
 int luaopen_tide_core(lua_State *L);
 
@@ -206,8 +206,7 @@ static int setthreads(char **argv, int n) {
         char *end;
         long t = strtol(v, &end, 10);
         if (*v == 0 || *end != 0 || t < 1 || t > 4096) {
-            fprintf(stderr, "%s: --threads expects a positive number, got '%s'\n", tdP_progname,
-                    v);
+            fprintf(stderr, "%s: --threads expects a positive number, got '%s'\n", tdP_progname, v);
             return 0;
         }
         td_set_num_threads((int)t);
@@ -226,15 +225,14 @@ static int runargs(lua_State *L, char **argv, int n) {
 }
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: tide [options] [script [args]]\n"
-            "  -e stat      execute string 'stat'\n"
-            "  -i           enter interactive mode after running the script\n"
-            "  -l mod       require library 'mod' into global 'mod'\n"
-            "  -v           show version information\n"
-            "  --threads N  use N threads (OpenMP kernels and OpenBLAS)\n"
-            "  --           stop handling options\n"
-            "  -            run stdin as a script and stop handling options\n");
+    fprintf(stderr, "usage: tide [options] [script [args]]\n"
+                    "  -e stat      execute string 'stat'\n"
+                    "  -i           enter interactive mode after running the script\n"
+                    "  -l mod       require library 'mod' into global 'mod'\n"
+                    "  -v           show version information\n"
+                    "  --threads N  use N threads (OpenMP kernels and OpenBLAS)\n"
+                    "  --           stop handling options\n"
+                    "  -            run stdin as a script and stop handling options\n");
 }
 
 static int pmain(lua_State *L) {

@@ -38,6 +38,13 @@ static void s_t_t(lua_State *L, const char *fn, call *c) {
     operand(L, 1, like, fn, c);
     operand(L, 2, like, fn, c);
 }
+static void s_t_tensor(lua_State *L, const char *fn, call *c) {
+    self(L, c);
+    td_tensor *u = tdL_totensor(L, 2);
+    if (!u) luaL_error(L, "%s: expected a tensor, got %s", fn, luaL_typename(L, 2));
+    td_retain(u);
+    c->in[c->nin++] = u;
+}
 static void s_t_t_t(lua_State *L, const char *fn, call *c) {
     td_tensor *t = self(L, c);
     td_tensor *u = tdL_totensor(L, 2), *v = tdL_totensor(L, 3);
@@ -61,16 +68,21 @@ static void s_t_odim(lua_State *L, const char *fn, call *c) {
 }
 static void s_reduce(lua_State *L, const char *fn, call *c) {
     static const char *const known[] = {"unbiased", "keepdim", "dim", NULL};
-    td_tensor *t = self(L, c);
-    int top = lua_gettop(L), opt = 0;
+    td_tensor *t = tdL_checktensor(L, 1); /* self() last: a failing check then leaks no ref */
+    int top = lua_gettop(L), opt = 0, dpos = 0;
     if (top >= 2 && lua_istable(L, top)) {
         opt = top--;
         tdL_checkopts(L, opt, fn, known);
     }
     c->a.flag = tdL_optboolfield(L, opt, "unbiased", 1);
-    c->a.has_a = top >= 2 && !lua_isnil(L, 2);
-    if (c->a.has_a) c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
+    if (top >= 2 && !lua_isnil(L, 2))
+        dpos = 2;
+    else if (opt && lua_getfield(L, opt, "dim") != LUA_TNIL) /* t:sum({dim = 2}) */
+        dpos = lua_gettop(L);
+    c->a.has_a = dpos != 0;
+    if (dpos) c->a.dim = tdL_checkdim(L, dpos, t->ndim, fn);
     c->a.keepdim = top >= 3 ? lua_toboolean(L, 3) : tdL_optboolfield(L, opt, "keepdim", 0);
+    self(L, c);
 }
 static void s_t_sizes(lua_State *L, const char *fn, call *c) {
     self(L, c);
@@ -191,6 +203,24 @@ static void s_t_newdim(lua_State *L, const char *fn, call *c) {
     self(L, c);
 }
 
+/* addmm's (a, b [, {alpha=, beta=}]) after c (self): all checked before any ref is taken */
+static void s_t_t_t_ab(lua_State *L, const char *fn, call *c) {
+    static const char *const known[] = {"alpha", "beta", NULL};
+    td_tensor *t[3];
+    for (int i = 0; i < 3; i++) t[i] = tdL_checktensor(L, i + 1);
+    int opt = lua_isnoneornil(L, 4) ? 0 : 4;
+    tdL_checkopts(L, opt, fn, known);
+    for (int k = 0; opt && k < 2; k++) {
+        int ty = lua_getfield(L, opt, known[k]);
+        if (ty != LUA_TNIL && ty != LUA_TNUMBER)
+            luaL_error(L, "%s: %s must be a number, got %s", fn, known[k], lua_typename(L, ty));
+        *(k ? &c->a.has_b : &c->a.has_a) = ty == LUA_TNUMBER;
+        *(k ? &c->a.b : &c->a.a) = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    for (int i = 0; i < 3; i++) td_retain(t[i]), c->in[c->nin++] = t[i];
+}
+
 static const sig_check checks[TD_NSIG] = {
     [SIG_T] = s_t,           [SIG_T_T] = s_t_t,           [SIG_T_T_T] = s_t_t_t,
     [SIG_T_DIM] = s_t_dim,   [SIG_T_DIM2] = s_t_dim2,     [SIG_T_ODIM] = s_t_odim,
@@ -198,7 +228,8 @@ static const sig_check checks[TD_NSIG] = {
     [SIG_T_SELECT] = s_t_select, [SIG_T_FLATTEN] = s_t_flatten, [SIG_T_NUM] = s_t_num,
     [SIG_T_ONUM2] = s_t_onum2, [SIG_T_DTYPE] = s_t_dtype, [SIG_T_DIM_T] = s_t_dim_t,
     [SIG_T_DIM_T_T] = s_t_dim_t_t, [SIG_T_T_NUM] = s_t_t_num, [SIG_LIST_DIM] = s_list_dim,
-    [SIG_T_NUM_OPT] = s_t_num_opt, [SIG_T_DIMS] = s_t_dims, [SIG_T_NEWDIM] = s_t_newdim,
+    [SIG_T_NUM_OPT] = s_t_num_opt, [SIG_T_TENSOR] = s_t_tensor, [SIG_T_DIMS] = s_t_dims, [SIG_T_NEWDIM] = s_t_newdim,
+    [SIG_T_T_T_AB] = s_t_t_t_ab,
 };
 
 static void release_call(call *c) {
@@ -211,7 +242,9 @@ static void release_call(call *c) {
  * after (only a Lua memory error, fatal anyway, could leak it there). */
 static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
     call c = {0};
-    checks[e->sig](L, e->name, &c);
+    char fn[64];
+    snprintf(fn, sizeof fn, inplace ? "%s_" : "%s", e->name); /* errors name what was called */
+    checks[e->sig](L, fn, &c);
     tdL_box *box = tdL_newbox(L);
     td_tensor *out[TD_MAX_OUT] = {inplace ? c.in[0] : NULL};
     int n = td_run(e->op, c.list ? c.list : c.in, c.nin, &c.a, out);
@@ -242,10 +275,12 @@ static void add_rows(lua_State *L, bool methods) {
     for (size_t i = 0; i < td_nops; i++) {
         const td_op_entry *e = &td_ops[i];
         if (methods && e->sig == SIG_LIST_DIM) continue;
-        lua_pushinteger(L, (lua_Integer)i);
-        lua_pushcclosure(L, l_op, 1);
-        lua_setfield(L, -2, e->name);
-        if (e->op->flags & TD_INPLACE) {
+        if (!(e->op->flags & TD_INPLACE_ONLY)) {
+            lua_pushinteger(L, (lua_Integer)i);
+            lua_pushcclosure(L, l_op, 1);
+            lua_setfield(L, -2, e->name);
+        }
+        if (e->op->flags & (TD_INPLACE | TD_INPLACE_ONLY)) {
             snprintf(name, sizeof name, "%s_", e->name);
             lua_pushinteger(L, (lua_Integer)i);
             lua_pushcclosure(L, l_op_, 1);
@@ -260,9 +295,11 @@ static void push_registry(lua_State *L) {
     char name[64];
     lua_newtable(L);
     for (size_t i = 0; i < td_nops; i++) {
-        lua_pushstring(L, td_ops[i].op->doc);
-        lua_setfield(L, -2, td_ops[i].name);
-        if (td_ops[i].op->flags & TD_INPLACE) {
+        if (!(td_ops[i].op->flags & TD_INPLACE_ONLY)) {
+            lua_pushstring(L, td_ops[i].op->doc);
+            lua_setfield(L, -2, td_ops[i].name);
+        }
+        if (td_ops[i].op->flags & (TD_INPLACE | TD_INPLACE_ONLY)) {
             snprintf(name, sizeof name, "%s_", td_ops[i].name);
             lua_pushstring(L, td_ops[i].op->doc);
             lua_setfield(L, -2, name);

@@ -1,11 +1,11 @@
 /* vm/print.c: tostring(t) in PyTorch's layout (nested brackets, one format for all elements
  * chosen from the printed ones only, `...` past a threshold, so a huge tensor prints as fast as
  * a small one), a footer line naming dtype and shape, and tide.set_printoptions. */
+#include "tdl.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "tdl.h"
 
 typedef struct popts {
     int precision;     /* decimals of fixed and scientific forms */
@@ -20,7 +20,7 @@ enum { INT, FIXED, SCI };
 
 typedef struct fmt {
     int mode, width;
-    bool sum;          /* summarising */
+    bool sum; /* summarising */
     double minabs, maxabs;
     bool any, integral; /* any nonzero finite value; all of them integers */
 } fmt;
@@ -51,10 +51,14 @@ static int64_t get_int(const td_tensor *t, const int64_t *idx) {
 /* Writes element idx in format f (unpadded) into buf; returns its length. */
 static int format(const fmt *f, const td_tensor *t, const int64_t *idx, char *buf, size_t n) {
     switch (t->dtype) {
-    case TD_BOOL: return snprintf(buf, n, "%s", td_get(t, idx) != 0 ? "true" : "false");
-    case TD_INT64: return snprintf(buf, n, "%lld", (long long)get_int(t, idx));
-    case TD_UINT8: return snprintf(buf, n, "%d", (int)td_get(t, idx));
-    default: break;
+    case TD_BOOL:
+        return snprintf(buf, n, "%s", td_get(t, idx) != 0 ? "true" : "false");
+    case TD_INT64:
+        return snprintf(buf, n, "%lld", (long long)get_int(t, idx));
+    case TD_UINT8:
+        return snprintf(buf, n, "%d", (int)td_get(t, idx));
+    default:
+        break;
     }
     double v = td_get(t, idx);
     if (isnan(v)) return snprintf(buf, n, "nan"); /* never "-nan" */
@@ -91,8 +95,8 @@ static void choose(fmt *f, const td_tensor *t) {
         if (f->any && f->integral)
             f->mode = f->maxabs > 1e8 ? SCI : INT;
         else if (f->any)
-            f->mode = f->maxabs / f->minabs > 1e3 || f->maxabs > 1e8 || f->minabs < 1e-4 ? SCI
-                                                                                       : FIXED;
+            f->mode =
+                f->maxabs / f->minabs > 1e3 || f->maxabs > 1e8 || f->minabs < 1e-4 ? SCI : FIXED;
         if (po.sci == 1) f->mode = SCI;
         if (po.sci == 0 && f->mode == SCI) f->mode = f->integral ? INT : FIXED;
     }
@@ -239,8 +243,10 @@ int tdL_set_printoptions(lua_State *L) {
         else if (p && !strcmp(p, "full"))
             o = (popts){4, INT64_MAX, 3, 80, -1};
         else
-            return luaL_error(L, "set_printoptions: unknown profile %s (expected \"default\", "
-                                 "\"short\" or \"full\")", luaL_tolstring(L, -1, NULL));
+            return luaL_error(L,
+                              "set_printoptions: unknown profile %s (expected \"default\", "
+                              "\"short\" or \"full\")",
+                              luaL_tolstring(L, -1, NULL));
     }
     lua_pop(L, 1);
     int64_t precision = optint(L, "precision", o.precision, 0, "an integer in 0..30");

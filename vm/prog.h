@@ -17,7 +17,7 @@ int tdP_report(lua_State *L, int status);
 void tdR_repl(lua_State *L, int banner);
 
 /* vm/history.c: ~/.tide_history, one entry per statement (multi-line ones included) */
-void tdH_load(void);                 /* reads the file into readline's history, bounded */
-void tdH_add(const char *entry);     /* adds to the history and appends to the file */
+void tdH_load(void);             /* reads the file into readline's history, bounded */
+void tdH_add(const char *entry); /* adds to the history and appends to the file */
 
 #endif

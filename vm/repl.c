@@ -1,35 +1,45 @@
 /* vm/repl.c: the interactive loop (lua.c's: "return " first, then statements that continue
  * while the syntax error ends in <eof>), readline with Ctrl-C clearing the line, completion and
  * value printing delegated to stdlib/tide/repl.lua, errors with a trimmed traceback. */
+#include "prog.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
+#include <poll.h>
+#include <readline/history.h>
+#include <readline/readline.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <unistd.h>
-
-#include <readline/history.h>
-#include <readline/readline.h>
-
-#include "../tensor/tide.h"
-#include "prog.h"
 
 #define REPL_KEY "tide.repl" /* registry: the tide.repl module table, or absent */
 
 static lua_State *replL;
 static int use_readline;
 static volatile sig_atomic_t got_sigint, got_winch;
+/* The handler may run on any thread (OpenMP's workers do not block signals), so it also wakes
+ * the reading thread through this pipe rather than relying on EINTR. */
+static int wakefd[2] = {-1, -1};
+
+static void wake(void) {
+    int saved = errno;
+    if (wakefd[1] >= 0 && write(wakefd[1], "", 1) < 0) errno = saved; /* full: already awake */
+    errno = saved;
+}
 
 static void on_sigint(int sig) {
     (void)sig;
     got_sigint = 1;
+    wake();
 }
 
 static void on_winch(int sig) {
     (void)sig;
     got_winch = 1;
+    wake();
 }
 
 /* ---- reading a line ------------------------------------------------------------------------ */
@@ -45,52 +55,74 @@ static void on_line(char *line) {
     rl_callback_handler_remove(); /* no prompt redisplay after the line is accepted */
 }
 
-/* readline's callback interface under pselect: SIGINT and SIGWINCH are blocked except while
- * waiting, so a Ctrl-C is seen between keys (never lost, never inside readline) and clears the
- * line the way Python's REPL does, instead of readline re-raising it. */
-static int read_tty(const char *prompt, char **out) {
-    sigset_t block, orig;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGWINCH);
-    sigprocmask(SIG_BLOCK, &block, &orig);
-    got_sigint = 0;
-    rl_got = 0;
-    rl_line = NULL;
-    rl_callback_handler_install(prompt, on_line);
-    int status = READ_OK;
-    while (!rl_got) {
-        int fd = fileno(rl_instream ? rl_instream : stdin);
-        fd_set fds;
-        FD_ZERO(&fds);
-        FD_SET(fd, &fds);
-        int r = pselect(fd + 1, &fds, NULL, NULL, NULL, &orig);
-        if (r > 0) {
-            rl_callback_read_char();
-            continue;
-        }
-        if (r < 0 && errno != EINTR) {
-            rl_callback_handler_remove();
-            status = READ_EOF;
-            break;
-        }
+static void drain(void) {
+    char buf[64];
+    while (wakefd[0] >= 0 && read(wakefd[0], buf, sizeof buf) > 0) {
+    }
+}
+
+/* Waits for input on fd or a signal. SIGINT stays unblocked in this thread (the kernel then
+ * delivers it here first); the wake pipe covers a handler that ran on another thread. Returns
+ * 1 when fd is readable, 0 after a signal, -1 on error. */
+static int wait_input(int fd) {
+    for (;;) {
+        if (got_sigint) return 0;
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {wakefd[0], POLLIN, 0}};
+        int r = poll(p, wakefd[0] >= 0 ? 2 : 1, -1);
+        if (r < 0 && errno != EINTR) return -1;
+        if (r > 0 && (p[1].revents & POLLIN)) drain();
         if (got_winch) {
             got_winch = 0;
             rl_resize_terminal();
         }
+        if (got_sigint) return 0;
+        if (r > 0 && p[0].revents) return 1;
+    }
+}
+
+/* readline's key reader: a Ctrl-C typed ahead of more keys must win over them */
+static int tty_getc(FILE *f) {
+    if (wait_input(fileno(f)) <= 0) return EOF;
+    unsigned char c;
+    ssize_t n;
+    while ((n = read(fileno(f), &c, 1)) < 0 && errno == EINTR && !got_sigint) {
+    }
+    return n == 1 ? c : EOF;
+}
+
+/* readline's callback interface, fed by wait_input, so that Ctrl-C clears the line (or the
+ * unfinished statement) the way Python's REPL does instead of readline re-raising it. */
+static int read_tty(const char *prompt, char **out) {
+    got_sigint = 0;
+    drain();
+    rl_got = 0;
+    rl_line = NULL;
+    rl_callback_handler_install(prompt, on_line);
+    int status = READ_OK, fd = fileno(rl_instream ? rl_instream : stdin);
+    while (!rl_got) {
+        int r = wait_input(fd);
+        if (r > 0) rl_callback_read_char();
         if (got_sigint) {
+            if (!rl_got) {
+                rl_free_line_state();
+                rl_callback_sigcleanup();
+                rl_cleanup_after_signal();
+                rl_callback_handler_remove();
+            }
+            free(rl_line);
+            rl_line = NULL;
             got_sigint = 0;
-            rl_free_line_state();
-            rl_callback_sigcleanup();
-            rl_cleanup_after_signal();
-            rl_callback_handler_remove();
             fputs("^C\n", stdout);
             fflush(stdout);
             status = READ_CANCEL;
             break;
         }
+        if (r < 0) {
+            rl_callback_handler_remove();
+            status = READ_EOF;
+            break;
+        }
     }
-    sigprocmask(SIG_SETMASK, &orig, NULL);
     if (status == READ_OK && !rl_line) status = READ_EOF;
     *out = status == READ_OK ? rl_line : NULL;
     return status;
@@ -120,8 +152,10 @@ static int pushline(lua_State *L, int first) {
     int status = use_readline ? read_tty(prompt, &line) : read_plain(prompt, &line);
     lua_pop(L, 1);
     if (status != READ_OK) return status;
-    if (first && line[0] == '=') lua_pushfstring(L, "return %s", line + 1); /* lua.c's 5.2 habit */
-    else lua_pushstring(L, line);
+    if (first && line[0] == '=')
+        lua_pushfstring(L, "return %s", line + 1); /* lua.c's 5.2 habit */
+    else
+        lua_pushstring(L, line);
     free(line);
     return READ_OK;
 }
@@ -196,28 +230,37 @@ static int noise(const char *f, size_t n) {
     return n > 7 + k && !memcmp(f, "\tstdin:", 7) && !memcmp(f + n - k, chunk, k);
 }
 
-/* Prints the error on top and pops it. The traceback loses the REPL's trailing C frames, and
- * goes entirely when only noise frames are left (an error typed at the prompt). */
+/* Prints the error on top and pops it. Frames "[C]: in ?" (the REPL's own, Ctrl-C's hook) and
+ * the tail call of "return f()" are dropped, and the whole traceback goes when only noise is
+ * left (an error typed at the prompt). */
 static void report(lua_State *L) {
     size_t n;
     const char *msg = lua_tolstring(L, -1, &n);
     if (!msg) msg = "(error object is not a string)", n = strlen(msg);
     static const char tail[] = "\n\t[C]: in ?";
-    size_t t = sizeof tail - 1;
-    while (n >= t && !memcmp(msg + n - t, tail, t)) n -= t;
-    const char *tb = strstr(msg, "\nstack traceback:");
-    if (tb && (size_t)(tb - msg) < n) {
-        int useful = 0;
-        const char *f = strchr(tb + 1, '\n');
-        while (f && f < msg + n && !useful) {
-            const char *e = memchr(f + 1, '\n', (size_t)(msg + n - f - 1));
-            if (!e) e = msg + n;
-            useful = !noise(f + 1, (size_t)(e - f - 1));
-            f = e < msg + n ? e : NULL;
-        }
-        if (!useful) n = (size_t)(tb - msg);
+    while (n >= sizeof tail - 1 && !memcmp(msg + n - (sizeof tail - 1), tail, sizeof tail - 1))
+        n -= sizeof tail - 1;
+    const char *tb = strstr(msg, "\nstack traceback:"), *end = msg + n;
+    if (!tb) tb = end;
+    int useful = 0;
+    for (const char *f = tb < end ? strchr(tb + 1, '\n') : NULL; f && f < end && !useful;) {
+        const char *e = memchr(f + 1, '\n', (size_t)(end - f - 1));
+        if (!e) e = end;
+        useful = !noise(f + 1, (size_t)(e - f - 1));
+        f = e;
     }
-    fwrite(msg, 1, n, stderr);
+    fwrite(msg, 1, (size_t)(tb - msg), stderr);
+    if (useful) {
+        for (const char *f = tb; f < end;) { /* f: the '\n' that starts each line */
+            const char *e = memchr(f + 1, '\n', (size_t)(end - f - 1));
+            if (!e) e = end;
+            size_t k = (size_t)(e - f - 1);
+            int drop = (k == 10 && !memcmp(f + 1, "\t[C]: in ?", 10)) ||
+                       (e == end && k == 19 && !memcmp(f + 1, "\t(...tail calls...)", 19));
+            if (!drop) fwrite(f, 1, (size_t)(e - f), stderr);
+            f = e;
+        }
+    }
     fputc('\n', stderr);
     fflush(stderr);
     lua_pop(L, 1);
@@ -278,6 +321,7 @@ static char **complete(const char *text, int start, int end) {
     (void)end;
     if (start > 0 && strchr("\"'", rl_line_buffer[start - 1])) return NULL;
     rl_attempted_completion_over = 1;
+    rl_completion_append_character = '\0'; /* readline resets it to ' ' before each attempt */
     freematches();
     lua_State *L = replL;
     int top = lua_gettop(L);
@@ -295,10 +339,10 @@ static void setup_readline(void) {
     rl_readline_name = "tide";
     rl_catch_signals = 0; /* read_tty handles SIGINT and SIGWINCH */
     rl_catch_sigwinch = 0;
+    rl_getc_function = tty_getc;
     rl_attempted_completion_function = complete;
     rl_basic_word_break_characters = " \t\n\"\\'><=;+-*/%^~#{}()[],&|";
     rl_completer_quote_characters = "\"'";
-    rl_completion_append_character = '\0';
     tdH_load();
 }
 
@@ -321,6 +365,7 @@ void tdR_repl(lua_State *L, int banner) {
     if (banner) printf("%s   help() for help, Ctrl-D to quit\n", TDP_VERSION);
     loadrepl(L);
     if (use_readline) setup_readline();
+    if (wakefd[0] < 0 && pipe2(wakefd, O_CLOEXEC | O_NONBLOCK) != 0) wakefd[0] = wakefd[1] = -1;
     /* between statements Ctrl-C only sets a flag: it must not kill the session */
     struct sigaction sa, oldint, oldwinch;
     memset(&sa, 0, sizeof sa);

@@ -1,6 +1,6 @@
 /* vm/tensor.c: the tide.Tensor userdata: lifetime (__gc = __close), properties and methods
  * through one C __index, assignment through __newindex, operators, and the plain methods that
- * are not ops (size, item, totable, fill_, copy_, ...). Ops come from vm/ops.c. */
+ * are not ops (size, item, totable, ...). Ops come from vm/ops.c. */
 #include <string.h>
 
 #include "tdl.h"
@@ -106,31 +106,6 @@ static int l_totable(lua_State *L) {
     return 1;
 }
 
-static int l_fill_(lua_State *L) {
-    td_tensor *t = tdL_checktensor(L, 1);
-    td_tensor *v = tdL_checkoperand(L, 2, t->dtype, "fill_");
-    int rc = td_copy_into(t, v);
-    td_release(v);
-    if (rc < 0) return tdL_error(L);
-    td_bump_version(t);
-    lua_settop(L, 1);
-    return 1;
-}
-
-static int l_zero_(lua_State *L) {
-    lua_settop(L, 1);
-    lua_pushinteger(L, 0);
-    return l_fill_(L);
-}
-
-static int l_copy_(lua_State *L) {
-    td_tensor *t = tdL_checktensor(L, 1), *src = tdL_checktensor(L, 2);
-    if (td_copy_into(t, src) < 0) return tdL_error(L);
-    td_bump_version(t);
-    lua_settop(L, 1);
-    return 1;
-}
-
 static int l_len(lua_State *L) {
     td_tensor *t = tdL_checktensor(L, 1);
     if (t->ndim == 0) return luaL_error(L, "#: a 0-D tensor has no length");
@@ -141,8 +116,7 @@ static int l_len(lua_State *L) {
 static const luaL_Reg methods[] = {
     {"size", l_size},     {"stride", l_stride},   {"numel", l_numel},
     {"dim", l_dim},       {"is_contiguous", l_is_contiguous},
-    {"item", l_item},     {"totable", l_totable}, {"fill_", l_fill_},
-    {"zero_", l_zero_},   {"copy_", l_copy_},     {"close", l_release},
+    {"item", l_item},     {"totable", l_totable}, {"close", l_release},
     {NULL, NULL},
 };
 
@@ -177,11 +151,12 @@ static int property(lua_State *L, td_tensor *t, const char *k) {
 }
 
 static int l_index(lua_State *L) {
-    td_tensor *t = tdL_checktensor(L, 1);
     if (lua_type(L, 2) == LUA_TSTRING) {
         lua_pushvalue(L, 2);
-        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1; /* a method: the method
+                                                                    itself checks a closed t */
         lua_pop(L, 1);
+        td_tensor *t = tdL_checktensor(L, 1);
         const char *k = lua_tostring(L, 2);
         if (property(L, t, k)) return 1;
         if (!strcmp(k, "T")) { /* the 2-D transpose, a view */

@@ -39,16 +39,20 @@ return function(tide)
     local analytic = autograd.grad(scalar(fn, inputs, v), targets, {allow_unused = true})
     local report = {}
     for k, i in ipairs(wrt) do
+      -- perturb a contiguous copy: x itself may be a strided view that no flat view reaches
       local x = inputs[i]
-      local flat = tide.no_grad(function() return x:view(-1) end)
+      local base = tide.no_grad(function() return x:detach():clone():contiguous() end)
+      local flat = base:view(-1)
+      local args = table.move(inputs, 1, #inputs, 1, {})
+      args[i] = base
       local a = analytic[k] and analytic[k]:reshape(-1) or tide.zeros(flat:numel(), {dtype = "float64"})
       for j = 1, flat:numel() do
         local orig = flat[j]
         local fp, fm = tide.no_grad(function()
           flat[j] = orig + eps
-          local p = scalar(fn, inputs, v):item()
+          local p = scalar(fn, args, v):item()
           flat[j] = orig - eps
-          local m = scalar(fn, inputs, v):item()
+          local m = scalar(fn, args, v):item()
           flat[j] = orig
           return p, m
         end)

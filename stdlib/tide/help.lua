@@ -174,7 +174,7 @@ local function page_text(doc)
   for _, e in ipairs(doc.entries) do sigs[#sigs + 1] = table.concat(e.sigs, SEP) end
   local intro = body(doc.intro)
   return ("%s    (doc/%s)\n%s%s\nentries:\n  %s"):format(doc.title or doc.page, doc.page, intro,
-    intro == "" and "" or "\n", table.concat(sigs, "\n  "))
+    intro == "" and "" or "\n", #sigs > 0 and table.concat(sigs, "\n  ") or "(none yet)")
 end
 
 -- a module's documented names: everything under prefix ("tide." or "t:")
@@ -244,16 +244,23 @@ local function suggest(q)
   for n in pairs(d.byname) do consider(n) end
   for n in pairs(d.byshort) do consider(n) end
   for n in pairs(d.docs) do consider(n) end
+  local tide = package.loaded.tide
+  if type(tide) == "table" then -- functions without an entry yet still have a doc line
+    for k, v in pairs(tide) do
+      if type(k) == "string" and type(v) == "function" and not k:match("^_") then consider(k) end
+    end
+  end
   table.sort(scored, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
   local out = {}
   for i = 1, math.min(8, #scored) do out[i] = scored[i][1] end
   return out
 end
 
-local function unknown(what, q)
+local function unknown(what, q, note)
   local s = ("help: no entry for %s."):format(what)
   local sug = q and suggest(q) or {}
   if #sug > 0 then s = s .. " Did you mean: " .. table.concat(sug, ", ") .. "?" end
+  if note then s = s .. "\n" .. note end
   local ops = (package.loaded.tide or {})._ops
   local op = q and short(q)
   if type(ops) == "table" and op and ops[op] then
@@ -310,7 +317,9 @@ end
 local function by_name(name)
   local d = getdb()
   if d.byname[name] then return render(d.byname[name]) end
-  if name == "Tensor" then return module_text("Tensor methods", "t:", rawget(package.loaded.tide or {}, "Tensor")) end
+  if name == "Tensor" then
+    return module_text("Tensor methods", "t:", rawget(package.loaded.tide or {}, "Tensor"))
+  end
   for _, r in ipairs(ROOTS) do
     if name == r then return module_text(r, r .. ".", root_table(r)) end
   end
@@ -362,8 +371,13 @@ local function text_for_value(v)
     local list = getdb().byshort[short(n)]
     if list then return entries_text(list) end
   end
-  if #names > 0 then return unknown(names[1], names[1]) end
-  return unknown("this " .. type(v) .. " (it is not part of tide)", nil)
+  local lua = "It is not part of tide; Lua's own functions are in the Lua 5.4 manual, "
+    .. "https://www.lua.org/manual/5.4/"
+  if #names > 0 then
+    local tidename = names[1]:match("^tide%.") or names[1]:match("^t:") or names[1] == "help"
+    return unknown(names[1], names[1], not tidename and lua or nil)
+  end
+  return unknown("this " .. type(v), nil, lua)
 end
 
 -- what help(...) prints
@@ -375,7 +389,11 @@ function help.text(...)
   return text_for_value(x)
 end
 
-return setmetatable(help, {__call = function(_, ...)
-  io.write(help.text(...), "\n")
-  io.flush()
-end})
+-- `help` typed alone at the prompt shows the pages instead of a table of functions
+return setmetatable(help, {
+  __call = function(_, ...)
+    io.write(help.text(...), "\n")
+    io.flush()
+  end,
+  __tostring = function() return help.text() end,
+})

@@ -7,6 +7,7 @@ local Tensor = tide.Tensor
 function Tensor:float() return self:to("float32") end
 function Tensor:double() return self:to("float64") end
 function Tensor:long() return self:to("int64") end
+function Tensor:zero_() return self:fill_(0) end
 
 require("tide.autograd")(tide)
 require("tide.tensor")(tide)

@@ -22,8 +22,10 @@ local function brief(v)
   local tv = type(v)
   if tv == "string" then return quote(v) end
   if is_tensor(v) then
-    local ok, s = pcall(function() return ("[%s tensor %s]"):format(v.dtype, table.concat(v.shape, "x")) end)
-    if ok then return s:gsub(" %]$", " scalar]") end
+    local ok, dtype, shape = pcall(function() return v.dtype, v.shape end)
+    if ok then
+      return ("[%s tensor %s]"):format(dtype, #shape == 0 and "scalar" or table.concat(shape, "x"))
+    end
   end
   if tv == "table" and not (getmetatable(v) and getmetatable(v).__tostring) then
     return next(v) == nil and "{}" or "{...}"
@@ -96,7 +98,8 @@ local TENSOR_PROPS = {"shape", "ndim", "dtype", "grad", "requires_grad", "grad_f
 
 local function lazy()
   local mt = getmetatable(_G)
-  return type(mt) == "table" and type(rawget(mt, "__lazy")) == "table" and rawget(mt, "__lazy") or {}
+  local l = type(mt) == "table" and rawget(mt, "__lazy")
+  return type(l) == "table" and l or {}
 end
 
 local function tensor_methods()
@@ -131,12 +134,18 @@ local function field(v, k)
   end
 end
 
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__call") ~= nil
+end
+
 -- every name reachable as v.name (or v:name when methods): own fields and __index tables
 local function fields(v, methods)
   local out, seen = {}, {}
   local function add(k, val)
     if type(k) == "string" and k:match("^[%a_][%w_]*$") and not seen[k]
-      and (not methods or type(val) == "function" or type(val) == "table") then
+      and (not methods or callable(val)) then
       seen[k] = true
       out[#out + 1] = {k, val}
     end
@@ -164,12 +173,6 @@ local function fields(v, methods)
   return out
 end
 
-local function callable(v)
-  if type(v) == "function" then return true end
-  local mt = getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__call") ~= nil
-end
-
 -- Candidates for the word before the cursor: "pri" -> print(, "tide.ze" -> tide.zeros(, ...,
 -- "t:ex" -> t:exp(. Functions get their "(" already typed.
 function M.complete(word)
@@ -183,13 +186,12 @@ function M.complete(word)
     end
     base = path .. sep
     candidates = fields(v, sep == ":")
-  elseif word:match("^[%a_][%w_]*$") or word == "" then
+  elseif word:match("^[%a_]?[%w_]*$") then
     part = word
     candidates = fields(_G, false)
     for _, k in ipairs(KEYWORDS) do candidates[#candidates + 1] = {k, false} end
-  else
-    return {}
   end
+  if not candidates then return {} end
   local out = {}
   for _, c in ipairs(candidates) do
     local k, val = c[1], c[2]

@@ -10,6 +10,10 @@ static int category(td_dtype d) {
 }
 
 td_dtype td_ew_dtype(td_node *n, bool float_only) {
+    td_dtype d = n->in[0]->dtype;
+    bool same = true;
+    for (int i = 1; i < n->nin; i++) same &= n->in[i]->dtype == d;
+    if (same) return float_only && !td_dtype_is_float(d) ? TD_FLOAT32 : d;
     td_dtype dim = TD_BOOL, zero = TD_BOOL;
     bool any_dim = false;
     for (int i = 0; i < n->nin; i++) {
@@ -21,16 +25,29 @@ td_dtype td_ew_dtype(td_node *n, bool float_only) {
             zero = td_dtype_promote(zero, t->dtype);
         }
     }
-    td_dtype d = !any_dim                            ? zero
-                 : category(zero) > category(dim) ? td_dtype_promote(dim, zero)
-                                                    : dim;
+    d = !any_dim                            ? zero
+        : category(zero) > category(dim) ? td_dtype_promote(dim, zero)
+                                           : dim;
     if (float_only && !td_dtype_is_float(d)) d = TD_FLOAT32;
     return d;
 }
 
+/* Whether in[1..] all have in[0]'s shape or are 0-dim: the result has in[0]'s shape. */
+static bool shape_of_first(td_node *n) {
+    const td_tensor *t = n->in[0];
+    for (int k = 1; k < n->nin; k++) {
+        const td_tensor *u = n->in[k];
+        if (u->ndim == 0) continue;
+        if (u->ndim != t->ndim) return false;
+        for (int i = 0; i < t->ndim; i++)
+            if (u->shape[i] != t->shape[i]) return false;
+    }
+    return true;
+}
+
 int td_ew_shape(td_node *n, bool float_only, bool bool_out) {
     td_meta *m = &n->meta[0];
-    if (n->nin == 1) { /* the common unary case skips the broadcast walk */
+    if (shape_of_first(n)) { /* the common cases skip the broadcast walk */
         m->ndim = n->in[0]->ndim;
         for (int i = 0; i < m->ndim; i++) m->shape[i] = n->in[0]->shape[i];
     } else if (td_broadcast_shape(n->op->name, n->in, n->nin, m->shape, &m->ndim) < 0) {

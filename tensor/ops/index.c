@@ -2,9 +2,9 @@
  * and assign (the op behind t[key] = v). Index tensors hold 1-based int64 positions (negative
  * ones count from the end). Names: x = in[0], d = the indexed dim, n = x's size along d,
  * k = the number of indices, outer/inner = the sizes before/after d. */
-#include <string.h>
-
 #include "../tide.h"
+
+#include <string.h>
 
 /* ---- shared pieces ------------------------------------------------------------------------- */
 
@@ -46,9 +46,15 @@ static void walk_next(walker *w) {
 
 static void copy_elem(char *dst, const char *src, size_t esz) {
     switch (esz) {
-    case 8: memcpy(dst, src, 8); break;
-    case 4: memcpy(dst, src, 4); break;
-    default: *dst = *src; break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    default:
+        *dst = *src;
+        break;
     }
 }
 
@@ -78,8 +84,8 @@ static int check_indices(const char *fn, const td_tensor *idx, int64_t d, int64_
         int64_t v = *(const int64_t *)at(idx, w.off[0]);
         if (v == 0 || v > n || v < -n)
             return td_error("%s: index %lld out of range for dim %d of size %lld (expected 1..%lld "
-                            "or -%lld..-1)", fn, (long long)v, (int)d + 1, (long long)n,
-                            (long long)n, (long long)n);
+                            "or -%lld..-1)",
+                            fn, (long long)v, (int)d + 1, (long long)n, (long long)n, (long long)n);
     }
     return 0;
 }
@@ -91,7 +97,8 @@ static int64_t zero_based(int64_t v, int64_t n) {
 /* Same dims as x, and no larger than x except along d: the rule gather and scatter share. */
 static int check_index_shape(const char *fn, const td_tensor *x, const td_tensor *idx, int64_t d) {
     char a[128], b[128];
-    if (x->ndim == 0) return td_error("%s: expected a tensor with at least 1 dim, got a 0-D one", fn);
+    if (x->ndim == 0)
+        return td_error("%s: expected a tensor with at least 1 dim, got a 0-D one", fn);
     if (idx->ndim != x->ndim)
         return td_error("%s: index of shape %s needs as many dims as the tensor's shape %s", fn,
                         shp(idx, a), shp(x, b));
@@ -109,10 +116,10 @@ static int index_shape(td_node *n) {
     td_meta *m = &n->meta[0];
     int64_t d = n->args.dim;
     char a[128];
-    if (x->ndim == 0) return td_error("index: expected a tensor with at least 1 dim, got a 0-D one");
+    if (x->ndim == 0)
+        return td_error("index: expected a tensor with at least 1 dim, got a 0-D one");
     if (td_normdim("index", &d, x->ndim) < 0) return -1;
-    if (idx->ndim > 1)
-        return td_error("index: indices must be 1-D, got shape %s", shp(idx, a));
+    if (idx->ndim > 1) return td_error("index: indices must be 1-D, got shape %s", shp(idx, a));
     if (check_indices("index", idx, d, x->shape[d]) < 0) return -1;
     n->args.dim = d;
     m->ndim = x->ndim;
@@ -147,12 +154,12 @@ done:
     return rc;
 }
 
-#define INDEX_ADD(T)                                                                             \
-    for (int64_t b = 0; b < outer; b++)                                                          \
-        for (int64_t r = 0; r < k; r++) {                                                        \
-            T *zr = (T *)td_data(z) + (b * size + zero_based(iv[r], size)) * inner;              \
-            const T *gr = (const T *)td_data(g) + (b * k + r) * inner;                           \
-            for (int64_t i = 0; i < inner; i++) zr[i] += gr[i];                                  \
+#define INDEX_ADD(T)                                                                               \
+    for (int64_t b = 0; b < outer; b++)                                                            \
+        for (int64_t r = 0; r < k; r++) {                                                          \
+            T *zr = (T *)td_data(z) + (b * size + zero_based(iv[r], size)) * inner;                \
+            const T *gr = (const T *)td_data(g) + (b * k + r) * inner;                             \
+            for (int64_t i = 0; i < inner; i++) zr[i] += gr[i];                                    \
         }
 
 /* dx = zeros with each row of g added at its index (index_add). */
@@ -230,10 +237,10 @@ static int gather_forward(td_node *n) {
     return gather_into(n->out[0], n->in[0], n->in[1], n->args.dim);
 }
 
-#define SCATTER_ADD(T)                                                                           \
-    for (int64_t i = 0; i < total; i++, walk_next(&w)) {                                         \
-        int64_t j = zero_based(*(const int64_t *)at(idx, w.off[1]), size);                       \
-        *(T *)at(z, w.off[0] + j * z->stride[d]) += *(const T *)at(g, w.off[2]);                 \
+#define SCATTER_ADD(T)                                                                             \
+    for (int64_t i = 0; i < total; i++, walk_next(&w)) {                                           \
+        int64_t j = zero_based(*(const int64_t *)at(idx, w.off[1]), size);                         \
+        *(T *)at(z, w.off[0] + j * z->stride[d]) += *(const T *)at(g, w.off[2]);                   \
     }
 
 /* dx = zeros with g added at the gathered positions (scatter_add); serial, so repeated
@@ -324,8 +331,8 @@ static int scatter_backward(td_node *n, td_tensor *const *gout, td_tensor **gin)
         gin[0] = c;
     }
     if (n->needs_grad[2]) {
-        bool same = src->ndim == 0 || !memcmp(src->shape, idx->shape, sizeof(int64_t) *
-                                                                         (size_t)idx->ndim);
+        bool same =
+            src->ndim == 0 || !memcmp(src->shape, idx->shape, sizeof(int64_t) * (size_t)idx->ndim);
         td_tensor *z = same ? td_empty(idx->shape, idx->ndim, g->dtype)
                             : td_zeros(src->shape, src->ndim, g->dtype);
         td_tensor *part = z ? td_view_of(z, idx->shape, z->stride, idx->ndim, 0) : NULL;
@@ -419,10 +426,11 @@ static td_tensor *apply_steps(td_tensor *t, const td_tensor *key) {
     td_retain(t);
     for (int64_t r = 0; cur && r < key->shape[0]; r++) {
         int64_t s[5];
-        for (int c = 0; c < 5; c++) s[c] = *(const int64_t *)at(key, r * key->stride[0] +
-                                                                     c * key->stride[1]);
+        for (int c = 0; c < 5; c++)
+            s[c] = *(const int64_t *)at(key, r * key->stride[0] + c * key->stride[1]);
         td_args a = {.dim = s[1], .index = s[2], .start = s[2], .len = s[3], .step = s[4]};
-        td_tensor *next = td_apply1(s[0] == TD_STEP_SELECT ? &td_op_select : &td_op_narrow, cur, &a);
+        td_tensor *next =
+            td_apply1(s[0] == TD_STEP_SELECT ? &td_op_select : &td_op_narrow, cur, &a);
         td_release(cur);
         cur = next;
     }
@@ -443,18 +451,21 @@ static int assign_shape(td_node *n) {
         td_tensor *ops[2] = {t, key};
         if (td_broadcast_shape("index assignment", ops, 2, shape, &nd) < 0 || nd != t->ndim ||
             memcmp(shape, t->shape, sizeof(int64_t) * (size_t)nd))
-            return td_error("index assignment: mask of shape %s does not broadcast to the tensor's shape %s",
-                            shp(key, a), shp(t, b));
+            return td_error(
+                "index assignment: mask of shape %s does not broadcast to the tensor's shape %s",
+                shp(key, a), shp(t, b));
         int64_t count = mask_count(key, t->shape, t->ndim);
         if (td_numel(v) != 1 && (v->ndim != 1 || v->shape[0] != count))
-            return td_error("index assignment: %lld positions are masked but the value has shape %s "
-                            "(expected one value, or %lld)", (long long)count, shp(v, a),
-                            (long long)count);
+            return td_error(
+                "index assignment: %lld positions are masked but the value has shape %s "
+                "(expected one value, or %lld)",
+                (long long)count, shp(v, a), (long long)count);
         return 0;
     }
     if (key->dtype != TD_INT64 || key->ndim != 2 || key->shape[1] != 5)
-        return td_error("index assignment: key must be a bool mask or an int64 Kx5 list of steps, got %s %s",
-                        td_dtype_name(key->dtype), shp(key, a));
+        return td_error(
+            "index assignment: key must be a bool mask or an int64 Kx5 list of steps, got %s %s",
+            td_dtype_name(key->dtype), shp(key, a));
     td_tensor *part = apply_steps(t, key);
     if (!part) return -1;
     bool ok = v->ndim <= part->ndim;
@@ -464,7 +475,8 @@ static int assign_shape(td_node *n) {
     }
     int rc = ok ? 0
                 : td_error("index assignment: value of shape %s cannot be broadcast to the indexed "
-                           "shape %s", shp(v, a), shp(part, b));
+                           "shape %s",
+                           shp(v, a), shp(part, b));
     td_release(part);
     return rc;
 }
@@ -538,24 +550,40 @@ done:
 
 /* ---- descriptors ------------------------------------------------------------------------- */
 
-const td_op td_op_index = {
-    .name = "index", .nin = 2, .doc = "index(d, idx): the positions idx (1-based int64, 1-D) of dim d",
-    .shape = index_shape, .forward = index_forward, .backward = index_backward};
+const td_op td_op_index = {.name = "index",
+                           .nin = 2,
+                           .doc = "index(d, idx): the positions idx (1-based int64, 1-D) of dim d",
+                           .shape = index_shape,
+                           .forward = index_forward,
+                           .backward = index_backward};
 const td_op td_op_gather = {
-    .name = "gather", .nin = 2,
+    .name = "gather",
+    .nin = 2,
     .doc = "gather(d, idx): out[p] = t[p with dim d replaced by idx[p]]; out has idx's shape",
-    .shape = gather_shape, .forward = gather_forward, .backward = gather_backward};
+    .shape = gather_shape,
+    .forward = gather_forward,
+    .backward = gather_backward};
 /* TD_GRAD_NOREAD: backward reads only idx, never t or src, so scatter_ can be differentiated */
 const td_op td_op_scatter = {
-    .name = "scatter", .nin = 3, .flags = TD_INPLACE | TD_GRAD_NOREAD,
+    .name = "scatter",
+    .nin = 3,
+    .flags = TD_INPLACE | TD_GRAD_NOREAD,
     .doc = "scatter(d, idx, src): a copy of t with t[p with dim d replaced by idx[p]] = src[p]",
-    .shape = scatter_shape, .forward = scatter_forward, .backward = scatter_backward};
+    .shape = scatter_shape,
+    .forward = scatter_forward,
+    .backward = scatter_backward};
 const td_op td_op_masked_select = {
-    .name = "masked_select", .nin = 2,
+    .name = "masked_select",
+    .nin = 2,
     .doc = "masked_select(mask): the elements where the bool mask is true, as a 1-D tensor",
-    .shape = masked_select_shape, .forward = masked_select_forward,
+    .shape = masked_select_shape,
+    .forward = masked_select_forward,
     .backward = masked_select_backward};
 const td_op td_op_assign = {
-    .name = "assign", .nin = 3, .flags = TD_GRAD_NOREAD,
+    .name = "assign",
+    .nin = 3,
+    .flags = TD_GRAD_NOREAD,
     .doc = "t[key] = v: writes v into the part of t that key names (vm/index.c)",
-    .shape = assign_shape, .forward = assign_forward, .backward = assign_backward};
+    .shape = assign_shape,
+    .forward = assign_forward,
+    .backward = assign_backward};

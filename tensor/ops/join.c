@@ -1,9 +1,9 @@
 /* tensor/ops/join.c: cat and stack, which join any number of tensors (TD_VARIN) along dim d.
  * Each input is copied into its slice of the output (converting to the promoted dtype), and the
  * gradient of each input is the matching slice of the output's gradient (a view). */
-#include <string.h>
-
 #include "../tide.h"
+
+#include <string.h>
 
 static bool same_except(const td_tensor *a, const td_tensor *b, int64_t d) {
     if (a->ndim != b->ndim) return false;
@@ -30,9 +30,11 @@ static int join_check(td_node *n, const char *fn, int64_t d) {
         td_shape_str(first->shape, first->ndim, b, sizeof b);
         if (d < 0)
             return td_error("%s: tensor %d has shape %s but tensor 1 has shape %s (all shapes "
-                            "must be equal)", fn, i + 1, a, b);
+                            "must be equal)",
+                            fn, i + 1, a, b);
         return td_error("%s: tensor %d has shape %s but tensor 1 has shape %s (all dims except "
-                        "dim %d must match)", fn, i + 1, a, b, (int)d + 1);
+                        "dim %d must match)",
+                        fn, i + 1, a, b, (int)d + 1);
     }
     m->ndim = first->ndim;
     memcpy(m->shape, first->shape, sizeof(int64_t) * (size_t)first->ndim);
@@ -111,11 +113,18 @@ static int stack_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
     return join_backward(n, gout[0], gin, true);
 }
 
-const td_op td_op_cat = {
-    .name = "cat", .nin = 0, .flags = TD_VARIN | TD_GRAD_NOREAD,
-    .doc = "tide.cat(list, d): the tensors joined along dim d (default 1)",
-    .shape = cat_shape, .forward = cat_forward, .backward = cat_backward};
+const td_op td_op_cat = {.name = "cat",
+                         .nin = 0,
+                         .flags = TD_VARIN | TD_GRAD_NOREAD,
+                         .doc = "tide.cat(list, d): the tensors joined along dim d (default 1)",
+                         .shape = cat_shape,
+                         .forward = cat_forward,
+                         .backward = cat_backward};
 const td_op td_op_stack = {
-    .name = "stack", .nin = 0, .flags = TD_VARIN | TD_GRAD_NOREAD,
+    .name = "stack",
+    .nin = 0,
+    .flags = TD_VARIN | TD_GRAD_NOREAD,
     .doc = "tide.stack(list, d): equal-shaped tensors joined along a new dim d (default 1)",
-    .shape = stack_shape, .forward = stack_forward, .backward = stack_backward};
+    .shape = stack_shape,
+    .forward = stack_forward,
+    .backward = stack_backward};

@@ -3,10 +3,21 @@
  * as O outputs (the kept dims) times a run of N reduced elements with stride s; backward sees x
  * as a contiguous O x N x I block. Every output is computed by one thread in a fixed order, and
  * long rows are cut into fixed chunks, so results do not depend on the thread count. */
+#include "reduce.h"
+
 #include <math.h>
 #include <string.h>
 
-#include "reduce.h"
+void td_run_units(int64_t n, int64_t work, td_unit_fn f, void *ctx) {
+    int nt = td_get_num_threads();
+    if (nt < 2 || n < 2 || work < TD_PAR_GRAIN) {
+        for (int64_t u = 0; u < n && !td_interrupted; u++) f(ctx, u);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t u = 0; u < n; u++)
+        if (!td_interrupted) f(ctx, u);
+}
 
 static bool col_layout(const plan *pl) {
     /* the innermost kept dim is contiguous: accumulate whole rows of outputs at once */
@@ -25,19 +36,23 @@ static int64_t kept_offset(const plan *pl, int64_t o) {
 
 static double finish(const sink *sk, int64_t o, double v) {
     switch (sk->fin) {
-    case F_DIV: return v / sk->div;
-    case F_SQRT: return sqrt(v / sk->div);
-    case F_LSE: return log(v) + sk->c[o];
-    default: return v;
+    case F_DIV:
+        return v / sk->div;
+    case F_SQRT:
+        return sqrt(v / sk->div);
+    case F_LSE:
+        return log(v) + sk->c[o];
+    default:
+        return v;
     }
 }
 
 #define RCAT_(a, b) a##_##b
 #define RCAT(a, b)  RCAT_(a, b)
-#define ISNAN(v) isnan(v)
-#define T   float
-#define ACC double
-#define SFX f32
+#define ISNAN(v)    isnan(v)
+#define T           float
+#define ACC         double
+#define SFX         f32
 #include "reduce_kern.h"
 #undef T
 #undef ACC
@@ -51,9 +66,9 @@ static double finish(const sink *sk, int64_t o, double v) {
 #undef SFX
 #undef ISNAN
 #define ISNAN(v) ((void)(v), 0)
-#define T   int64_t
-#define ACC int64_t
-#define SFX i64
+#define T        int64_t
+#define ACC      int64_t
+#define SFX      i64
 #include "reduce_kern.h"
 #undef T
 #undef ACC
@@ -115,11 +130,16 @@ static bool make_plan(const td_tensor *x, int d0, int d1, bool sortable, plan *p
 
 static int run_plan(td_dtype dt, const plan *pl, int k, const sink *sk) {
     switch (dt) {
-    case TD_FLOAT32: return reduce_f32(pl, k, sk);
-    case TD_FLOAT64: return reduce_f64(pl, k, sk);
-    case TD_INT64: return reduce_i64(pl, k, sk);
-    case TD_UINT8: return reduce_u8(pl, k, sk);
-    default: return reduce_b(pl, k, sk);
+    case TD_FLOAT32:
+        return reduce_f32(pl, k, sk);
+    case TD_FLOAT64:
+        return reduce_f64(pl, k, sk);
+    case TD_INT64:
+        return reduce_i64(pl, k, sk);
+    case TD_UINT8:
+        return reduce_u8(pl, k, sk);
+    default:
+        return reduce_b(pl, k, sk);
     }
 }
 
@@ -253,7 +273,9 @@ static int mean_shape(td_node *n) {
 static int simple_forward(td_node *n, int k, int fin) {
     int d0, d1;
     td_red_run(n, &d0, &d1);
-    sink sk = {.out = td_data(n->out[0]), .odt = n->out[0]->dtype, .fin = fin,
+    sink sk = {.out = td_data(n->out[0]),
+               .odt = n->out[0]->dtype,
+               .fin = fin,
                .div = (double)td_red_count(n)};
     return td_reduce_dims(n->in[0], d0, d1, k, &sk);
 }
@@ -320,8 +342,8 @@ static int extreme_forward(td_node *n, int k) {
     int d0, d1;
     td_red_run(n, &d0, &d1);
     bool two = n->nout == 2;
-    sink sk = {.out = td_data(n->out[0]), .odt = n->out[0]->dtype,
-               .at = two ? td_data(n->out[1]) : NULL};
+    sink sk = {
+        .out = td_data(n->out[0]), .odt = n->out[0]->dtype, .at = two ? td_data(n->out[1]) : NULL};
     if (td_reduce_dims(n->in[0], d0, d1, k, &sk) < 0) return -1;
     if (two && td_grad_enabled() && n->in[0]->requires_grad) { /* positions for backward */
         size_t bytes = sizeof(int64_t) * (size_t)td_numel(n->out[1]);
@@ -343,8 +365,7 @@ static int extreme_backward(td_node *n, td_tensor *const *gout, td_tensor **gin)
     if (n->ctx) {
         const int64_t *at = n->ctx;
         for (int64_t o = 0; o < O; o++)
-            for (int64_t i = 0; i < I; i++)
-                rd[(o * N + at[o * I + i] - 1) * I + i] = gd[o * I + i];
+            for (int64_t i = 0; i < I; i++) rd[(o * N + at[o * I + i] - 1) * I + i] = gd[o * I + i];
     } else {
         if (!(x = td_dense64(n->in[0]))) goto done;
         const double *xd = td_data(x);
@@ -398,9 +419,14 @@ static int any_forward(td_node *n) {
     return logic_forward(n, K_MAX);
 }
 
-#define RED_OP(nm, fl, dc, sh, fw, bw)                                                           \
-    const td_op td_op_##nm = {.name = #nm, .nin = 1, .flags = fl, .doc = dc,                    \
-                              .shape = sh, .forward = fw, .backward = bw};
+#define RED_OP(nm, fl, dc, sh, fw, bw)                                                             \
+    const td_op td_op_##nm = {.name = #nm,                                                         \
+                              .nin = 1,                                                            \
+                              .flags = fl,                                                         \
+                              .doc = dc,                                                           \
+                              .shape = sh,                                                         \
+                              .forward = fw,                                                       \
+                              .backward = bw};
 RED_OP(sum, TD_GRAD_NOREAD, "sum of elements, over dim or all", sum_shape, sum_forward,
        sum_backward)
 RED_OP(mean, TD_GRAD_NOREAD, "arithmetic mean, over dim or all (float tensors)", mean_shape,

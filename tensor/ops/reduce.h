@@ -12,20 +12,26 @@ enum { F_NONE, F_DIV, F_SQRT, F_LSE };                            /* how a resul
 #define COLB 128
 
 typedef struct plan {
-    const void *x;                                  /* element 0 of the input */
-    int nk;                                         /* kept dims, coalesced */
-    int64_t ks[TD_MAX_DIMS], kst[TD_MAX_DIMS];      /* their sizes and strides (elements) */
-    int64_t nout, n, s;                             /* outputs, run length, run stride */
+    const void *x;                             /* element 0 of the input */
+    int nk;                                    /* kept dims, coalesced */
+    int64_t ks[TD_MAX_DIMS], kst[TD_MAX_DIMS]; /* their sizes and strides (elements) */
+    int64_t nout, n, s;                        /* outputs, run length, run stride */
 } plan;
 
-typedef struct sink {   /* where results go: contiguous, in the order of the kept dims */
-    void *out;          /* values (NULL: positions only) */
+typedef struct sink { /* where results go: contiguous, in the order of the kept dims */
+    void *out;        /* values (NULL: positions only) */
     td_dtype odt;
-    int64_t *at;        /* 1-based positions of max/min, or NULL */
-    int fin;            /* F_*: value = v / div, sqrt(v / div), log(v) + c[o] */
+    int64_t *at; /* 1-based positions of max/min, or NULL */
+    int fin;     /* F_*: value = v / div, sqrt(v / div), log(v) + c[o] */
     double div;
-    const double *c;    /* per-output centres of K_SQDEV, K_EXPDEV (and F_LSE) */
+    const double *c; /* per-output centres of K_SQDEV, K_EXPDEV (and F_LSE) */
 } sink;
+
+/* Runs f(ctx, u) for every u in [0, n): across the threads when work (elements touched) reaches
+ * TD_PAR_GRAIN, else inline, because entering an OpenMP region costs microseconds even with a
+ * false if() clause. Units are skipped once td_interrupted is set: poll afterwards. */
+typedef void (*td_unit_fn)(void *ctx, int64_t u);
+void td_run_units(int64_t n, int64_t work, td_unit_fn f, void *ctx);
 
 /* Reduces the run of dims d0..d1 of x (any layout) with kind k into sk. 0 or -1 + error. */
 int td_reduce_dims(td_tensor *x, int d0, int d1, int k, const sink *sk);

@@ -87,10 +87,16 @@ static F(part) F(row)(int k, const T *x, int64_t n, int64_t s, double c, bool wa
 /* b follows a along the run */
 static F(part) F(combine)(int k, F(part) a, F(part) b) {
     switch (k) {
-    case K_PROD: a.v *= b.v; return a;
-    case K_MAX: return (b.v > a.v || (ISNAN(b.v) && !ISNAN(a.v))) ? b : a;
-    case K_MIN: return (b.v < a.v || (ISNAN(b.v) && !ISNAN(a.v))) ? b : a;
-    default: a.v += b.v; return a;
+    case K_PROD:
+        a.v *= b.v;
+        return a;
+    case K_MAX:
+        return (b.v > a.v || (ISNAN(b.v) && !ISNAN(a.v))) ? b : a;
+    case K_MIN:
+        return (b.v < a.v || (ISNAN(b.v) && !ISNAN(a.v))) ? b : a;
+    default:
+        a.v += b.v;
+        return a;
     }
 }
 
@@ -98,11 +104,21 @@ static void F(put)(const sink *sk, int64_t o, ACC v, int64_t at) {
     if (sk->at) sk->at[o] = at + 1;
     if (!sk->out) return;
     switch (sk->odt) {
-    case TD_FLOAT32: ((float *)sk->out)[o] = (float)finish(sk, o, (double)v); break;
-    case TD_FLOAT64: ((double *)sk->out)[o] = finish(sk, o, (double)v); break;
-    case TD_INT64: ((int64_t *)sk->out)[o] = (int64_t)v; break;
-    case TD_UINT8: ((uint8_t *)sk->out)[o] = (uint8_t)v; break;
-    default: ((bool *)sk->out)[o] = v != 0; break;
+    case TD_FLOAT32:
+        ((float *)sk->out)[o] = (float)finish(sk, o, (double)v);
+        break;
+    case TD_FLOAT64:
+        ((double *)sk->out)[o] = finish(sk, o, (double)v);
+        break;
+    case TD_INT64:
+        ((int64_t *)sk->out)[o] = (int64_t)v;
+        break;
+    case TD_UINT8:
+        ((uint8_t *)sk->out)[o] = (uint8_t)v;
+        break;
+    default:
+        ((bool *)sk->out)[o] = v != 0;
+        break;
     }
 }
 
@@ -131,7 +147,8 @@ static void F(col)(int k, const T *x, int64_t n, int64_t s, int64_t B, ACC *acc,
         for (int64_t r = 0; r < n; r++) {
             const T *row = x + r * s;
             if (k == K_SQDEV)
-                for (int64_t j = 0; j < B; j++) d[j] += ((double)row[j] - c[j]) * ((double)row[j] - c[j]);
+                for (int64_t j = 0; j < B; j++)
+                    d[j] += ((double)row[j] - c[j]) * ((double)row[j] - c[j]);
             else
                 for (int64_t j = 0; j < B; j++) d[j] += exp((double)row[j] - c[j]);
         }
@@ -153,12 +170,49 @@ static void F(col)(int k, const T *x, int64_t n, int64_t s, int64_t B, ACC *acc,
     }
 }
 
+typedef struct {
+    const plan *pl;
+    int k;
+    const sink *sk;
+    int64_t nb, nch; /* column blocks per kept row; chunks per reduced run */
+    F(part) * part;
+} F(job);
+
+static void F(col_unit)(void *vj, int64_t u) { /* COLB outputs side by side */
+    const F(job) *j = vj;
+    const plan *pl = j->pl;
+    ACC acc[COLB];
+    int64_t at[COLB], L = pl->ks[pl->nk - 1];
+    int64_t o0 = u / j->nb * L + u % j->nb * COLB, B = L - u % j->nb * COLB;
+    if (B > COLB) B = COLB;
+    F(col)
+    (j->k, (const T *)pl->x + kept_offset(pl, o0), pl->n, pl->s, B, acc, at,
+     j->sk->c ? j->sk->c + o0 : NULL);
+    for (int64_t q = 0; q < B; q++) F(put)(j->sk, o0 + q, acc[q], at[q]);
+}
+
+static void F(row_unit)(void *vj, int64_t o) { /* one output, its run in one piece */
+    const F(job) *j = vj;
+    const plan *pl = j->pl;
+    F(part)
+    p = F(row)(j->k, (const T *)pl->x + kept_offset(pl, o), pl->n, pl->s,
+               j->sk->c ? j->sk->c[o] : 0, j->sk->at != NULL);
+    F(put)(j->sk, o, p.v, p.at);
+}
+
+static void F(chunk_unit)(void *vj, int64_t u) { /* one fixed chunk of a long run */
+    const F(job) *j = vj;
+    const plan *pl = j->pl;
+    int64_t o = u / j->nch, b = u % j->nch * CH, e = b + CH < pl->n ? b + CH : pl->n;
+    j->part[u] = F(row)(j->k, (const T *)pl->x + kept_offset(pl, o) + b * pl->s, e - b, pl->s,
+                        j->sk->c ? j->sk->c[o] : 0, j->sk->at != NULL);
+    j->part[u].at += b;
+}
+
 /* Runs kind k over the plan into the sink; 0 or -1 + error (interrupt, allocation). */
 static int F(reduce)(const plan *pl, int k, const sink *sk) {
-    const T *x = (const T *)pl->x;
-    int64_t n = pl->n, s = pl->s, nout = pl->nout;
-    int nt = td_get_num_threads();
-    bool par = nt > 1 && nout * (n ? n : 1) >= TD_PAR_GRAIN;
+    int64_t n = pl->n, nout = pl->nout, work = nout * (n ? n : 1);
+    F(job) j = {pl, k, sk, 0, (n + CH - 1) / CH, NULL};
     if (nout == 0) return 0;
     if (n == 0) { /* identities; max/min of nothing was refused by the shape rule */
         ACC id = (k == K_PROD || k == K_MIN) ? 1 : 0;
@@ -166,46 +220,23 @@ static int F(reduce)(const plan *pl, int k, const sink *sk) {
         return 0;
     }
     if (col_layout(pl)) {
-        int64_t L = pl->ks[pl->nk - 1], nb = (L + COLB - 1) / COLB, units = nout / L * nb;
-#pragma omp parallel for schedule(static) num_threads(nt) if (par)
-        for (int64_t u = 0; u < units; u++) {
-            if (td_interrupted) continue;
-            ACC acc[COLB];
-            int64_t at[COLB];
-            int64_t o0 = u / nb * L + u % nb * COLB, B = L - u % nb * COLB;
-            if (B > COLB) B = COLB;
-            F(col)(k, x + kept_offset(pl, o0), n, s, B, acc, at, sk->c ? sk->c + o0 : NULL);
-            for (int64_t j = 0; j < B; j++) F(put)(sk, o0 + j, acc[j], at[j]);
-        }
+        int64_t L = pl->ks[pl->nk - 1];
+        j.nb = (L + COLB - 1) / COLB;
+        td_run_units(nout / L * j.nb, work, F(col_unit), &j);
         return td_poll_interrupt();
     }
-    int64_t nch = (n + CH - 1) / CH;
-    bool want_at = sk->at != NULL;
-    if (nch == 1) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (par)
-        for (int64_t o = 0; o < nout; o++) {
-            if (td_interrupted) continue;
-            F(part) p = F(row)(k, x + kept_offset(pl, o), n, s, sk->c ? sk->c[o] : 0, want_at);
-            F(put)(sk, o, p.v, p.at);
-        }
+    if (j.nch == 1) {
+        td_run_units(nout, work, F(row_unit), &j);
         return td_poll_interrupt();
     }
-    F(part) *part = td_malloc(sizeof *part * (size_t)(nout * nch));
-    if (!part) return -1;
-#pragma omp parallel for schedule(static) num_threads(nt) if (par)
-    for (int64_t u = 0; u < nout * nch; u++) {
-        if (td_interrupted) continue;
-        int64_t o = u / nch, b = u % nch * CH, e = b + CH < n ? b + CH : n;
-        part[u] = F(row)(k, x + kept_offset(pl, o) + b * s, e - b, s, sk->c ? sk->c[o] : 0,
-                         want_at);
-        part[u].at += b;
-    }
-    for (int64_t o = 0; o < nout; o++) {
-        F(part) p = part[o * nch];
-        for (int64_t c = 1; c < nch; c++) p = F(combine)(k, p, part[o * nch + c]);
+    if (!(j.part = td_malloc(sizeof *j.part * (size_t)(nout * j.nch)))) return -1;
+    td_run_units(nout * j.nch, work, F(chunk_unit), &j);
+    for (int64_t o = 0; o < nout && !td_interrupted; o++) {
+        F(part) p = j.part[o * j.nch];
+        for (int64_t c = 1; c < j.nch; c++) p = F(combine)(k, p, j.part[o * j.nch + c]);
         F(put)(sk, o, p.v, p.at);
     }
-    td_free(part);
+    td_free(j.part);
     return td_poll_interrupt();
 }
 

@@ -2,9 +2,10 @@
  * permute, narrow, select, expand) as stride arithmetic on in[0]'s storage, and the copies that
  * belong with them (contiguous, clone, to). Per op: geometry (shape), forward, backward, row.
  * Names: x = in[0], d = the dim an op acts on (0-based), n = x's size along d. */
-#include <string.h>
-
 #include "../tide.h"
+
+#include <stdio.h>
+#include <string.h>
 
 /* ---- shared pieces ------------------------------------------------------------------------- */
 
@@ -41,9 +42,13 @@ static td_tensor *view_meta(td_tensor *x, const td_meta *m) {
 
 /* Swaps the storage of `out` (a view td_run made) for a fresh contiguous copy of x in dtype dt:
  * the copying branch of reshape, contiguous and to, which share when they can. */
-static int materialize(td_tensor *out, td_tensor *x, td_dtype dt) {
+static int materialize(const char *fn, td_tensor *out, td_tensor *x, td_dtype dt) {
     td_tensor *c = td_empty(x->shape, x->ndim, dt);
-    if (!c) return -1;
+    if (!c) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", td_errmsg());
+        return td_error("%s: cannot copy: %s", fn, msg);
+    }
     if (td_copy_into(c, x) < 0) {
         td_release(c);
         return -1;
@@ -97,7 +102,8 @@ static int infer_shape(const char *fn, const td_tensor *x, const int64_t *sizes,
     if (free_dim >= 0) {
         if (known == 0)
             return td_error("%s: shape %s is ambiguous for a tensor of shape %s (the -1 could be "
-                            "any size)", fn, td_shape_str(sizes, nd, a, sizeof a), shp(x, b));
+                            "any size)",
+                            fn, td_shape_str(sizes, nd, a, sizeof a), shp(x, b));
         if (numel % known == 0) shape[free_dim] = numel / known;
     }
     if (prod(shape, nd) != numel || (free_dim >= 0 && numel % known))
@@ -145,8 +151,8 @@ static int view_shape(td_node *n) {
     if (infer_shape("view", x, n->args.sizes, m->ndim, m->shape) < 0) return -1;
     if (!view_strides(x, m->shape, m->ndim, m->stride))
         return td_error("view: a tensor of shape %s with strides %s cannot be viewed as %s without "
-                        "a copy (use reshape(), or contiguous() first)", shp(x, a),
-                        td_shape_str(x->stride, x->ndim, b, sizeof b),
+                        "a copy (use reshape(), or contiguous() first)",
+                        shp(x, a), td_shape_str(x->stride, x->ndim, b, sizeof b),
                         td_shape_str(m->shape, m->ndim, c, sizeof c));
     return 0;
 }
@@ -173,7 +179,7 @@ static int regroup_forward(td_node *n) {
     int64_t st[TD_MAX_DIMS];
     td_tensor *o = n->out[0];
     if (view_strides(n->in[0], o->shape, o->ndim, st)) return 0;
-    return materialize(o, n->in[0], o->dtype);
+    return materialize(n->op->name, o, n->in[0], o->dtype);
 }
 
 static int reshape_shape(td_node *n) {
@@ -259,12 +265,12 @@ static int expand_shape(td_node *n) {
         if (want == -1 && j >= 0) want = have;
         if (want < 0)
             return td_error("expand: invalid size %lld at dim %d of %s (new leading dims need a "
-                            "size >= 0)", (long long)sz[i], i + 1,
-                            td_shape_str(sz, nd, a, sizeof a));
+                            "size >= 0)",
+                            (long long)sz[i], i + 1, td_shape_str(sz, nd, a, sizeof a));
         if (have != want && have != 1)
             return td_error("expand: cannot expand shape %s to %s (dim %d has size %lld, only "
-                            "size-1 dims can grow)", shp(x, a), td_shape_str(sz, nd, b, sizeof b),
-                            i + 1, (long long)have);
+                            "size-1 dims can grow)",
+                            shp(x, a), td_shape_str(sz, nd, b, sizeof b), i + 1, (long long)have);
         m->shape[i] = want;
         m->stride[i] = j >= 0 && have == want ? x->stride[j] : 0;
         if (want && __builtin_mul_overflow(total, want, &total))
@@ -302,7 +308,8 @@ static int t_shape(td_node *n) {
     char a[128];
     if (x->ndim > 2)
         return td_error("t: expected a tensor of at most 2 dims, got shape %s (use transpose or "
-                        "permute)", shp(x, a));
+                        "permute)",
+                        shp(x, a));
     meta_like(&n->meta[0], x);
     if (x->ndim == 2) swap_dims(&n->meta[0], 0, 1);
     return 0;
@@ -358,8 +365,9 @@ static int narrow_geom(const td_tensor *x, const td_args *a, td_meta *m) {
                         (long long)a->start + 1, (int)d + 1, shp(x, b), (long long)size);
     if (a->len < 0 || (a->len > 0 && a->start + (a->len - 1) * step >= size))
         return td_error("narrow: length %lld from start %lld (step %lld) goes past the end of dim "
-                        "%d of shape %s", (long long)a->len, (long long)a->start + 1,
-                        (long long)step, (int)d + 1, shp(x, b));
+                        "%d of shape %s",
+                        (long long)a->len, (long long)a->start + 1, (long long)step, (int)d + 1,
+                        shp(x, b));
     meta_like(m, x);
     m->offset += a->start * x->stride[d];
     m->shape[d] = a->len;
@@ -394,8 +402,8 @@ static int select_shape(td_node *n) {
 }
 
 /* Backward of a slice: zeros shaped like x with g copied into the same slice. */
-static int grad_slice(td_node *n, td_tensor *g, int (*geom)(const td_tensor *, const td_args *,
-                                                            td_meta *), td_tensor **gin) {
+static int grad_slice(td_node *n, td_tensor *g,
+                      int (*geom)(const td_tensor *, const td_args *, td_meta *), td_tensor **gin) {
     td_tensor *x = n->in[0], *z = td_zeros(x->shape, x->ndim, g->dtype), *v = NULL;
     td_meta m;
     if (!z || geom(z, &n->args, &m) < 0 || !(v = view_meta(z, &m)) || td_copy_into(v, g) < 0) {
@@ -424,7 +432,8 @@ static int like_shape(td_node *n) {
 }
 
 static int contiguous_forward(td_node *n) {
-    return td_is_contiguous(n->in[0]) ? 0 : materialize(n->out[0], n->in[0], n->in[0]->dtype);
+    td_tensor *x = n->in[0];
+    return td_is_contiguous(x) ? 0 : materialize(n->op->name, n->out[0], x, x->dtype);
 }
 
 static int clone_forward(td_node *n) {
@@ -439,7 +448,7 @@ static int to_shape(td_node *n) {
 
 static int to_forward(td_node *n) {
     td_tensor *x = n->in[0];
-    return n->args.dtype == x->dtype ? 0 : materialize(n->out[0], x, n->args.dtype);
+    return n->args.dtype == x->dtype ? 0 : materialize(n->op->name, n->out[0], x, n->args.dtype);
 }
 
 static int to_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
@@ -448,9 +457,14 @@ static int to_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
 
 /* ---- descriptors ------------------------------------------------------------------------- */
 
-#define VIEW_OP(nm, shp_fn, fwd, bwd, dc)                                                        \
-    const td_op td_op_##nm = {.name = #nm, .nin = 1, .flags = TD_VIEW | TD_GRAD_NOREAD,          \
-                              .doc = dc, .shape = shp_fn, .forward = fwd, .backward = bwd};
+#define VIEW_OP(nm, shp_fn, fwd, bwd, dc)                                                          \
+    const td_op td_op_##nm = {.name = #nm,                                                         \
+                              .nin = 1,                                                            \
+                              .flags = TD_VIEW | TD_GRAD_NOREAD,                                   \
+                              .doc = dc,                                                           \
+                              .shape = shp_fn,                                                     \
+                              .forward = fwd,                                                      \
+                              .backward = bwd};
 
 VIEW_OP(view, view_shape, nothing, grad_regroup,
         "view(...): the same elements with another shape, sharing storage (one size may be -1)")
@@ -478,6 +492,10 @@ VIEW_OP(contiguous, like_shape, contiguous_forward, grad_same,
 VIEW_OP(to, to_shape, to_forward, to_backward,
         "to(dtype): converted to dtype (the tensor itself when it already has it)")
 
-const td_op td_op_clone = {.name = "clone", .nin = 1, .flags = TD_GRAD_NOREAD,
+const td_op td_op_clone = {.name = "clone",
+                           .nin = 1,
+                           .flags = TD_GRAD_NOREAD,
                            .doc = "clone(): a copy with its own storage",
-                           .shape = like_shape, .forward = clone_forward, .backward = grad_same};
+                           .shape = like_shape,
+                           .forward = clone_forward,
+                           .backward = grad_same};

@@ -1,74 +1,108 @@
 /* tensor/ops/softmax.c: softmax and log_softmax along one dim. x is viewed as a dense R x D x S
  * block around dim (D reduced); when S > 1, SB columns are processed side by side so the inner
  * loops run over contiguous memory. Stable: the row max is subtracted before exp. */
-#include <tgmath.h>
+#include "reduce.h"
 
-#include "../tide.h"
+#include <string.h>
+#include <tgmath.h>
 
 #define SB 64
 
+/* e^x for float in a form the compiler vectorises (Cephes' expf: x = n ln2 + r, a polynomial
+ * for e^r, 2^n through exponent bits); within 1 ulp of expf down to 1e-37, 0 below -104,
+ * infinity above 88.7, NaN stays NaN (masked attention rows and NaN inputs rely on these). */
+static inline float vexpf(float x) {
+    float z = x < -104.0f ? -104.0f : x; /* plain selects: fminf/fmaxf do not vectorise */
+    z = z > 89.0f ? 89.0f : z;
+    float n = (z * 1.44269504f + 12582912.0f) - 12582912.0f; /* round: floorf is a call */
+    float r = z - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t k = (int32_t)n, h = k >> 1; /* 2^k as 2^h 2^(k-h): both halves stay finite */
+    int32_t b1 = (h + 127) << 23, b2 = (k - h + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    float y = p * s1 * s2;
+    y = x < -104.0f ? 0.0f : y;
+    return x != x ? x : y;
+}
+#define EXP_f32 vexpf
+#define EXP_f64 exp
+
+typedef struct job { /* dense R x D x S blocks; a unit is one r and SB columns of S */
+    void *out;
+    const void *a, *b; /* forward: x; backward: g, y */
+    int64_t D, S, nb;
+    bool lg;
+} job;
+
 /* Forward: y = exp(x - max) / sum, or x - max - log(sum); backward: dx = y * (g - sum(g * y)),
- * or g - exp(y) * sum(g). One R x SB block (or one row when S == 1) per iteration. */
-#define SOFTMAX(sfx, T)                                                                          \
-    static void fwd_##sfx(T *y, const T *x, int64_t R, int64_t D, int64_t S, bool lg) {          \
-        int64_t nb = (S + SB - 1) / SB;                                                          \
-        int nt = td_get_num_threads();                                                           \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (R * D * S >= TD_PAR_GRAIN)") \
-        for (int64_t u = 0; u < R * nb; u++) {                                                   \
-            if (td_interrupted) continue;                                                        \
-            int64_t r = u / nb, s0 = u % nb * SB, B = S - s0 < SB ? S - s0 : SB;                 \
-            const T *xb = x + r * D * S + s0;                                                    \
-            T *yb = y + r * D * S + s0;                                                          \
-            if (S == 1) { /* a row: the common case, vectorised max and scale */                \
-                T mx = xb[0], tot = 0;                                                           \
-                for (int64_t d = 1; d < D; d++) mx = xb[d] > mx ? xb[d] : mx;                    \
-                for (int64_t d = 0; d < D; d++) {                                                \
-                    T e = exp(xb[d] - mx);                                                       \
-                    tot += e;                                                                    \
-                    if (!lg) yb[d] = e;                                                          \
-                }                                                                                \
-                T l = mx + log(tot), inv = 1 / tot;                                              \
-                if (lg)                                                                          \
-                    for (int64_t d = 0; d < D; d++) yb[d] = xb[d] - l;                           \
-                else                                                                             \
-                    for (int64_t d = 0; d < D; d++) yb[d] *= inv;                                \
-                continue;                                                                        \
-            }                                                                                    \
-            T m[SB], sum[SB];                                                                    \
-            for (int64_t j = 0; j < B; j++) m[j] = xb[j], sum[j] = 0;                            \
-            for (int64_t d = 1; d < D; d++)                                                      \
-                for (int64_t j = 0; j < B; j++) m[j] = xb[d * S + j] > m[j] ? xb[d * S + j] : m[j]; \
-            for (int64_t d = 0; d < D; d++)                                                      \
-                for (int64_t j = 0; j < B; j++) {                                                \
-                    T e = exp(xb[d * S + j] - m[j]);                                             \
-                    sum[j] += e;                                                                 \
-                    if (!lg) yb[d * S + j] = e;                                                  \
-                }                                                                                \
-            for (int64_t j = 0; j < B; j++) sum[j] = lg ? m[j] + log(sum[j]) : 1 / sum[j];       \
-            for (int64_t d = 0; d < D; d++)                                                      \
-                for (int64_t j = 0; j < B; j++)                                                  \
-                    yb[d * S + j] = lg ? xb[d * S + j] - sum[j] : yb[d * S + j] * sum[j];        \
-        }                                                                                        \
-    }                                                                                            \
-    static void bwd_##sfx(T *gx, const T *g, const T *y, int64_t R, int64_t D, int64_t S,        \
-                          bool lg) {                                                             \
-        int64_t nb = (S + SB - 1) / SB;                                                          \
-        int nt = td_get_num_threads();                                                           \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (R * D * S >= TD_PAR_GRAIN)") \
-        for (int64_t u = 0; u < R * nb; u++) {                                                   \
-            int64_t r = u / nb, s0 = u % nb * SB, B = S - s0 < SB ? S - s0 : SB;                 \
-            int64_t off = r * D * S + s0;                                                        \
-            T dot[SB];                                                                           \
-            for (int64_t j = 0; j < B; j++) dot[j] = 0;                                          \
-            for (int64_t d = 0; d < D; d++)                                                      \
-                for (int64_t j = 0; j < B; j++)                                                  \
-                    dot[j] += lg ? g[off + d * S + j] : g[off + d * S + j] * y[off + d * S + j]; \
-            for (int64_t d = 0; d < D; d++)                                                      \
-                for (int64_t j = 0; j < B; j++) {                                                \
-                    int64_t i = off + d * S + j;                                                 \
-                    gx[i] = lg ? g[i] - exp(y[i]) * dot[j] : y[i] * (g[i] - dot[j]);             \
-                }                                                                                \
-        }                                                                                        \
+ * or g - exp(y) * sum(g). One r x SB block (or one row when S == 1) per unit. */
+#define SOFTMAX(sfx, T)                                                                            \
+    static void fwd_##sfx(void *vj, int64_t u) {                                                   \
+        const job *j = vj;                                                                         \
+        int64_t D = j->D, S = j->S, r = u / j->nb, s0 = u % j->nb * SB;                            \
+        int64_t B = S - s0 < SB ? S - s0 : SB;                                                     \
+        const T *xb = (const T *)j->a + r * D * S + s0;                                            \
+        T *yb = (T *)j->out + r * D * S + s0;                                                      \
+        bool lg = j->lg;                                                                           \
+        if (S == 1) { /* a row: the common case, vectorised */                                     \
+            T mx = xb[0], tot = 0;                                                                 \
+            _Pragma("omp simd reduction(max : mx)") for (int64_t d = 0; d < D; d++) mx =           \
+                xb[d] > mx ? xb[d] : mx;                                                           \
+            if (lg) {                                                                              \
+                _Pragma("omp simd reduction(+ : tot)") for (int64_t d = 0; d < D; d++) tot +=      \
+                    EXP_##sfx(xb[d] - mx);                                                         \
+                T l = mx + log(tot);                                                               \
+                for (int64_t d = 0; d < D; d++) yb[d] = xb[d] - l;                                 \
+            } else {                                                                               \
+                _Pragma("omp simd reduction(+ : tot)") for (int64_t d = 0; d < D; d++) {           \
+                    T e = EXP_##sfx(xb[d] - mx);                                                   \
+                    yb[d] = e;                                                                     \
+                    tot += e;                                                                      \
+                }                                                                                  \
+                T inv = 1 / tot;                                                                   \
+                for (int64_t d = 0; d < D; d++) yb[d] *= inv;                                      \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        T m[SB], sum[SB];                                                                          \
+        for (int64_t q = 0; q < B; q++) m[q] = xb[q], sum[q] = 0;                                  \
+        for (int64_t d = 1; d < D; d++)                                                            \
+            for (int64_t q = 0; q < B; q++) m[q] = xb[d * S + q] > m[q] ? xb[d * S + q] : m[q];    \
+        for (int64_t d = 0; d < D; d++)                                                            \
+            for (int64_t q = 0; q < B; q++) {                                                      \
+                T e = EXP_##sfx(xb[d * S + q] - m[q]);                                             \
+                sum[q] += e;                                                                       \
+                if (!lg) yb[d * S + q] = e;                                                        \
+            }                                                                                      \
+        for (int64_t q = 0; q < B; q++) sum[q] = lg ? m[q] + log(sum[q]) : 1 / sum[q];             \
+        for (int64_t d = 0; d < D; d++)                                                            \
+            for (int64_t q = 0; q < B; q++)                                                        \
+                yb[d * S + q] = lg ? xb[d * S + q] - sum[q] : yb[d * S + q] * sum[q];              \
+    }                                                                                              \
+    static void bwd_##sfx(void *vj, int64_t u) {                                                   \
+        const job *j = vj;                                                                         \
+        int64_t D = j->D, S = j->S, r = u / j->nb, s0 = u % j->nb * SB;                            \
+        int64_t B = S - s0 < SB ? S - s0 : SB, off = r * D * S + s0;                               \
+        const T *g = (const T *)j->a + off, *y = (const T *)j->b + off;                            \
+        T *gx = (T *)j->out + off, dot[SB];                                                        \
+        bool lg = j->lg;                                                                           \
+        for (int64_t q = 0; q < B; q++) dot[q] = 0;                                                \
+        for (int64_t d = 0; d < D; d++)                                                            \
+            for (int64_t q = 0; q < B; q++)                                                        \
+                dot[q] += lg ? g[d * S + q] : g[d * S + q] * y[d * S + q];                         \
+        for (int64_t d = 0; d < D; d++)                                                            \
+            for (int64_t q = 0; q < B; q++) {                                                      \
+                int64_t i = d * S + q;                                                             \
+                gx[i] = lg ? g[i] - EXP_##sfx(y[i]) * dot[q] : y[i] * (g[i] - dot[q]);             \
+            }                                                                                      \
     }
 SOFTMAX(f32, float)
 SOFTMAX(f64, double)
@@ -88,17 +122,23 @@ static int softmax_shape(td_node *n) {
     return 0;
 }
 
+/* runs the unit kernel over out = k(a, b), all dense R x D x S around dim */
+static void run(td_tensor *out, const void *a, const void *b, int64_t dim, bool lg, bool back) {
+    int64_t R, D, S;
+    block(out, dim, &R, &D, &S);
+    if (td_numel(out) == 0) return; /* no rows to read */
+    job j = {td_data(out), a, b, D, S, (S + SB - 1) / SB, lg};
+    bool f32 = out->dtype == TD_FLOAT32;
+    td_unit_fn f = back ? (f32 ? bwd_f32 : bwd_f64) : (f32 ? fwd_f32 : fwd_f64);
+    td_run_units(R * j.nb, R * D * S, f, &j);
+}
+
 static int softmax_run(td_node *n, bool lg) {
     td_tensor *y = n->out[0];
     td_tensor *a = td_to_dtype(n->in[0], y->dtype), *x = a ? td_contiguous(a) : NULL;
     td_release(a);
     if (!x) return -1;
-    int64_t R, D, S;
-    block(x, n->args.dim, &R, &D, &S);
-    if (y->dtype == TD_FLOAT32)
-        fwd_f32(td_data(y), td_data(x), R, D, S, lg);
-    else
-        fwd_f64(td_data(y), td_data(x), R, D, S, lg);
+    run(y, td_data(x), NULL, n->args.dim, lg, false);
     td_release(x);
     return td_poll_interrupt();
 }
@@ -109,12 +149,7 @@ static int softmax_grad(td_node *n, td_tensor *g0, td_tensor **gin, bool lg) {
     td_tensor *yc = td_contiguous(y), *gx = td_empty(y->shape, y->ndim, y->dtype);
     td_release(a);
     if (g && yc && gx) {
-        int64_t R, D, S;
-        block(y, n->args.dim, &R, &D, &S);
-        if (y->dtype == TD_FLOAT32)
-            bwd_f32(td_data(gx), td_data(g), td_data(yc), R, D, S, lg);
-        else
-            bwd_f64(td_data(gx), td_data(g), td_data(yc), R, D, S, lg);
+        run(gx, td_data(g), td_data(yc), n->args.dim, lg, true);
         gin[0] = gx;
         gx = NULL;
     }
@@ -135,12 +170,17 @@ static int log_softmax_backward(td_node *n, td_tensor *const *gout, td_tensor **
     return softmax_grad(n, gout[0], gin, true);
 }
 
-const td_op td_op_softmax = {.name = "softmax", .nin = 1, .flags = TD_SAVE_OUT | TD_GRAD_NOREAD,
+const td_op td_op_softmax = {.name = "softmax",
+                             .nin = 1,
+                             .flags = TD_SAVE_OUT | TD_GRAD_NOREAD,
                              .doc = "exp(t) normalised to sum 1 along dim (stable)",
-                             .shape = softmax_shape, .forward = softmax_forward,
+                             .shape = softmax_shape,
+                             .forward = softmax_forward,
                              .backward = softmax_backward};
-const td_op td_op_log_softmax = {.name = "log_softmax", .nin = 1,
+const td_op td_op_log_softmax = {.name = "log_softmax",
+                                 .nin = 1,
                                  .flags = TD_SAVE_OUT | TD_GRAD_NOREAD,
                                  .doc = "log of softmax along dim, computed as t - logsumexp(t)",
-                                 .shape = softmax_shape, .forward = log_softmax_forward,
+                                 .shape = softmax_shape,
+                                 .forward = log_softmax_forward,
                                  .backward = log_softmax_backward};

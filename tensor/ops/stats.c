@@ -1,9 +1,9 @@
 /* tensor/ops/stats.c: two-pass reductions on reduce.c's engine (var std: mean first, then squared
  * deviations; logsumexp: max first, then exp(x - max); norm) and cumsum. Sizes: x is seen as a
  * dense O x N x I block around the reduced (or scanned) dim; COLB outputs side by side. */
-#include <math.h>
-
 #include "reduce.h"
+
+#include <math.h>
 
 /* Per-output centres (the mean, or the max made finite) as doubles in output order. */
 static double *centres(td_node *n, bool mean) {
@@ -14,8 +14,8 @@ static double *centres(td_node *n, bool mean) {
     for (int i = 0; i < x->ndim; i++)
         if (i < d0 || i > d1) nout *= x->shape[i];
     double *c = td_malloc(sizeof(double) * (size_t)(nout ? nout : 1));
-    sink sk = {.out = c, .odt = TD_FLOAT64, .fin = mean ? F_DIV : F_NONE,
-               .div = (double)td_red_count(n)};
+    sink sk = {
+        .out = c, .odt = TD_FLOAT64, .fin = mean ? F_DIV : F_NONE, .div = (double)td_red_count(n)};
     if (!c || td_reduce_dims(x, d0, d1, mean ? K_SUM : K_MAX, &sk) < 0) {
         td_free(c);
         return NULL;
@@ -35,8 +35,8 @@ static int moment_forward(td_node *n, int fin) {
     td_red_run(n, &d0, &d1);
     double *c = centres(n, true);
     if (!c) return -1;
-    sink sk = {.out = td_data(n->out[0]), .odt = n->out[0]->dtype, .fin = fin, .div = dof(n),
-               .c = c};
+    sink sk = {
+        .out = td_data(n->out[0]), .odt = n->out[0]->dtype, .fin = fin, .div = dof(n), .c = c};
     int rc = td_reduce_dims(n->in[0], d0, d1, K_SQDEV, &sk);
     td_free(c);
     return rc;
@@ -94,10 +94,18 @@ static int moment_backward(td_node *n, td_tensor *g0, int which, td_tensor **gin
             for (int64_t j = 0; j < N; j++) {
                 double v = xl[j * I];
                 switch (which) {
-                case B_VAR: rl[j * I] = gv * 2 * (v - mean) / den; break;
-                case B_STD: rl[j * I] = gv * (v - mean) / (den * yv); break;
-                case B_NORM: rl[j * I] = yv == 0 ? 0 : gv * v / yv; break;
-                default: rl[j * I] = gv * exp(v - yv); break;
+                case B_VAR:
+                    rl[j * I] = gv * 2 * (v - mean) / den;
+                    break;
+                case B_STD:
+                    rl[j * I] = gv * (v - mean) / (den * yv);
+                    break;
+                case B_NORM:
+                    rl[j * I] = yv == 0 ? 0 : gv * v / yv;
+                    break;
+                default:
+                    rl[j * I] = gv * exp(v - yv);
+                    break;
                 }
             }
         }
@@ -120,40 +128,59 @@ static int logsumexp_backward(td_node *n, td_tensor *const *gout, td_tensor **gi
     return moment_backward(n, gout[0], B_LSE, gin);
 }
 
-const td_op td_op_var = {
-    .name = "var", .nin = 1, .doc = "variance (unbiased unless {unbiased=false}), over dim or all",
-    .shape = float_shape, .forward = var_forward, .backward = var_backward};
+const td_op td_op_var = {.name = "var",
+                         .nin = 1,
+                         .doc = "variance (unbiased unless {unbiased=false}), over dim or all",
+                         .shape = float_shape,
+                         .forward = var_forward,
+                         .backward = var_backward};
 const td_op td_op_std = {
-    .name = "std", .nin = 1, .flags = TD_SAVE_OUT,
+    .name = "std",
+    .nin = 1,
+    .flags = TD_SAVE_OUT,
     .doc = "standard deviation (unbiased unless {unbiased=false}), over dim or all",
-    .shape = float_shape, .forward = std_forward, .backward = std_backward};
-const td_op td_op_norm = {.name = "norm", .nin = 1, .flags = TD_SAVE_OUT,
-                          .doc = "Euclidean (L2) norm, over dim or all", .shape = float_shape,
-                          .forward = norm_forward, .backward = norm_backward};
-const td_op td_op_logsumexp = {.name = "logsumexp", .nin = 1, .flags = TD_SAVE_OUT,
+    .shape = float_shape,
+    .forward = std_forward,
+    .backward = std_backward};
+const td_op td_op_norm = {.name = "norm",
+                          .nin = 1,
+                          .flags = TD_SAVE_OUT,
+                          .doc = "Euclidean (L2) norm, over dim or all",
+                          .shape = float_shape,
+                          .forward = norm_forward,
+                          .backward = norm_backward};
+const td_op td_op_logsumexp = {.name = "logsumexp",
+                               .nin = 1,
+                               .flags = TD_SAVE_OUT,
                                .doc = "log(sum(exp(x))) computed stably, over dim or all",
-                               .shape = float_shape, .forward = logsumexp_forward,
+                               .shape = float_shape,
+                               .forward = logsumexp_forward,
                                .backward = logsumexp_backward};
 
 /* ---- cumsum: running sums along a dim (integers sum in int64) ------------------------------ */
 
-#define SCAN(sfx, T, ACC)                                                                        \
-    static void scan_##sfx(T *y, const T *x, int64_t O, int64_t N, int64_t I, bool rev) {        \
-        int64_t nb = (I + COLB - 1) / COLB;                                                      \
-        int nt = td_get_num_threads();                                                           \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (O * N * I >= TD_PAR_GRAIN)") \
-        for (int64_t u = 0; u < O * nb; u++) {                                                   \
-            if (td_interrupted) continue;                                                        \
-            int64_t o = u / nb, i0 = u % nb * COLB, B = I - i0 < COLB ? I - i0 : COLB;           \
-            ACC acc[COLB] = {0};                                                                 \
-            for (int64_t r = 0; r < N; r++) {                                                    \
-                int64_t off = (o * N + (rev ? N - 1 - r : r)) * I + i0;                          \
-                for (int64_t j = 0; j < B; j++) {                                                \
-                    acc[j] += (ACC)x[off + j];                                                   \
-                    y[off + j] = (T)acc[j];                                                      \
-                }                                                                                \
-            }                                                                                    \
-        }                                                                                        \
+typedef struct scan_job { /* y, x: dense O x N x I; a unit is one o and COLB columns of I */
+    void *y;
+    const void *x;
+    int64_t N, I, nb;
+    bool rev;
+} scan_job;
+
+#define SCAN(sfx, T, ACC)                                                                          \
+    static void scan_##sfx(void *vj, int64_t u) {                                                  \
+        const scan_job *j = vj;                                                                    \
+        const T *x = j->x;                                                                         \
+        T *y = j->y;                                                                               \
+        int64_t N = j->N, I = j->I, o = u / j->nb, i0 = u % j->nb * COLB;                          \
+        int64_t B = I - i0 < COLB ? I - i0 : COLB;                                                 \
+        ACC acc[COLB] = {0};                                                                       \
+        for (int64_t r = 0; r < N; r++) {                                                          \
+            int64_t off = (o * N + (j->rev ? N - 1 - r : r)) * I + i0;                             \
+            for (int64_t q = 0; q < B; q++) {                                                      \
+                acc[q] += (ACC)x[off + q];                                                         \
+                y[off + q] = (T)acc[q];                                                            \
+            }                                                                                      \
+        }                                                                                          \
     }
 SCAN(f32, float, double)
 SCAN(f64, double, double)
@@ -166,11 +193,9 @@ static int scan(td_tensor *y, td_tensor *x0, int d, bool rev) {
     td_tensor *a = td_to_dtype(x0, y->dtype), *x = a ? td_contiguous(a) : NULL;
     td_release(a);
     if (!x) return -1;
-    switch (y->dtype) {
-    case TD_FLOAT32: scan_f32(td_data(y), td_data(x), O, N, I, rev); break;
-    case TD_FLOAT64: scan_f64(td_data(y), td_data(x), O, N, I, rev); break;
-    default: scan_i64(td_data(y), td_data(x), O, N, I, rev); break;
-    }
+    scan_job j = {td_data(y), td_data(x), N, I, (I + COLB - 1) / COLB, rev};
+    td_unit_fn f = y->dtype == TD_FLOAT32 ? scan_f32 : y->dtype == TD_FLOAT64 ? scan_f64 : scan_i64;
+    td_run_units(O * j.nb, O * N * I, f, &j);
     td_release(x);
     return td_poll_interrupt();
 }
@@ -196,7 +221,10 @@ static int cumsum_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) 
     return -1;
 }
 
-const td_op td_op_cumsum = {.name = "cumsum", .nin = 1, .flags = TD_GRAD_NOREAD,
+const td_op td_op_cumsum = {.name = "cumsum",
+                            .nin = 1,
+                            .flags = TD_GRAD_NOREAD,
                             .doc = "running sums along dim (integers sum in int64)",
-                            .shape = cumsum_shape, .forward = cumsum_forward,
+                            .shape = cumsum_shape,
+                            .forward = cumsum_forward,
                             .backward = cumsum_backward};

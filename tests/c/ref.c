@@ -13,10 +13,10 @@ const char *const ref_layout_name[L_NLAYOUTS] = {"contiguous", "transposed", "na
 td_tensor *ref_rand(const int64_t *shape, int ndim, td_dtype dt, int lay, double lo, double hi) {
     int64_t base[TD_MAX_DIMS], st[TD_MAX_DIMS], off = 0;
     for (int i = 0; i < ndim; i++)
-        base[i] = lay == L_TRANSPOSED   ? shape[ndim - 1 - i]
-                  : lay == L_NARROWED   ? shape[i] + 3
+        base[i] = lay == L_TRANSPOSED           ? shape[ndim - 1 - i]
+                  : lay == L_NARROWED           ? shape[i] + 3
                   : lay == L_EXPANDED && i == 0 ? 1
-                                        : shape[i];
+                                                : shape[i];
     td_tensor *b = td_empty(base, ndim, dt);
     if (!b) return NULL;
     if (td_dtype_is_float(dt))
@@ -180,8 +180,8 @@ td_tensor *ref_matmul(const td_tensor *a, const td_tensor *b) {
     int64_t K = a->shape[ad - 1];
     int64_t M = ad > 1 ? a->shape[ad - 2] : 1, N = bd > 1 ? b->shape[bd - 1] : 1;
     int na = ad > 2 ? ad - 2 : 0, nb = bd > 2 ? bd - 2 : 0, nbat = na > nb ? na : nb;
-    int64_t bsh[TD_MAX_DIMS], osh[TD_MAX_DIMS], bi[TD_MAX_DIMS], ia[TD_MAX_DIMS],
-        ib[TD_MAX_DIMS], io[TD_MAX_DIMS];
+    int64_t bsh[TD_MAX_DIMS], osh[TD_MAX_DIMS], bi[TD_MAX_DIMS], ia[TD_MAX_DIMS], ib[TD_MAX_DIMS],
+        io[TD_MAX_DIMS];
     for (int i = 0; i < nbat; i++) {
         int j = i - (nbat - na), k = i - (nbat - nb);
         int64_t sa = j >= 0 ? a->shape[j] : 1, sb = k >= 0 ? b->shape[k] : 1;
@@ -202,10 +202,14 @@ td_tensor *ref_matmul(const td_tensor *a, const td_tensor *b) {
             for (int64_t n = 0; n < N; n++) {
                 double s = 0;
                 for (int64_t k = 0; k < K; k++) {
-                    if (ad > 1) ia[na] = m, ia[na + 1] = k;
-                    else ia[0] = k;
-                    if (bd > 1) ib[nb] = k, ib[nb + 1] = n;
-                    else ib[0] = k;
+                    if (ad > 1)
+                        ia[na] = m, ia[na + 1] = k;
+                    else
+                        ia[0] = k;
+                    if (bd > 1)
+                        ib[nb] = k, ib[nb + 1] = n;
+                    else
+                        ib[0] = k;
                     s += td_get(a, ia) * td_get(b, ib);
                 }
                 memcpy(io, bi, sizeof(int64_t) * (size_t)nbat);
@@ -219,8 +223,7 @@ td_tensor *ref_matmul(const td_tensor *a, const td_tensor *b) {
 }
 
 /* sum(op(in)[0] * w) with grad mode off */
-static double loss(const td_op *op, td_tensor **in, int nin, const td_args *a,
-                   const td_tensor *w) {
+static double loss(const td_op *op, td_tensor **in, int nin, const td_args *a, const td_tensor *w) {
     td_tensor *out[TD_MAX_OUT] = {0};
     int k = td_run(op, in, nin, a, out);
     if (k < 0) return NAN;

@@ -18,8 +18,22 @@ td_tensor *ref_rand(const int64_t *shape, int ndim, td_dtype dt, int lay, double
 double ref_maxdiff(const td_tensor *a, const td_tensor *b);
 
 /* reductions, in float64 (positions as 1-based values); dim < 0 reduces everything */
-enum { R_SUM, R_MEAN, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_VAR, R_VARB, R_STD, R_NORM,
-       R_LSE, R_ALL, R_ANY };
+enum {
+    R_SUM,
+    R_MEAN,
+    R_PROD,
+    R_MAX,
+    R_MIN,
+    R_ARGMAX,
+    R_ARGMIN,
+    R_VAR,
+    R_VARB,
+    R_STD,
+    R_NORM,
+    R_LSE,
+    R_ALL,
+    R_ANY
+};
 td_tensor *ref_reduce(const td_tensor *x, int dim, int kind);
 td_tensor *ref_cumsum(const td_tensor *x, int dim);
 td_tensor *ref_softmax(const td_tensor *x, int dim, bool log);

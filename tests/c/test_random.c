@@ -1,10 +1,10 @@
 /* tests/c/test_random.c: the Philox generator against Random123's known answer, determinism,
  * independence from the thread count, and the moments of every distribution within 5 sigma. */
+#include "../../tensor/tide.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
-
-#include "../../tensor/tide.h"
 
 static td_tensor *vec(int64_t n, td_dtype dt) {
     td_tensor *t = td_empty(&n, 1, dt);
@@ -162,8 +162,10 @@ Test(random, normal_moments_and_shape) {
             k4 += z * z * z * z;
         }
         /* P(|z| < 1) = 0.682689, P(|z| < 2) = 0.954500, E z^4 = 3 */
-        cr_assert(fabs((double)in1 / (double)n - 0.682689) < 5 * 4.6e-4, "%g", (double)in1 / (double)n);
-        cr_assert(fabs((double)in2 / (double)n - 0.954500) < 5 * 2.1e-4, "%g", (double)in2 / (double)n);
+        cr_assert(fabs((double)in1 / (double)n - 0.682689) < 5 * 4.6e-4, "%g",
+                  (double)in1 / (double)n);
+        cr_assert(fabs((double)in2 / (double)n - 0.954500) < 5 * 2.1e-4, "%g",
+                  (double)in2 / (double)n);
         cr_assert(fabs(k4 / (double)n - 3) < 0.05, "kurtosis %g", k4 / (double)n);
         td_release(t);
     }
@@ -245,7 +247,8 @@ Test(random, randperm_is_a_uniform_permutation) {
         count[(e[0] - 1) * 2 + (e[1] > e[2])]++;
         td_release(q);
     }
-    for (int k = 0; k < 6; k++) cr_assert(llabs(count[k] - 10000) < 460, "%lld", (long long)count[k]);
+    for (int k = 0; k < 6; k++)
+        cr_assert(llabs(count[k] - 10000) < 460, "%lld", (long long)count[k]);
     td_tensor *z = td_randperm(0);
     cr_assert_eq(td_numel(z), 0);
     td_release(z);

@@ -1,11 +1,11 @@
 /* tests/c/test_reduce.c: reductions, cumsum and td_sum_to against the naive kernels of ref.c, on
  * contiguous, transposed, narrowed and expanded inputs; thread-count independence, float32
  * accuracy over 2^24 elements, and finite-difference gradients of every differentiable one. */
+#include "ref.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
-
-#include "ref.h"
 
 static td_args dim_args(int dim, bool keepdim) {
     td_args a = {0};
@@ -27,10 +27,9 @@ static const struct {
     const td_op *op;
     int kind;
 } cases[] = {
-    {&td_op_sum, R_SUM},       {&td_op_mean, R_MEAN},     {&td_op_prod, R_PROD},
-    {&td_op_max, R_MAX},       {&td_op_min, R_MIN},       {&td_op_argmax, R_ARGMAX},
-    {&td_op_argmin, R_ARGMIN}, {&td_op_var, R_VAR},       {&td_op_std, R_STD},
-    {&td_op_norm, R_NORM},     {&td_op_logsumexp, R_LSE}, {&td_op_all, R_ALL},
+    {&td_op_sum, R_SUM}, {&td_op_mean, R_MEAN},     {&td_op_prod, R_PROD},     {&td_op_max, R_MAX},
+    {&td_op_min, R_MIN}, {&td_op_argmax, R_ARGMAX}, {&td_op_argmin, R_ARGMIN}, {&td_op_var, R_VAR},
+    {&td_op_std, R_STD}, {&td_op_norm, R_NORM},     {&td_op_logsumexp, R_LSE}, {&td_op_all, R_ALL},
     {&td_op_any, R_ANY},
 };
 
@@ -45,7 +44,8 @@ Test(reduce, matches_naive_in_every_layout) {
                 td_tensor *x = ref_rand(shapes[si], 3, (td_dtype)dt, lay, 0.5, 1.5);
                 for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
                     for (int dim = -1; dim < 3; dim++) {
-                        td_tensor *y = run(cases[c].op, x, dim), *r = ref_reduce(x, dim, cases[c].kind);
+                        td_tensor *y = run(cases[c].op, x, dim),
+                                  *r = ref_reduce(x, dim, cases[c].kind);
                         double d = ref_maxdiff(y, r), tol = dt == TD_FLOAT32 ? 2e-5 : 1e-11;
                         cr_assert(d < tol, "%s dim %d %s %s: off by %g", cases[c].op->name, dim,
                                   ref_layout_name[lay], td_dtype_name((td_dtype)dt), d);
@@ -239,7 +239,7 @@ Test(reduce, sum_to_reduces_broadcast_dims) {
         struct {
             int64_t shape[3];
             int nd, dim; /* the reference: sum over dim (or all), then compare values */
-        } t[] = {{{4}, 1, -1}, {{3, 1}, 2, -1}, {{1, 4}, 2, -1}, {{2, 1, 1}, 3, -1},
+        } t[] = {{{4}, 1, -1}, {{3, 1}, 2, -1},    {{1, 4}, 2, -1},  {{2, 1, 1}, 3, -1},
                  {{1}, 1, -1}, {{2, 3, 4}, 3, -1}, {{1, 3, 4}, 3, 0}};
         for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
             td_tensor *r = td_sum_to(g, t[k].shape, t[k].nd);
@@ -249,7 +249,8 @@ Test(reduce, sum_to_reduces_broadcast_dims) {
             int64_t n = td_numel(r), idx[3], gi[3];
             for (int64_t o = 0; o < n; o++) { /* the naive sum over every matching g element */
                 int64_t rem = o;
-                for (int i = t[k].nd - 1; i >= 0; i--) idx[i] = rem % t[k].shape[i], rem /= t[k].shape[i];
+                for (int i = t[k].nd - 1; i >= 0; i--)
+                    idx[i] = rem % t[k].shape[i], rem /= t[k].shape[i];
                 double want = 0;
                 for (gi[0] = 0; gi[0] < 2; gi[0]++)
                     for (gi[1] = 0; gi[1] < 3; gi[1]++)
@@ -261,16 +262,17 @@ Test(reduce, sum_to_reduces_broadcast_dims) {
                             }
                             if (match) want += td_get(g, gi);
                         }
-                cr_assert(fabs(td_get(r, idx) - want) < 1e-12, "%s case %zu",
-                          ref_layout_name[lay], k);
+                cr_assert(fabs(td_get(r, idx) - want) < 1e-12, "%s case %zu", ref_layout_name[lay],
+                          k);
             }
             if (k == 5) cr_assert_eq(r, g, "same shape: g itself");
             td_release(r);
         }
         int64_t bad[2] = {5, 4};
         cr_assert_null(td_sum_to(g, bad, 2));
-        cr_assert(strstr(td_errmsg(), "sum_to: cannot reduce a gradient of shape 2x3x4 to shape 5x4"),
-                  "%s", td_errmsg());
+        cr_assert(
+            strstr(td_errmsg(), "sum_to: cannot reduce a gradient of shape 2x3x4 to shape 5x4"),
+            "%s", td_errmsg());
         td_release(g);
     }
 }
@@ -278,8 +280,8 @@ Test(reduce, sum_to_reduces_broadcast_dims) {
 Test(reduce, gradients_match_finite_differences) {
     int64_t s[3] = {3, 4, 5};
     td_manual_seed(7);
-    const td_op *ops[] = {&td_op_sum, &td_op_mean, &td_op_prod, &td_op_max, &td_op_min,
-                          &td_op_var, &td_op_std, &td_op_norm, &td_op_logsumexp};
+    const td_op *ops[] = {&td_op_sum, &td_op_mean, &td_op_prod, &td_op_max,      &td_op_min,
+                          &td_op_var, &td_op_std,  &td_op_norm, &td_op_logsumexp};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         for (int dim = -1; dim < 3; dim++)
             for (int keep = 0; keep < 2; keep++) {
@@ -287,8 +289,8 @@ Test(reduce, gradients_match_finite_differences) {
                 td_args a = dim_args(dim, keep);
                 a.flag = keep; /* var/std: both estimators */
                 double e = ref_gradcheck(ops[k], &x, 1, &a);
-                cr_assert(e < 1e-6, "%s dim %d keepdim %d: gradient off by %g", ops[k]->name,
-                          dim, keep, e);
+                cr_assert(e < 1e-6, "%s dim %d keepdim %d: gradient off by %g", ops[k]->name, dim,
+                          keep, e);
                 td_release(x);
             }
     for (int dim = 0; dim < 3; dim++) {

@@ -121,9 +121,9 @@ Test(where, broadcasting_promotion_and_errors) {
               "%s", td_errmsg());
     int64_t bad = 5;
     td_tensor *c5 = td_zeros(&bad, 1, TD_BOOL);
-    in[0] = c5;
+    in[0] = c5, in[2] = f;
     cr_assert_null(td_apply(&td_op_where, in, 3, NULL));
-    cr_assert(strstr(td_errmsg(), "where: shapes 5 and 4x1 cannot be broadcast"), "%s", td_errmsg());
+    cr_assert(strstr(td_errmsg(), "where: shapes 5 and 6 cannot be broadcast"), "%s", td_errmsg());
     td_release(c), td_release(a), td_release(b), td_release(f), td_release(c5);
 }
 
@@ -169,7 +169,7 @@ Test(masked_fill, every_dtype_layout_and_mask_shape) {
 
 Test(masked_fill, gradient_and_errors) {
     int64_t s[2] = {3, 4}, row = 4;
-    td_args a = {.a = -1e9};
+    td_args a = {.a = -7}; /* big fills would drown the finite differences */
     td_tensor *in[2] = {make_shape(s, 2, TD_FLOAT64, -2, 2, 0, 0),
                         make_shape(&row, 1, TD_BOOL, 0, 1, 1, 0)};
     gradcheck(&td_op_masked_fill, in, 2, &a, (const bool[]){true, false});

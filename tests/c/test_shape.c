@@ -1,10 +1,10 @@
 /* tests/c/test_shape.c: the views and copies of tensor/ops/shape.c: geometry (shapes, strides,
  * shared storage), values against naive index arithmetic on contiguous and strided inputs, the
  * errors, and every backward by finite differences (ref_gradcheck). */
+#include "ref.h"
+
 #include <criterion/criterion.h>
 #include <string.h>
-
-#include "ref.h"
 
 static void unravel(int64_t o, const int64_t *shape, int nd, int64_t *idx) {
     for (int i = nd - 1; i >= 0; i--) {
@@ -220,7 +220,8 @@ Test(shape, squeeze_unsqueeze_geometry) {
     assert_shape(b, 3, bs);
     assert_shape(c, 4, s); /* dim 1 has size 2: nothing to squeeze (PyTorch) */
     td_args front = {.dim = 0}, back = {.dim = 2}, neg = {.dim = -1};
-    td_tensor *u = td_apply1(&td_op_unsqueeze, a, &front), *v = td_apply1(&td_op_unsqueeze, a, &back);
+    td_tensor *u = td_apply1(&td_op_unsqueeze, a, &front),
+              *v = td_apply1(&td_op_unsqueeze, a, &back);
     td_tensor *w = td_apply1(&td_op_unsqueeze, a, &neg);
     int64_t us[3] = {1, 2, 3}, vs[3] = {2, 3, 1};
     assert_shape(u, 3, us);
@@ -261,7 +262,8 @@ Test(shape, contiguous_clone_and_to) {
     td_tensor *x = seq(s, 2, TD_FLOAT32), *c = td_apply1(&td_op_contiguous, x, NULL);
     cr_assert(c->storage == x->storage && c != x);
     td_args ta = {.dim = 0, .dim2 = 1};
-    td_tensor *xt = td_apply1(&td_op_transpose, x, &ta), *ct = td_apply1(&td_op_contiguous, xt, NULL);
+    td_tensor *xt = td_apply1(&td_op_transpose, x, &ta),
+              *ct = td_apply1(&td_op_contiguous, xt, NULL);
     cr_assert(ct->storage != x->storage && td_is_contiguous(ct));
     cr_assert_eq(ref_maxdiff(ct, xt), 0);
     td_tensor *cl = td_apply1(&td_op_clone, xt, NULL);
@@ -289,7 +291,8 @@ Test(shape, views_record_their_backward) {
     cr_assert_not_null(y->grad_fn);
     cr_assert_str_eq(td_grad_fn_name(y->grad_fn, buf, sizeof buf), "ViewBackward");
     td_args to64 = {.dtype = TD_FLOAT64};
-    td_tensor *d = td_apply1(&td_op_to, x, &to64), *g = td_full(s, 2, TD_FLOAT64, 0.5), *gin[1] = {0};
+    td_tensor *d = td_apply1(&td_op_to, x, &to64), *g = td_full(s, 2, TD_FLOAT64, 0.5),
+              *gin[1] = {0};
     td_tensor *gout[2] = {g, NULL};
     cr_assert_eq(d->grad_fn->op->backward(d->grad_fn, gout, gin), 0);
     cr_assert_eq(gin[0]->dtype, TD_FLOAT32); /* back to the input's dtype */
@@ -309,12 +312,10 @@ Test(shape, backward_matches_finite_differences) {
     struct {
         const td_op *op;
         td_args *a;
-    } cases[] = {{&td_op_view, &view},         {&td_op_reshape, &reshape},
-                 {&td_op_flatten, &flatten},   {&td_op_squeeze, &squeeze},
-                 {&td_op_unsqueeze, &unsq},    {&td_op_transpose, &tr},
-                 {&td_op_permute, &perm},      {&td_op_narrow, &narrow},
-                 {&td_op_select, &sel},        {&td_op_expand, &expand},
-                 {&td_op_contiguous, NULL},    {&td_op_clone, NULL}};
+    } cases[] = {{&td_op_view, &view},       {&td_op_reshape, &reshape}, {&td_op_flatten, &flatten},
+                 {&td_op_squeeze, &squeeze}, {&td_op_unsqueeze, &unsq},  {&td_op_transpose, &tr},
+                 {&td_op_permute, &perm},    {&td_op_narrow, &narrow},   {&td_op_select, &sel},
+                 {&td_op_expand, &expand},   {&td_op_contiguous, NULL},  {&td_op_clone, NULL}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int lay = 0; lay < L_EXPANDED; lay++) {
             td_tensor *x = ref_rand(s, 3, TD_FLOAT64, lay, -1, 1);

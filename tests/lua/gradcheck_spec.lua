@@ -80,7 +80,8 @@ local rows = {
   flatten = {function(a) return a:flatten() end, {r(2, 3, 4)}},
   contiguous = {function(a) return a:contiguous() end, {T(r(4, 3))}},
   clone = {function(a) return a:clone() end, {r(3, 4)}},
-  to = {function(a) return a:to("float32"):to("float64") end, {r(3, 4)}},
+  to = {function(a) return a:to("float32"):to("float64") end, {r(3, 4)},
+        {eps = 1e-3, atol = 1e-4, rtol = 1e-3}},          -- float32 rounding: a coarser step
   index = {function(a) return a:index(1, idx{3, 1, 3}) end, {r(3, 4)}},
   gather = {function(a) return a:gather(2, idx{{1, 2}, {4, 4}, {3, 1}}) end, {r(3, 4)}},
   scatter = {function(a, s) return a:scatter(2, idx{{1, 2}, {4, 3}, {3, 1}}, s) end, {r(3, 4), r(3, 2)}},
@@ -96,7 +97,7 @@ local function check(name)
     inputs[i] = x:detach()
     if x.dtype == "float64" then inputs[i].requires_grad = true end
   end
-  local ok, report = tide.autograd.gradcheck(row[1], inputs)
+  local ok, report = tide.autograd.gradcheck(row[1], inputs, row[3])
   assert.is_true(ok, name .. ": " .. tostring(report))
 end
 

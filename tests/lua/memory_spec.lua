@@ -1,0 +1,115 @@
+-- tests/lua/memory_spec.lua: tensor garbage is collected as it is made (the GC sees tensor
+-- bytes), so loops over 10^4 temporary 1 MB tensors run at bounded peak RSS. Each loop runs in
+-- a child process (the `tide` program of $TIDE_BUILD, or stock lua5.4) that reports its own
+-- peak from /proc/self/status (VmHWM) at the end.
+local tide = require "tide"
+
+local BUILD = os.getenv("TIDE_BUILD") or "build"
+local LUA = os.getenv("LUA") or "lua5.4"
+local LIMIT_MB = 200
+
+-- The child's prelude: report() prints the peak; guard(i), called in the loops, stops early
+-- once the peak is over the limit, so a failing run takes seconds, not minutes.
+local PRELUDE = [[
+local function report()
+  local f = assert(io.open("/proc/self/status"))
+  local hwm = f:read("a"):match("VmHWM:%s*(%d+) kB")
+  f:close()
+  print("VMHWM " .. hwm)
+  return tonumber(hwm)
+end
+local function guard(i)
+  if i % 256 == 0 then
+    local f = assert(io.open("/proc/self/status"))
+    local hwm = tonumber(f:read("a"):match("VmHWM:%s*(%d+) kB"))
+    f:close()
+    if hwm > LIMIT_KB then report(); os.exit(0) end
+  end
+end
+]]
+
+-- Runs body (with `tide` global) in a child; returns its peak RSS in MB, or fails with output.
+local function peak_mb(body, interp)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  if interp == "lua" then f:write('tide = require "tide"\n') end
+  f:write("local LIMIT_KB = ", LIMIT_MB * 1024, "\n", PRELUDE, body, "\nreport()\n")
+  f:close()
+  local cmd = "timeout 300 " .. (interp == "lua" and (LUA .. " " .. path) or (BUILD .. "/tide " .. path))
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  os.remove(path)
+  local kb = out:match("VMHWM (%d+)")
+  assert(ok and kb, string.format("%s failed (%s %s):\n%s", cmd, tostring(how), tostring(code),
+                                  out:sub(1, 2000)))
+  return tonumber(kb) / 1024
+end
+
+local function bounded(body, interp)
+  local mb = peak_mb(body, interp)
+  assert(mb < LIMIT_MB, string.format("peak RSS %.0f MB, expected under %d MB", mb, LIMIT_MB))
+end
+
+describe("memory", function()
+  it("10^4 temporary 1 MB tensors in the tide program stay under 200 MB", function()
+    bounded("for i = 1, 10000 do local t = tide.zeros(262144) + 1; guard(i) end")
+  end)
+
+  it("10^4 temporary 1 MB tensors under stock lua5.4 stay under 200 MB", function()
+    bounded("for i = 1, 10000 do local t = tide.zeros(262144) + 1; guard(i) end", "lua")
+  end)
+
+  it("views of a big tensor and results computed from them are collected", function()
+    bounded([[
+local x = tide.zeros(262144)
+for i = 1, 10000 do
+  local v = x:view(512, 512):narrow(1, 1, 256)
+  local y = v:transpose(1, 2) * 2
+  guard(i)
+end]])
+  end)
+
+  it("failing calls leave no garbage behind", function()
+    bounded([[
+local big = tide.zeros(262144)
+for i = 1, 10000 do
+  pcall(function() return tide.ones(262144) + tide.ones(3) end)
+  pcall(function() return big:view(3, 5) end)
+  guard(i)
+end]])
+  end)
+
+  if tide.Tensor.backward == nil then
+    pending("autograd graphs are freed after backward (no autograd yet)")
+  else
+    it("autograd graphs are freed after backward", function()
+      bounded([[
+local w = tide.zeros(262144, {requires_grad = true})
+for i = 1, 3000 do
+  local y = (w * 2 + 1):exp():sum()
+  y:backward()
+  guard(i)
+end]])
+    end)
+  end
+
+  it("stock lua5.4 exits cleanly after tensor work (no crash in lua_close)", function()
+    for _, n in ipairs({10, 100, 10, 100, 10, 100}) do
+      local code = string.format("tide = require 'tide'; for i = 1, %d do " ..
+                                 "local t = tide.zeros(262144) + 1 end", n)
+      local p = assert(io.popen(string.format("timeout 300 %s -e %q 2>&1", LUA, code)))
+      local out = p:read("a")
+      local ok, how, rc = p:close()
+      assert(ok, string.format("%s -e \"%s\" ended with %s %s\n%s", LUA, code, tostring(how),
+                               tostring(rc), out))
+    end
+  end)
+
+  it("the limit is not vacuous: a loop keeping its tensors goes over it", function()
+    local mb = peak_mb([[
+local keep = {}
+for i = 1, 300 do keep[i] = tide.zeros(262144) + 1 end]])
+    assert(mb > 250, string.format("keeping 300 MB of tensors peaked at only %.0f MB", mb))
+  end)
+end)
