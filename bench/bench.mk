@@ -1,6 +1,6 @@
 # bench/bench.mk: the C side of `make bench`, built into $(BUILD)/bench by scripts/bench.sh:
 # the plain C loops (baseline.c), the shared sgemm.c against the OpenMP OpenBLAS tide links,
-# and the Lua wall clock the tide-side scripts load.
+# the Lua wall clock the tide-side scripts load, and the peak-RSS launcher (rusage.c).
 BUILD   ?= build
 SHARED  ?= ../shared/bench
 CC      ?= cc
@@ -8,12 +8,16 @@ BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
 OUT     := $(BUILD)/bench
 
-all: $(OUT)/baseline $(OUT)/benchclock.so $(OUT)/sgemm
-tide-side: $(OUT)/baseline $(OUT)/benchclock.so
+all: tide-side $(OUT)/sgemm
+tide-side: $(OUT)/baseline $(OUT)/benchclock.so $(OUT)/rusage
 
 $(OUT)/baseline: bench/baseline.c
 	@mkdir -p $(OUT)
 	$(CC) -O3 -march=native -fopenmp -Wall -Wextra -o $@ $<
+
+$(OUT)/rusage: bench/rusage.c
+	@mkdir -p $(OUT)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
 
 $(OUT)/benchclock.so: bench/clock.c
 	@mkdir -p $(OUT)

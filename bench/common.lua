@@ -75,9 +75,4 @@ function M.cases(names, fns)
   end
 end
 
--- Loads a sibling script of the caller (bench/ is not on package.path).
-function M.dir()
-  return (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-end
-
 return M

@@ -96,10 +96,19 @@ def on_signal(sig, _frame):
     sys.exit(128 + sig)
 
 
+RUSAGE = os.path.join(BUILD, "bench", "rusage")
+
+
 def run_once(cmd, env):
-    """Runs cmd; returns a dict: rc, out, err, wall, rss_mib (peak of the child), foreign."""
+    """Runs cmd; returns a dict: rc, out, err, wall, rss (peak MiB of cmd), foreign (cores other
+    processes used meanwhile)."""
     wait_idle()
-    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+    # a forked child's peak RSS starts as this Python's: the small launcher forks instead
+    launch = os.access(RUSAGE, os.X_OK)
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
+            tempfile.NamedTemporaryFile("r") as fr:
+        if launch:
+            cmd = [RUSAGE, fr.name, *cmd]
         b0, _ = cpu_times()
         t0 = time.time()
         try:
@@ -119,11 +128,12 @@ def run_once(cmd, env):
         b1, _ = cpu_times()
         fo.seek(0), fe.seek(0)
         out, err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
+        kib = fr.read().strip() if launch else ""
+    rss = int(kib) / 1024.0 if kib.isdigit() else ru.ru_maxrss / 1024.0
     own = ru.ru_utime + ru.ru_stime
     foreign = max(0.0, ((b1 - b0) / HZ - own) / max(wall, 1e-3))
     rc = p.returncode if wall < TIMEOUT else "timeout"
-    return {"rc": rc, "out": out, "err": err, "wall": wall, "rss": ru.ru_maxrss / 1024.0,
-            "foreign": foreign}
+    return {"rc": rc, "out": out, "err": err, "wall": wall, "rss": rss, "foreign": foreign}
 
 
 def run(cmd, env, label):
@@ -158,7 +168,7 @@ def parse(r, names):
             if name == "sgemm_openblas_c" and n:       # the shared sgemm.c names its sizes n=
                 name = f"sgemm_{n.group(1)}"
             if "WRONG_RESULT=1" in rest:
-                why[name] = "wrong result: " + rest
+                why[name] = "wrong result: " + " ".join(w for w in rest.split() if "err" in w)
                 continue
             # sgemm.c's value= is its best sample; compare medians with medians
             med = re.search(r"(?:^| )median=(\S+)", rest)
@@ -192,6 +202,7 @@ def hyperfine(cmd, env, runs, label):
         if r["rc"] == 0:
             res = json.load(open(path))["results"][0]
             r["out"] += f"RESULT name=startup value={1000 * res['median']:.3f} unit=ms\n"
+            log("  " + r["out"].splitlines()[-1])
     return r
 
 
@@ -202,9 +213,6 @@ def lua(script, *args):
 
 def peer_py(script, *args):
     return [PY, os.path.join(SHARED, script), *args]
-
-
-
 
 
 class Group:

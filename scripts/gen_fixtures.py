@@ -434,6 +434,53 @@ def where(x, a):
     return torch.where(c, p, q)
 
 
+def pairs(o):
+    """Options whose {h, w} pairs become tuples (convolution and pooling)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in o.items()}
+
+
+def conv(fn):
+    def f(x, a):
+        a, o = opts_of(a)
+        return fn(x[0], x[1], x[2] if len(x) > 2 else None, **pairs(o))
+    return f
+
+
+def pool(fn):
+    def f(x, a):
+        a, o = opts_of(a)
+        return fn(x[0], tuple(a[0]) if isinstance(a[0], list) else a[0], **pairs(o))
+    return f
+
+
+def layer_norm(x, a):
+    """layer_norm(x, normalized_shape, [weight], [bias], {eps}): the operands are x, weight, bias."""
+    a, o = opts_of(a)
+    shape = a[0] if isinstance(a[0], list) else [a[0]]
+    return F.layer_norm(x[0], shape, x[1] if len(x) > 1 else None, x[2] if len(x) > 2 else None,
+                        eps=o.get("eps", 1e-5))
+
+
+def batch_norm(x, a):
+    """The running statistics are updated in place: torch gets copies, and no gradient for them."""
+    a, o = opts_of(a)
+    rm, rv = (x[1].detach().clone(), x[2].detach().clone()) if len(x) > 2 else (None, None)
+    return F.batch_norm(x[0], rm, rv, x[3] if len(x) > 3 else None, x[4] if len(x) > 4 else None,
+                        training=o.get("training", False), momentum=o.get("momentum", 0.1),
+                        eps=o.get("eps", 1e-5))
+
+
+def loss(fn, **fixed):
+    """A loss with tide's options; ignore_index is a 1-based class like the targets."""
+    def f(x, a):
+        a, o = opts_of(a)
+        kw = dict(fixed, **o)
+        if "ignore_index" in kw:
+            kw["ignore_index"] -= 1
+        return fn(x[0], x[1], **kw)
+    return f
+
+
 def tensor_of(x, a):
     a, o = opts_of(a)
     return torch.tensor(a[0], dtype=torch.float64).to(dtype_opt(o))
@@ -555,6 +602,23 @@ OPS = {
     "softmax": lambda x, a: torch.softmax(x[0], D(a[0])),
     "log_softmax": lambda x, a: torch.log_softmax(x[0], D(a[0])),
     "dropout": lambda x, a: F.dropout(x[0], a[0], training=a[1] if len(a) > 1 else True),
+    "conv2d": conv(F.conv2d),
+    "conv_transpose2d": conv(F.conv_transpose2d),
+    "max_pool2d": pool(F.max_pool2d),
+    "avg_pool2d": pool(F.avg_pool2d),
+    "adaptive_avg_pool2d": lambda x, a: F.adaptive_avg_pool2d(
+        x[0], tuple(a[0]) if isinstance(a[0], list) else a[0]),
+    "layer_norm": layer_norm,
+    "batch_norm": batch_norm,
+    "embedding": lambda x, a: F.embedding(x[0], x[1]),
+    "cross_entropy": loss(F.cross_entropy),
+    "nll_loss": loss(F.nll_loss),
+    "mse_loss": loss(F.mse_loss),
+    "l1_loss": loss(F.l1_loss),
+    "smooth_l1_loss": loss(F.smooth_l1_loss),
+    "binary_cross_entropy": loss(F.binary_cross_entropy),
+    "binary_cross_entropy_with_logits": loss(F.binary_cross_entropy_with_logits),
+    "kl_div": loss(F.kl_div, reduction="mean"),
 }
 
 

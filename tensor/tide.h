@@ -122,7 +122,12 @@ typedef struct td_args {
     bool keepdim, flag;             /* flag: op-specific (unbiased, has lo, ...) */
     bool has_a, has_b;
     td_dtype dtype;
+    double c;                       /* a third scalar: eps of the norms, label smoothing */
+    int mode;                       /* op-specific choice: a loss's TD_REDUCE_* */
+    td_tensor *aux[2];              /* borrowed side-effect targets, forward only (batch_norm's
+                                       running mean/var); backward must never read them */
 } td_args;
+enum { TD_REDUCE_MEAN, TD_REDUCE_SUM, TD_REDUCE_NONE, TD_REDUCE_BATCHMEAN }; /* mean = 0 */
 
 typedef struct td_meta {            /* what td_apply allocates for one output */
     int64_t shape[TD_MAX_DIMS], stride[TD_MAX_DIMS]; /* stride/offset: TD_VIEW ops only */
@@ -244,6 +249,30 @@ int td_fill_normal(td_tensor *t, double mean, double std); /* float dtypes, std 
 int td_fill_randint(td_tensor *t, int64_t lo, int64_t hi); /* [lo, hi] inclusive, any dtype */
 int td_fill_bernoulli(td_tensor *t, double p); /* 1 with probability p in [0, 1], else 0 */
 td_tensor *td_randperm(int64_t n);            /* int64, a permutation of 1..n */
+
+/* ---- optimizers (tensor/optim.c): one fused in-place update per parameter ------------------
+ * PyTorch 1.13's formulas: each reads g, writes p and its state buffers in one pass, bumps
+ * their versions and records nothing for autograd. p is float32 or float64; g has p's shape
+ * (converted to p's dtype when it differs); buffers have p's dtype and shape, are contiguous and
+ * alias neither p nor g. Optional buffers are NULL when unused. 0, or -1 + error with nothing
+ * written. */
+typedef struct td_optim_hp {
+    double lr, weight_decay, eps;
+    double momentum, dampening; /* SGD; RMSprop's momentum */
+    double beta1, beta2;        /* Adam, AdamW */
+    double alpha;               /* RMSprop's smoothing constant */
+    double lr_decay;            /* Adagrad */
+    int64_t step;               /* this step's number, 1 on the first (Adam, Adagrad) */
+    bool nesterov, maximize;
+    bool decoupled;             /* AdamW: p *= 1 - lr*weight_decay instead of g += wd*p */
+    bool init_buf;              /* SGD: the buffer's first step (it becomes the gradient) */
+} td_optim_hp;
+int td_sgd_step(td_tensor *p, td_tensor *g, td_tensor *buf, const td_optim_hp *h);
+int td_adam_step(td_tensor *p, td_tensor *g, td_tensor *exp_avg, td_tensor *exp_avg_sq,
+                 td_tensor *max_exp_avg_sq, const td_optim_hp *h);
+int td_rmsprop_step(td_tensor *p, td_tensor *g, td_tensor *square_avg, td_tensor *grad_avg,
+                    td_tensor *momentum_buf, const td_optim_hp *h);
+int td_adagrad_step(td_tensor *p, td_tensor *g, td_tensor *sum, const td_optim_hp *h);
 
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
 void td_set_num_threads(int n);

@@ -7,6 +7,7 @@
 
 tdL_box *tdL_newbox(lua_State *L) {
     tdL_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->magic = TDL_MAGIC;
     b->t = NULL;
     luaL_setmetatable(L, TDL_TENSOR);
     return b;
@@ -32,21 +33,21 @@ void tdL_gcpressure(lua_State *L) {
 
 int tdL_pushtensor(lua_State *L, td_tensor *t) {
     if (!t) return tdL_error(L);
-    tdL_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->t = NULL;
-    luaL_setmetatable(L, TDL_TENSOR);
-    b->t = t; /* a memory error above leaks t: Lua's allocator failing is fatal anyway */
+    tdL_newbox(L)->t = t; /* a memory error there leaks t: Lua's allocator failing is fatal */
     tdL_gcpressure(L);
     return 1;
 }
 
 td_tensor *tdL_totensor(lua_State *L, int i) {
-    tdL_box *b = luaL_testudata(L, i, TDL_TENSOR);
-    return b ? b->t : NULL;
+    if (lua_type(L, i) != LUA_TUSERDATA || lua_rawlen(L, i) != sizeof(tdL_box)) return NULL;
+    tdL_box *b = lua_touserdata(L, i);
+    return b->magic == TDL_MAGIC ? b->t : NULL;
 }
 
 td_tensor *tdL_checktensor(lua_State *L, int i) {
-    tdL_box *b = luaL_checkudata(L, i, TDL_TENSOR);
+    td_tensor *t = tdL_totensor(L, i);
+    if (t) return t;
+    tdL_box *b = luaL_checkudata(L, i, TDL_TENSOR); /* raises the standard message */
     if (!b->t) luaL_argerror(L, i, "tensor was closed");
     return b->t;
 }

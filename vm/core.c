@@ -40,5 +40,6 @@ int luaopen_tide_core(lua_State *L) {
     tdL_register_operators(L);
     tdL_register_create(L);
     tdL_register_autograd(L);
+    tdL_register_optim(L);
     return 1;
 }

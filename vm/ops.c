@@ -35,8 +35,14 @@ static void s_t_t(lua_State *L, const char *fn, call *c) {
     td_tensor *u = tdL_totensor(L, 2);
     if (!t && !u) luaL_error(L, "%s: expected a tensor argument", fn);
     td_dtype like = t ? t->dtype : u->dtype;
-    operand(L, 1, like, fn, c);
-    operand(L, 2, like, fn, c);
+    if (t) /* the common case, tensor op tensor, without a second look at each box */
+        td_retain(c->in[c->nin++] = t);
+    else
+        operand(L, 1, like, fn, c);
+    if (u)
+        td_retain(c->in[c->nin++] = u);
+    else
+        operand(L, 2, like, fn, c);
 }
 static void s_t_tensor(lua_State *L, const char *fn, call *c) {
     self(L, c);
@@ -221,6 +227,226 @@ static void s_t_t_t_ab(lua_State *L, const char *fn, call *c) {
     for (int i = 0; i < 3; i++) td_retain(t[i]), c->in[c->nin++] = t[i];
 }
 
+/* ---- convolution and pooling (tensor/ops/conv.c, pool.c): sizes are ints or {h, w} pairs ---- */
+
+/* the integer or {h, w} pair at stack index i into p[0], p[1] */
+static void pair_at(lua_State *L, int i, const char *fn, const char *what, int64_t *p) {
+    int isint;
+    if (lua_type(L, i) == LUA_TNUMBER) {
+        lua_Integer v = lua_tointegerx(L, i, &isint);
+        if (!isint) luaL_error(L, "%s: %s must be an integer or {h, w}, got %s", fn, what,
+                               lua_tostring(L, i));
+        p[0] = p[1] = v;
+        return;
+    }
+    if (!lua_istable(L, i) || luaL_testudata(L, i, TDL_TENSOR) || luaL_len(L, i) != 2)
+        luaL_error(L, "%s: %s must be an integer or a pair {h, w}, got %s", fn, what,
+                   lua_istable(L, i) ? "a table that is not a pair" : luaL_typename(L, i));
+    for (int k = 0; k < 2; k++) {
+        lua_geti(L, i, k + 1);
+        p[k] = lua_tointegerx(L, -1, &isint);
+        if (!isint) luaL_error(L, "%s: %s must hold integers, got %s", fn, what, luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/* option `key` of the table at opt (0: none) as a pair, else def */
+static void pair_opt(lua_State *L, int opt, const char *fn, const char *key, int64_t *p,
+                     int64_t d0, int64_t d1) {
+    p[0] = d0, p[1] = d1;
+    if (!opt) return;
+    if (lua_getfield(L, opt, key) != LUA_TNIL) pair_at(L, lua_gettop(L), fn, key, p);
+    lua_pop(L, 1);
+}
+
+/* (x, w [, b] [, opts]): b may be nil or left out (conv2d(x, w, {stride = 2})) */
+static void conv_args(lua_State *L, const char *fn, call *c, bool tr) {
+    static const char *const known[] = {"stride", "padding", "dilation", "groups", NULL};
+    static const char *const known_t[] = {"stride", "padding", "output_padding", "dilation",
+                                          "groups", NULL};
+    td_tensor *x = tdL_checktensor(L, 1), *w = tdL_checktensor(L, 2), *b = tdL_totensor(L, 3);
+    int opt = lua_isnoneornil(L, 4) ? 0 : 4;
+    if (!b && lua_istable(L, 3) && !luaL_testudata(L, 3, TDL_TENSOR)) opt = 3;
+    else if (!b && !lua_isnoneornil(L, 3))
+        luaL_error(L, "%s: bias must be a tensor or nil, got %s", fn, luaL_typename(L, 3));
+    tdL_checkopts(L, opt, fn, tr ? known_t : known);
+    int64_t *s = c->a.sizes;
+    pair_opt(L, opt, fn, "stride", s, 1, 1);
+    pair_opt(L, opt, fn, "padding", s + 2, 0, 0);
+    pair_opt(L, opt, fn, "dilation", s + 4, 1, 1);
+    pair_opt(L, opt, fn, "output_padding", s + 6, 0, 0);
+    c->a.nsizes = 8;
+    c->a.step = 1;
+    if (opt && lua_getfield(L, opt, "groups") != LUA_TNIL) {
+        int isint;
+        c->a.step = lua_tointegerx(L, -1, &isint);
+        if (!isint) luaL_error(L, "%s: groups must be an integer, got %s", fn, luaL_typename(L, -1));
+    }
+    if (opt) lua_pop(L, 1);
+    td_tensor *t[3] = {x, w, b};
+    for (int i = 0; i < 3 && t[i]; i++) td_retain(t[i]), c->in[c->nin++] = t[i];
+}
+static void s_conv(lua_State *L, const char *fn, call *c) {
+    conv_args(L, fn, c, false);
+}
+static void s_conv_t(lua_State *L, const char *fn, call *c) {
+    conv_args(L, fn, c, true);
+}
+/* (x, k [, {stride = k, padding = 0}]) */
+static void s_pool(lua_State *L, const char *fn, call *c) {
+    static const char *const known[] = {"stride", "padding", NULL};
+    tdL_checktensor(L, 1);
+    int64_t *s = c->a.sizes;
+    pair_at(L, 2, fn, "kernel size", s);
+    int opt = lua_isnoneornil(L, 3) ? 0 : 3;
+    tdL_checkopts(L, opt, fn, known);
+    pair_opt(L, opt, fn, "stride", s + 2, s[0], s[1]);
+    pair_opt(L, opt, fn, "padding", s + 4, 0, 0);
+    c->a.nsizes = 6;
+    self(L, c);
+}
+/* (n) or ({h, w}) */
+static void s_t_size2(lua_State *L, const char *fn, call *c) {
+    tdL_checktensor(L, 1);
+    pair_at(L, 2, fn, "output size", c->a.sizes);
+    c->a.nsizes = 2;
+    self(L, c);
+}
+
+/* ---- normalisation and losses (tensor/ops/norm.c, loss.c, loss_pointwise.c) ---- */
+
+/* number option `key` of the table at opt (0: none), else def */
+static double num_opt(lua_State *L, int opt, const char *fn, const char *key, double def) {
+    if (!opt) return def;
+    int ty = lua_getfield(L, opt, key);
+    if (ty != LUA_TNIL && ty != LUA_TNUMBER)
+        luaL_error(L, "%s: %s must be a number, got %s", fn, key, lua_typename(L, ty));
+    double v = ty == LUA_TNIL ? def : lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* k optional tensors (a tensor or nil each) from stack index i0, then an optional options
+ * table, which may also come early (layer_norm(x, {4}, {eps = 1e-3})): fills t[] (NULL for nil
+ * or left out), returns the options index or 0. Takes no refs. */
+static int opt_tensors(lua_State *L, int i0, int k, const char *fn, const char *const *what,
+                       td_tensor **t) {
+    int top = lua_gettop(L), opt = 0;
+    for (int j = 0; j < k; j++) {
+        int i = i0 + j;
+        t[j] = NULL;
+        if (opt || i > top || lua_isnil(L, i) || (t[j] = tdL_totensor(L, i))) continue;
+        if (lua_istable(L, i) && i == top) opt = i;
+        else luaL_error(L, "%s: %s must be a tensor or nil, got %s", fn, what[j],
+                        luaL_typename(L, i));
+    }
+    if (!opt && top >= i0 + k && !lua_isnil(L, i0 + k)) {
+        if (!lua_istable(L, i0 + k) || tdL_totensor(L, i0 + k))
+            luaL_error(L, "%s: expected an options table after %s, got %s", fn, what[k - 1],
+                       luaL_typename(L, i0 + k));
+        opt = i0 + k;
+    }
+    return opt;
+}
+
+static void retain_in(call *c, td_tensor *const *t, int k) {
+    for (int i = 0; i < k; i++)
+        if (t[i]) td_retain(t[i]), c->in[c->nin++] = t[i];
+}
+
+/* (x, normalized_shape [, weight] [, bias] [, {eps = 1e-5}]) */
+static void s_layer_norm(lua_State *L, const char *fn, call *c) {
+    static const char *const known[] = {"eps", NULL};
+    static const char *const what[] = {"weight", "bias"};
+    td_tensor *t[3] = {tdL_checktensor(L, 1)};
+    int isint;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        c->a.sizes[0] = lua_tointegerx(L, 2, &isint);
+        c->a.nsizes = 1;
+        if (!isint) luaL_error(L, "%s: normalized_shape must hold integers, got %s", fn,
+                               lua_tostring(L, 2));
+    } else if (lua_istable(L, 2) && !tdL_totensor(L, 2)) {
+        c->a.nsizes = tdL_checkshape(L, 2, c->a.sizes, fn);
+    } else {
+        luaL_error(L, "%s: normalized_shape must be an integer or a table of integers, got %s",
+                   fn, luaL_typename(L, 2));
+    }
+    int opt = opt_tensors(L, 3, 2, fn, what, t + 1);
+    tdL_checkopts(L, opt, fn, known);
+    c->a.c = num_opt(L, opt, fn, "eps", 1e-5);
+    c->a.has_a = t[1] != NULL, c->a.has_b = t[2] != NULL;
+    retain_in(c, t, 3);
+}
+
+/* (x, running_mean, running_var [, weight] [, bias] [, {training = false, momentum = 0.1,
+ * eps = 1e-5}]): the running statistics (nil allowed when training) go to aux, borrowed */
+static void s_batch_norm(lua_State *L, const char *fn, call *c) {
+    static const char *const known[] = {"training", "momentum", "eps", NULL};
+    static const char *const what[] = {"running_mean", "running_var", "weight", "bias"};
+    td_tensor *x = tdL_checktensor(L, 1), *p[4];
+    int opt = opt_tensors(L, 2, 4, fn, what, p);
+    tdL_checkopts(L, opt, fn, known);
+    c->a.flag = tdL_optboolfield(L, opt, "training", 0);
+    c->a.b = num_opt(L, opt, fn, "momentum", 0.1);
+    c->a.c = num_opt(L, opt, fn, "eps", 1e-5);
+    c->a.aux[0] = p[0], c->a.aux[1] = p[1]; /* the Lua stack keeps them alive */
+    c->a.has_a = p[2] != NULL, c->a.has_b = p[3] != NULL;
+    td_tensor *t[3] = {x, p[2], p[3]};
+    retain_in(c, t, 3);
+}
+
+/* (input, target [, {reduction = "mean", ...}]) with each loss's own options */
+static void s_loss(lua_State *L, const char *fn, call *c) {
+    static const char *const red[] = {"mean", "sum", "none", "batchmean", NULL};
+    static const char *const plain[] = {"reduction", NULL};
+    static const struct {
+        const char *fn;
+        const char *const known[4];
+    } own[] = {
+        {"cross_entropy", {"reduction", "label_smoothing", "ignore_index", NULL}},
+        {"nll_loss", {"reduction", "ignore_index", NULL}},
+        {"smooth_l1_loss", {"reduction", "beta", NULL}},
+        {"binary_cross_entropy_with_logits", {"reduction", "pos_weight", NULL}},
+        {"kl_div", {"reduction", "log_target", NULL}},
+    };
+    const char *const *known = plain;
+    for (size_t k = 0; k < sizeof own / sizeof own[0]; k++)
+        if (strcmp(fn, own[k].fn) == 0) known = own[k].known;
+    bool kl = strcmp(fn, "kl_div") == 0;
+    td_tensor *t[3] = {tdL_checktensor(L, 1), tdL_totensor(L, 2), NULL};
+    if (!t[1]) luaL_error(L, "%s: expected a target tensor, got %s", fn, luaL_typename(L, 2));
+    int opt = lua_isnoneornil(L, 3) ? 0 : 3;
+    tdL_checkopts(L, opt, fn, known);
+    c->a.mode = TD_REDUCE_MEAN;
+    if (opt && lua_getfield(L, opt, "reduction") != LUA_TNIL) {
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int m = -1;
+        for (int k = 0; s && red[k]; k++)
+            if (strcmp(s, red[k]) == 0 && (k < 3 || kl)) m = k;
+        if (m < 0)
+            luaL_error(L, "%s: reduction must be %s, got %s%s%s", fn,
+                       kl ? "'mean', 'sum', 'none' or 'batchmean'" : "'mean', 'sum' or 'none'",
+                       s ? "'" : "", s ? s : luaL_typename(L, -1), s ? "'" : "");
+        c->a.mode = m;
+    }
+    if (opt) lua_pop(L, 1);
+    c->a.c = num_opt(L, opt, fn, "label_smoothing", 0);
+    c->a.a = num_opt(L, opt, fn, "beta", 1);
+    c->a.flag = kl && tdL_optboolfield(L, opt, "log_target", 0);
+    if (opt && lua_getfield(L, opt, "ignore_index") != LUA_TNIL) {
+        int isint;
+        c->a.index = lua_tointegerx(L, -1, &isint);
+        if (!isint) luaL_error(L, "%s: ignore_index must be an integer, got %s", fn,
+                               luaL_typename(L, -1));
+        c->a.flag = true;
+    }
+    if (opt) lua_pop(L, 1);
+    if (opt && lua_getfield(L, opt, "pos_weight") != LUA_TNIL && !(t[2] = tdL_totensor(L, -1)))
+        luaL_error(L, "%s: pos_weight must be a tensor, got %s", fn, luaL_typename(L, -1));
+    if (opt) lua_pop(L, 1); /* the options table keeps pos_weight alive */
+    retain_in(c, t, 3);
+}
+
 static const sig_check checks[TD_NSIG] = {
     [SIG_T] = s_t,           [SIG_T_T] = s_t_t,           [SIG_T_T_T] = s_t_t_t,
     [SIG_T_DIM] = s_t_dim,   [SIG_T_DIM2] = s_t_dim2,     [SIG_T_ODIM] = s_t_odim,
@@ -230,6 +456,8 @@ static const sig_check checks[TD_NSIG] = {
     [SIG_T_DIM_T_T] = s_t_dim_t_t, [SIG_T_T_NUM] = s_t_t_num, [SIG_LIST_DIM] = s_list_dim,
     [SIG_T_NUM_OPT] = s_t_num_opt, [SIG_T_TENSOR] = s_t_tensor, [SIG_T_DIMS] = s_t_dims, [SIG_T_NEWDIM] = s_t_newdim,
     [SIG_T_T_T_AB] = s_t_t_t_ab,
+    [SIG_CONV] = s_conv, [SIG_CONV_T] = s_conv_t, [SIG_POOL] = s_pool, [SIG_T_SIZE2] = s_t_size2,
+    [SIG_LAYER_NORM] = s_layer_norm, [SIG_BATCH_NORM] = s_batch_norm, [SIG_LOSS] = s_loss,
 };
 
 static void release_call(call *c) {
@@ -242,9 +470,9 @@ static void release_call(call *c) {
  * after (only a Lua memory error, fatal anyway, could leak it there). */
 static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
     call c = {0};
-    char fn[64];
-    snprintf(fn, sizeof fn, inplace ? "%s_" : "%s", e->name); /* errors name what was called */
-    checks[e->sig](L, fn, &c);
+    char fn[64]; /* errors name what was called: "add_" for the twin */
+    if (inplace) snprintf(fn, sizeof fn, "%s_", e->name);
+    checks[e->sig](L, inplace ? fn : e->name, &c);
     tdL_box *box = tdL_newbox(L);
     td_tensor *out[TD_MAX_OUT] = {inplace ? c.in[0] : NULL};
     int n = td_run(e->op, c.list ? c.list : c.in, c.nin, &c.a, out);
@@ -261,12 +489,13 @@ static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
     return n;
 }
 
+/* The row travels as a light userdata upvalue: cheaper to read than an integer index. */
 static int l_op(lua_State *L) {
-    return run_row(L, &td_ops[lua_tointeger(L, lua_upvalueindex(1))], false);
+    return run_row(L, lua_touserdata(L, lua_upvalueindex(1)), false);
 }
 
 static int l_op_(lua_State *L) {
-    return run_row(L, &td_ops[lua_tointeger(L, lua_upvalueindex(1))], true);
+    return run_row(L, lua_touserdata(L, lua_upvalueindex(1)), true);
 }
 
 /* Adds every row to the table on top of the stack; methods_only skips list-taking rows. */
@@ -276,13 +505,13 @@ static void add_rows(lua_State *L, bool methods) {
         const td_op_entry *e = &td_ops[i];
         if (methods && e->sig == SIG_LIST_DIM) continue;
         if (!(e->op->flags & TD_INPLACE_ONLY)) {
-            lua_pushinteger(L, (lua_Integer)i);
+            lua_pushlightuserdata(L, (void *)&td_ops[i]);
             lua_pushcclosure(L, l_op, 1);
             lua_setfield(L, -2, e->name);
         }
         if (e->op->flags & (TD_INPLACE | TD_INPLACE_ONLY)) {
             snprintf(name, sizeof name, "%s_", e->name);
-            lua_pushinteger(L, (lua_Integer)i);
+            lua_pushlightuserdata(L, (void *)&td_ops[i]);
             lua_pushcclosure(L, l_op_, 1);
             lua_setfield(L, -2, name);
         }
@@ -327,7 +556,7 @@ void tdL_register_ops(lua_State *L) {
 void tdL_setoperator(lua_State *L, const char *meta, const char *row) {
     for (size_t i = 0; i < td_nops; i++)
         if (strcmp(td_ops[i].name, row) == 0) {
-            lua_pushinteger(L, (lua_Integer)i);
+            lua_pushlightuserdata(L, (void *)&td_ops[i]);
             lua_pushcclosure(L, l_op, 1);
             lua_setfield(L, -2, meta);
             return;

@@ -11,8 +11,12 @@
 
 #define TDL_TENSOR "tide.Tensor"
 
+/* The userdata of a tensor. tdL_totensor recognises boxes by size and magic instead of a
+ * metatable lookup: it runs twice per operator call, the hottest path in tide. */
+#define TDL_MAGIC 0x7469646554656e73ULL /* "tideTens" */
 typedef struct tdL_box {
-    td_tensor *t; /* one reference; NULL once released (__gc and __close are idempotent) */
+    uint64_t magic; /* TDL_MAGIC */
+    td_tensor *t;   /* one reference; NULL once released (__gc and __close are idempotent) */
 } tdL_box;
 
 /* tensors */
@@ -42,6 +46,7 @@ void tdL_register_tensor(lua_State *L);  /* vm/tensor.c: metatable, methods */
 void tdL_register_ops(lua_State *L);     /* vm/ops.c: every ops.def row */
 void tdL_register_create(lua_State *L);  /* vm/create.c: tensor, zeros, rand, ... */
 void tdL_register_autograd(lua_State *L);/* vm/autograd.c */
+void tdL_register_optim(lua_State *L);   /* vm/optim.c: tide._optim */
 
 /* the method table of tide.Tensor (vm/tensor.c); ops.c adds its rows to it */
 void tdL_pushmethods(lua_State *L);

@@ -6,7 +6,9 @@
 #include "tdl.h"
 
 static int l_release(lua_State *L) {
-    tdL_box *b = luaL_checkudata(L, 1, TDL_TENSOR);
+    tdL_box *b = lua_touserdata(L, 1); /* __gc: always a box; t:close() checks below */
+    if (!b || lua_rawlen(L, 1) != sizeof *b || b->magic != TDL_MAGIC)
+        b = luaL_checkudata(L, 1, TDL_TENSOR);
     td_release(b->t);
     b->t = NULL;
     return 0;

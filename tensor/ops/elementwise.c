@@ -25,9 +25,7 @@ td_dtype td_ew_dtype(td_node *n, bool float_only) {
             zero = td_dtype_promote(zero, t->dtype);
         }
     }
-    d = !any_dim                            ? zero
-        : category(zero) > category(dim) ? td_dtype_promote(dim, zero)
-                                           : dim;
+    d = !any_dim ? zero : category(zero) > category(dim) ? td_dtype_promote(dim, zero) : dim;
     if (float_only && !td_dtype_is_float(d)) d = TD_FLOAT32;
     return d;
 }
@@ -111,14 +109,14 @@ done:
 }
 
 /* td_ew_any: ctx is an int flag, set (benignly racing to the same value) on a hit. */
-#define ANY_LOOP(fn, T, test)                                                                    \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        int hit = 0;                                                                             \
-        for (int64_t i = 0; i < n; i++) {                                                        \
-            T x = *(const T *)(p[0] + i * s[0]);                                                 \
-            hit |= (test);                                                                       \
-        }                                                                                        \
-        if (hit) __atomic_store_n((int *)ctx, 1, __ATOMIC_RELAXED);                              \
+#define ANY_LOOP(fn, T, test)                                                                      \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        int hit = 0;                                                                               \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T x = *(const T *)(p[0] + i * s[0]);                                                   \
+            hit |= (test);                                                                         \
+        }                                                                                          \
+        if (hit) __atomic_store_n((int *)ctx, 1, __ATOMIC_RELAXED);                                \
     }
 ANY_LOOP(any0_f32, float, x == 0)
 ANY_LOOP(any0_f64, double, x == 0)
@@ -139,50 +137,49 @@ bool td_ew_any(td_tensor *t, bool negative) {
 
 /* ---- unary rows ---------------------------------------------------------------------------- */
 #define ULOOPS_FLOAT(nm, fwd) static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};
-#define ULOOPS_INT(nm, fwd)                                                                      \
-    LOOP1(nm##_i64, int64_t, int64_t, fwd)                                                       \
+#define ULOOPS_INT(nm, fwd)                                                                        \
+    LOOP1(nm##_i64, int64_t, int64_t, fwd)                                                         \
     static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64};
 #define UFLOAT_FLOAT true
 #define UFLOAT_INT   false
 
-#define UNARY(nm, kind, reads, fwd, bwd, dc)                                                     \
-    LOOP1(nm##_f32, float, float, fwd)                                                           \
-    LOOP1(nm##_f64, double, double, fwd)                                                         \
-    ULOOPS_##kind(nm, fwd)                                                                       \
-    GLOOP(nm##_b32, float, bwd)                                                                  \
-    GLOOP(nm##_b64, double, bwd)                                                                 \
-    static const td_loop nm##_gloops[TD_NDTYPES] = {nm##_b32, nm##_b64};                         \
-    static int nm##_shape(td_node *n) {                                                          \
-        return td_ew_shape(n, UFLOAT_##kind, false);                                             \
-    }                                                                                            \
-    static int nm##_forward(td_node *n) {                                                        \
-        return td_ew_run(n, n->meta[0].dtype, nm##_loops);                                       \
-    }                                                                                            \
-    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {              \
-        return td_ew_grad(n, gout[0], nm##_gloops, 0, &gin[0]);                                  \
-    }                                                                                            \
-    const td_op td_op_##nm = {.name = #nm,                                                       \
-                              .nin = 1,                                                          \
-                              .flags = GRAD_##reads | TD_INPLACE,                                \
-                              .doc = dc,                                                         \
-                              .shape = nm##_shape,                                               \
-                              .forward = nm##_forward,                                           \
+#define UNARY(nm, kind, reads, fwd, bwd, dc)                                                       \
+    LOOP1(nm##_f32, float, float, fwd)                                                             \
+    LOOP1(nm##_f64, double, double, fwd)                                                           \
+    ULOOPS_##kind(nm, fwd) GLOOP(nm##_b32, float, bwd)                                             \
+        GLOOP(nm##_b64, double, bwd) static const td_loop nm##_gloops[TD_NDTYPES] = {nm##_b32,     \
+                                                                                     nm##_b64};    \
+    static int nm##_shape(td_node *n) {                                                            \
+        return td_ew_shape(n, UFLOAT_##kind, false);                                               \
+    }                                                                                              \
+    static int nm##_forward(td_node *n) {                                                          \
+        return td_ew_run(n, n->meta[0].dtype, nm##_loops);                                         \
+    }                                                                                              \
+    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {                \
+        return td_ew_grad(n, gout[0], nm##_gloops, 0, &gin[0]);                                    \
+    }                                                                                              \
+    const td_op td_op_##nm = {.name = #nm,                                                         \
+                              .nin = 1,                                                            \
+                              .flags = GRAD_##reads | TD_INPLACE,                                  \
+                              .doc = dc,                                                           \
+                              .shape = nm##_shape,                                                 \
+                              .forward = nm##_forward,                                             \
                               .backward = nm##_backward};
 #include "unary.def"
 #undef UNARY
 
 /* ---- binary rows --------------------------------------------------------------------------- */
-#define BLOOPS_ARITH(nm, fwd)                                                                    \
-    LOOP2(nm##_i64, int64_t, int64_t, fwd)                                                       \
-    LOOP2(nm##_u8, uint8_t, uint8_t, fwd)                                                        \
+#define BLOOPS_ARITH(nm, fwd)                                                                      \
+    LOOP2(nm##_i64, int64_t, int64_t, fwd)                                                         \
+    LOOP2(nm##_u8, uint8_t, uint8_t, fwd)                                                          \
     static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64, nm##_u8};
-#define BLOOPS_IDIV BLOOPS_ARITH
-#define BLOOPS_IPOW BLOOPS_ARITH
+#define BLOOPS_IDIV           BLOOPS_ARITH
+#define BLOOPS_IPOW           BLOOPS_ARITH
 #define BLOOPS_FLOAT(nm, fwd) static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};
-#define BFLOAT_ARITH false
-#define BFLOAT_IDIV  false
-#define BFLOAT_IPOW  false
-#define BFLOAT_FLOAT true
+#define BFLOAT_ARITH          false
+#define BFLOAT_IDIV           false
+#define BFLOAT_IPOW           false
+#define BFLOAT_FLOAT          true
 enum { CHECK_ARITH, CHECK_FLOAT = 0, CHECK_IDIV, CHECK_IPOW };
 
 /* Integer division by zero would trap and PyTorch refuses negative integer powers: both are
@@ -203,37 +200,35 @@ static int binary_forward(td_node *n, td_loop const *loops, int check) {
     return td_ew_run(n, dt, loops);
 }
 
-#define BINARY(nm, kind, reads, fwd, dx, dy, dc)                                                 \
-    LOOP2(nm##_f32, float, float, fwd)                                                           \
-    LOOP2(nm##_f64, double, double, fwd)                                                         \
-    BLOOPS_##kind(nm, fwd)                                                                       \
-    GLOOP(nm##_dx32, float, dx)                                                                  \
-    GLOOP(nm##_dx64, double, dx)                                                                 \
-    GLOOP(nm##_dy32, float, dy)                                                                  \
-    GLOOP(nm##_dy64, double, dy)                                                                 \
-    static const td_loop nm##_dx[TD_NDTYPES] = {nm##_dx32, nm##_dx64};                           \
-    static const td_loop nm##_dy[TD_NDTYPES] = {nm##_dy32, nm##_dy64};                           \
-    static int nm##_shape(td_node *n) {                                                          \
-        return td_ew_shape(n, BFLOAT_##kind, false);                                             \
-    }                                                                                            \
-    static int nm##_forward(td_node *n) {                                                        \
-        return binary_forward(n, nm##_loops, CHECK_##kind);                                      \
-    }                                                                                            \
-    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {              \
-        if (n->needs_grad[0] && td_ew_grad(n, gout[0], nm##_dx, 0, &gin[0]) < 0) return -1;      \
-        if (n->needs_grad[1] && td_ew_grad(n, gout[0], nm##_dy, 1, &gin[1]) < 0) {               \
-            td_release(gin[0]); /* leaves no half-filled gin behind */                           \
-            gin[0] = NULL;                                                                       \
-            return -1;                                                                           \
-        }                                                                                        \
-        return 0;                                                                                \
-    }                                                                                            \
-    const td_op td_op_##nm = {.name = #nm,                                                       \
-                              .nin = 2,                                                          \
-                              .flags = GRAD_##reads | TD_INPLACE,                                \
-                              .doc = dc,                                                         \
-                              .shape = nm##_shape,                                               \
-                              .forward = nm##_forward,                                           \
+#define BINARY(nm, kind, reads, fwd, dx, dy, dc)                                                   \
+    LOOP2(nm##_f32, float, float, fwd)                                                             \
+    LOOP2(nm##_f64, double, double, fwd)                                                           \
+    BLOOPS_##kind(nm, fwd) GLOOP(nm##_dx32, float, dx) GLOOP(nm##_dx64, double, dx)                \
+        GLOOP(nm##_dy32, float, dy)                                                                \
+            GLOOP(nm##_dy64, double, dy) static const td_loop nm##_dx[TD_NDTYPES] = {nm##_dx32,    \
+                                                                                     nm##_dx64};   \
+    static const td_loop nm##_dy[TD_NDTYPES] = {nm##_dy32, nm##_dy64};                             \
+    static int nm##_shape(td_node *n) {                                                            \
+        return td_ew_shape(n, BFLOAT_##kind, false);                                               \
+    }                                                                                              \
+    static int nm##_forward(td_node *n) {                                                          \
+        return binary_forward(n, nm##_loops, CHECK_##kind);                                        \
+    }                                                                                              \
+    static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {                \
+        if (n->needs_grad[0] && td_ew_grad(n, gout[0], nm##_dx, 0, &gin[0]) < 0) return -1;        \
+        if (n->needs_grad[1] && td_ew_grad(n, gout[0], nm##_dy, 1, &gin[1]) < 0) {                 \
+            td_release(gin[0]); /* leaves no half-filled gin behind */                             \
+            gin[0] = NULL;                                                                         \
+            return -1;                                                                             \
+        }                                                                                          \
+        return 0;                                                                                  \
+    }                                                                                              \
+    const td_op td_op_##nm = {.name = #nm,                                                         \
+                              .nin = 2,                                                            \
+                              .flags = GRAD_##reads | TD_INPLACE,                                  \
+                              .doc = dc,                                                           \
+                              .shape = nm##_shape,                                                 \
+                              .forward = nm##_forward,                                             \
                               .backward = nm##_backward};
 #include "binary.def"
 #undef BINARY

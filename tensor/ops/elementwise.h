@@ -4,9 +4,9 @@
 #ifndef TIDE_ELEMENTWISE_H
 #define TIDE_ELEMENTWISE_H
 
-#include <tgmath.h>
-
 #include "../tide.h"
+
+#include <tgmath.h>
 
 /* The dtype a row computes in: PyTorch's result_type over the inputs (a 0-dim input raises
  * the result only when it is of a higher category: bool < integer < float), integers lifted
@@ -38,91 +38,91 @@ bool td_ew_any(td_tensor *t, bool negative);
 #define C(v) ((T)(v))
 
 /* LOOP1(fn, TI, TO, expr): out = expr of x (type T = TI); ctx is available as `ctx`. */
-#define LOOP1(fn, TI, TO, expr)                                                                  \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TI T;                                                                            \
-        (void)ctx;                                                                               \
-        if (s[0] == sizeof(TO) && s[1] == sizeof(T)) {                                           \
-            TO *restrict o = (TO *)p[0];                                                         \
-            const T *restrict a = (const T *)p[1];                                               \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = a[i];                                                                      \
-                o[i] = (TO)(expr);                                                               \
-            }                                                                                    \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = *(const T *)(p[1] + i * s[1]);                                             \
-                *(TO *)(p[0] + i * s[0]) = (TO)(expr);                                           \
-            }                                                                                    \
-        }                                                                                        \
+#define LOOP1(fn, TI, TO, expr)                                                                    \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        typedef TI T;                                                                              \
+        (void)ctx;                                                                                 \
+        if (s[0] == sizeof(TO) && s[1] == sizeof(T)) {                                             \
+            TO *restrict o = (TO *)p[0];                                                           \
+            const T *restrict a = (const T *)p[1];                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = a[i];                                                                        \
+                o[i] = (TO)(expr);                                                                 \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = *(const T *)(p[1] + i * s[1]);                                               \
+                *(TO *)(p[0] + i * s[0]) = (TO)(expr);                                             \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* LOOP2(fn, TI, TO, expr): out = expr of x, y (type T = TI). */
-#define LOOP2(fn, TI, TO, expr)                                                                  \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TI T;                                                                            \
-        (void)ctx;                                                                               \
-        TO *restrict o = (TO *)p[0];                                                             \
-        const T *restrict a = (const T *)p[1], *restrict b = (const T *)p[2];                    \
-        if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == sizeof(T)) {                      \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = a[i], y = b[i];                                                            \
-                o[i] = (TO)(expr);                                                               \
-            }                                                                                    \
-        } else if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == 0) {                       \
-            const T y = *b;                                                                      \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = a[i];                                                                      \
-                o[i] = (TO)(expr);                                                               \
-            }                                                                                    \
-        } else if (s[0] == sizeof(TO) && s[1] == 0 && s[2] == sizeof(T)) {                       \
-            const T x = *a;                                                                      \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T y = b[i];                                                                      \
-                o[i] = (TO)(expr);                                                               \
-            }                                                                                    \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T x = *(const T *)(p[1] + i * s[1]), y = *(const T *)(p[2] + i * s[2]);          \
-                *(TO *)(p[0] + i * s[0]) = (TO)(expr);                                           \
-            }                                                                                    \
-        }                                                                                        \
+#define LOOP2(fn, TI, TO, expr)                                                                    \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        typedef TI T;                                                                              \
+        (void)ctx;                                                                                 \
+        TO *restrict o = (TO *)p[0];                                                               \
+        const T *restrict a = (const T *)p[1], *restrict b = (const T *)p[2];                      \
+        if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == sizeof(T)) {                        \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = a[i], y = b[i];                                                              \
+                o[i] = (TO)(expr);                                                                 \
+            }                                                                                      \
+        } else if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == 0) {                         \
+            const T y = *b;                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = a[i];                                                                        \
+                o[i] = (TO)(expr);                                                                 \
+            }                                                                                      \
+        } else if (s[0] == sizeof(TO) && s[1] == 0 && s[2] == sizeof(T)) {                         \
+            const T x = *a;                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T y = b[i];                                                                        \
+                o[i] = (TO)(expr);                                                                 \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = *(const T *)(p[1] + i * s[1]), y = *(const T *)(p[2] + i * s[2]);            \
+                *(TO *)(p[0] + i * s[0]) = (TO)(expr);                                             \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* GLOOP(fn, TY, expr): backward loop over {dx, g, x, y}, all of type T = TY. */
-#define GLOOP(fn, TY, expr)                                                                      \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TY T;                                                                            \
-        (void)ctx;                                                                               \
-        if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T) && s[3] == sizeof(T)) { \
-            T *restrict o = (T *)p[0];                                                           \
-            const T *restrict pg = (const T *)p[1], *restrict px = (const T *)p[2];              \
-            const T *restrict py = (const T *)p[3];                                              \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T g = pg[i], x = px[i], y = py[i];                                               \
-                (void)g, (void)x, (void)y;                                                       \
-                o[i] = (T)(expr);                                                                \
-            }                                                                                    \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T g = *(const T *)(p[1] + i * s[1]), x = *(const T *)(p[2] + i * s[2]);          \
-                T y = *(const T *)(p[3] + i * s[3]);                                             \
-                (void)g, (void)x, (void)y;                                                       \
-                *(T *)(p[0] + i * s[0]) = (T)(expr);                                             \
-            }                                                                                    \
-        }                                                                                        \
+#define GLOOP(fn, TY, expr)                                                                        \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        typedef TY T;                                                                              \
+        (void)ctx;                                                                                 \
+        if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T) && s[3] == sizeof(T)) {    \
+            T *restrict o = (T *)p[0];                                                             \
+            const T *restrict pg = (const T *)p[1], *restrict px = (const T *)p[2];                \
+            const T *restrict py = (const T *)p[3];                                                \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T g = pg[i], x = px[i], y = py[i];                                                 \
+                (void)g, (void)x, (void)y;                                                         \
+                o[i] = (T)(expr);                                                                  \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T g = *(const T *)(p[1] + i * s[1]), x = *(const T *)(p[2] + i * s[2]);            \
+                T y = *(const T *)(p[3] + i * s[3]);                                               \
+                (void)g, (void)x, (void)y;                                                         \
+                *(T *)(p[0] + i * s[0]) = (T)(expr);                                               \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* ---- dtype-generic scalar helpers (float, double, int64_t, uint8_t) ------------------------ */
-#define EW_GENERIC(fn, x) _Generic((x), float: fn##_f32, double: fn##_f64, int64_t: fn##_i64, \
-                                   uint8_t: fn##_u8)
+#define EW_GENERIC(fn, x)                                                                          \
+    _Generic((x), float : fn##_f32, double : fn##_f64, int64_t : fn##_i64, uint8_t : fn##_u8)
 
 /* PyTorch's remainder: the result has the sign of the divisor (Python's %). Integer
  * divisors are checked for zero before a loop runs; y == -1 avoids INT64_MIN % -1. */
-#define EW_MOD_FLOAT(sfx, T, fmodf_)                                                             \
-    static inline T ew_mod_##sfx(T x, T y) {                                                     \
-        T r = fmodf_(x, y);                                                                      \
-        return (r != 0 && (r < 0) != (y < 0)) ? r + y : r;                                       \
+#define EW_MOD_FLOAT(sfx, T, fmodf_)                                                               \
+    static inline T ew_mod_##sfx(T x, T y) {                                                       \
+        T r = fmodf_(x, y);                                                                        \
+        return (r != 0 && (r < 0) != (y < 0)) ? r + y : r;                                         \
     }
 EW_MOD_FLOAT(f32, float, fmodf)
 EW_MOD_FLOAT(f64, double, fmod)
@@ -138,14 +138,14 @@ static inline uint8_t ew_mod_u8(uint8_t x, uint8_t y) {
 
 /* PyTorch's floor division (div_floor_floating): exact for values a naive floor(x / y) gets
  * wrong by one, and x / y (inf or nan) for a zero divisor. */
-#define EW_FLOORDIV_FLOAT(sfx, T, fmodf_, floorf_, copysignf_)                                   \
-    static inline T ew_floordiv_##sfx(T x, T y) {                                                \
-        if (y == 0) return x / y;                                                                \
-        T m = fmodf_(x, y), d = (x - m) / y;                                                     \
-        if (m != 0 && (y < 0) != (m < 0)) d -= 1;                                                \
-        if (d == 0) return copysignf_((T)0, x / y);                                              \
-        T f = floorf_(d);                                                                        \
-        return d - f > (T)0.5 ? f + 1 : f;                                                       \
+#define EW_FLOORDIV_FLOAT(sfx, T, fmodf_, floorf_, copysignf_)                                     \
+    static inline T ew_floordiv_##sfx(T x, T y) {                                                  \
+        if (y == 0) return x / y;                                                                  \
+        T m = fmodf_(x, y), d = (x - m) / y;                                                       \
+        if (m != 0 && (y < 0) != (m < 0)) d -= 1;                                                  \
+        if (d == 0) return copysignf_((T)0, x / y);                                                \
+        T f = floorf_(d);                                                                          \
+        return d - f > (T)0.5 ? f + 1 : f;                                                         \
     }
 EW_FLOORDIV_FLOAT(f32, float, fmodf, floorf, copysignf)
 EW_FLOORDIV_FLOAT(f64, double, fmod, floor, copysign)
@@ -180,21 +180,21 @@ static inline uint8_t ew_pow_u8(uint8_t x, uint8_t y) {
 #define ew_pow(x, y) EW_GENERIC(ew_pow, x)(x, y)
 
 /* maximum/minimum propagate NaN, like PyTorch (fmax would drop it). */
-#define EW_MINMAX(sfx, T)                                                                        \
-    static inline T ew_max_##sfx(T x, T y) {                                                     \
-        return x > y || x != x ? x : y;                                                          \
-    }                                                                                            \
-    static inline T ew_min_##sfx(T x, T y) {                                                     \
-        return x < y || x != x ? x : y;                                                          \
+#define EW_MINMAX(sfx, T)                                                                          \
+    static inline T ew_max_##sfx(T x, T y) {                                                       \
+        return x > y || x != x ? x : y;                                                            \
+    }                                                                                              \
+    static inline T ew_min_##sfx(T x, T y) {                                                       \
+        return x < y || x != x ? x : y;                                                            \
     }
 EW_MINMAX(f32, float)
 EW_MINMAX(f64, double)
-#define EW_IMINMAX(sfx, T)                                                                       \
-    static inline T ew_max_##sfx(T x, T y) {                                                     \
-        return x > y ? x : y;                                                                    \
-    }                                                                                            \
-    static inline T ew_min_##sfx(T x, T y) {                                                     \
-        return x < y ? x : y;                                                                    \
+#define EW_IMINMAX(sfx, T)                                                                         \
+    static inline T ew_max_##sfx(T x, T y) {                                                       \
+        return x > y ? x : y;                                                                      \
+    }                                                                                              \
+    static inline T ew_min_##sfx(T x, T y) {                                                       \
+        return x < y ? x : y;                                                                      \
     }
 EW_IMINMAX(i64, int64_t)
 EW_IMINMAX(u8, uint8_t)
@@ -209,11 +209,11 @@ static inline int64_t ew_id_i64(int64_t x) {
 static inline int64_t ew_abs_i64(int64_t x) {
     return x < 0 ? (int64_t)(0 - (uint64_t)x) : x; /* INT64_MIN stays itself, as in PyTorch */
 }
-#define ew_floor(x) _Generic((x), float: floorf, double: floor, int64_t: ew_id_i64)(x)
-#define ew_ceil(x)  _Generic((x), float: ceilf, double: ceil, int64_t: ew_id_i64)(x)
-#define ew_round(x) _Generic((x), float: rintf, double: rint, int64_t: ew_id_i64)(x)
-#define ew_abs(x)   _Generic((x), float: fabsf, double: fabs, int64_t: ew_abs_i64)(x)
-#define ew_sign(x)  (((x) > 0) - ((x) < 0)) /* 0 for NaN, like PyTorch */
+#define ew_floor(x)   _Generic((x), float : floorf, double : floor, int64_t : ew_id_i64)(x)
+#define ew_ceil(x)    _Generic((x), float : ceilf, double : ceil, int64_t : ew_id_i64)(x)
+#define ew_round(x)   _Generic((x), float : rintf, double : rint, int64_t : ew_id_i64)(x)
+#define ew_abs(x)     _Generic((x), float : fabsf, double : fabs, int64_t : ew_abs_i64)(x)
+#define ew_sign(x)    (((x) > 0) - ((x) < 0)) /* 0 for NaN, like PyTorch */
 #define ew_sigmoid(x) (1 / (1 + exp(-(x))))
 
 #endif

@@ -44,6 +44,12 @@ static void walk_next(walker *w) {
     }
 }
 
+/* The loop condition of a walk: stops early (every 64K elements it looks) on Ctrl-C; the
+ * caller then returns td_poll_interrupt(). */
+static bool more(int64_t i, int64_t total) {
+    return i < total && ((i & 0xffff) || !td_interrupted);
+}
+
 static void copy_elem(char *dst, const char *src, size_t esz) {
     switch (esz) {
     case 8:
@@ -80,14 +86,14 @@ static int check_indices(const char *fn, const td_tensor *idx, int64_t d, int64_
                         td_dtype_name(idx->dtype), shp(idx, b));
     walker w;
     walk_init(&w, idx->shape, idx->ndim, &idx, 1, -1);
-    for (int64_t i = 0, total = td_numel(idx); i < total; i++, walk_next(&w)) {
+    for (int64_t i = 0, total = td_numel(idx); more(i, total); i++, walk_next(&w)) {
         int64_t v = *(const int64_t *)at(idx, w.off[0]);
         if (v == 0 || v > n || v < -n)
             return td_error("%s: index %lld out of range for dim %d of size %lld (expected 1..%lld "
                             "or -%lld..-1)",
                             fn, (long long)v, (int)d + 1, (long long)n, (long long)n, (long long)n);
     }
-    return 0;
+    return td_poll_interrupt();
 }
 
 static int64_t zero_based(int64_t v, int64_t n) {
@@ -155,7 +161,7 @@ done:
 }
 
 #define INDEX_ADD(T)                                                                               \
-    for (int64_t b = 0; b < outer; b++)                                                            \
+    for (int64_t b = 0; b < outer && !td_interrupted; b++)                                         \
         for (int64_t r = 0; r < k; r++) {                                                          \
             T *zr = (T *)td_data(z) + (b * size + zero_based(iv[r], size)) * inner;                \
             const T *gr = (const T *)td_data(g) + (b * k + r) * inner;                             \
@@ -179,6 +185,7 @@ static int index_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
         td_error("index: no gradient for %s tensors", td_dtype_name(g->dtype));
         goto done;
     }
+    if (td_poll_interrupt() < 0) goto done;
     gin[0] = z;
     z = NULL;
     rc = 0;
@@ -238,7 +245,7 @@ static int gather_forward(td_node *n) {
 }
 
 #define SCATTER_ADD(T)                                                                             \
-    for (int64_t i = 0; i < total; i++, walk_next(&w)) {                                           \
+    for (int64_t i = 0; more(i, total); i++, walk_next(&w)) {                                      \
         int64_t j = zero_based(*(const int64_t *)at(idx, w.off[1]), size);                         \
         *(T *)at(z, w.off[0] + j * z->stride[d]) += *(const T *)at(g, w.off[2]);                   \
     }
@@ -260,6 +267,10 @@ static int gather_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) 
     } else {
         td_release(z);
         return td_error("gather: no gradient for %s tensors", td_dtype_name(g->dtype));
+    }
+    if (td_poll_interrupt() < 0) {
+        td_release(z);
+        return -1;
     }
     gin[0] = z;
     return 0;
@@ -300,7 +311,7 @@ static int scatter_forward(td_node *n) {
     const td_tensor *ops[3] = {o, idx, src};
     walker w;
     walk_init(&w, idx->shape, idx->ndim, ops, 3, (int)d);
-    for (int64_t i = 0; i < total; i++, walk_next(&w)) {
+    for (int64_t i = 0; more(i, total); i++, walk_next(&w)) {
         int64_t j = zero_based(*(const int64_t *)at(idx, w.off[1]), size);
         copy_elem(at(o, w.off[0] + j * o->stride[d]), at(src, w.off[2]), esz);
     }
@@ -324,9 +335,13 @@ static int scatter_backward(td_node *n, td_tensor *const *gout, td_tensor **gin)
         walk_init(&w, idx->shape, idx->ndim, ops, 2, (int)d);
         static const char zero[8];
         size_t esz = td_dtype_size(c->dtype);
-        for (int64_t i = 0, total = td_numel(idx); i < total; i++, walk_next(&w)) {
+        for (int64_t i = 0, total = td_numel(idx); more(i, total); i++, walk_next(&w)) {
             int64_t j = zero_based(*(const int64_t *)at(idx, w.off[1]), c->shape[d]);
             copy_elem(at(c, w.off[0] + j * c->stride[d]), zero, esz);
+        }
+        if (td_poll_interrupt() < 0) {
+            td_release(c);
+            return -1;
         }
         gin[0] = c;
     }
@@ -354,7 +369,7 @@ static int64_t mask_count(const td_tensor *mask, const int64_t *shape, int nd) {
     walker w;
     int64_t c = 0;
     walk_init(&w, shape, nd, &mask, 1, -1);
-    for (int64_t i = 0, total = prod(shape, nd); i < total; i++, walk_next(&w))
+    for (int64_t i = 0, total = prod(shape, nd); more(i, total); i++, walk_next(&w))
         c += *(const bool *)at(mask, w.off[0]);
     return c;
 }
@@ -376,7 +391,7 @@ static int masked_select_shape(td_node *n) {
     m->ndim = 1;
     m->shape[0] = mask_count(n->in[1], shape, nd);
     m->dtype = n->in[0]->dtype;
-    return 0;
+    return td_poll_interrupt();
 }
 
 /* to[i++] = from[p] for each position p (of from and mask broadcast) where mask is true:
@@ -391,7 +406,7 @@ static void mask_walk(td_tensor *x, const td_tensor *mask, td_tensor *flat, bool
     char *f = td_data(flat);
     walker w;
     walk_init(&w, shape, nd, (const td_tensor *const *)ops, 2, -1);
-    for (int64_t i = 0, total = prod(shape, nd); i < total; i++, walk_next(&w)) {
+    for (int64_t i = 0, total = prod(shape, nd); more(i, total); i++, walk_next(&w)) {
         if (!*(const bool *)at(mask, w.off[1])) continue;
         if (back)
             copy_elem(at(x, w.off[0]), f, esz);
@@ -403,7 +418,7 @@ static void mask_walk(td_tensor *x, const td_tensor *mask, td_tensor *flat, bool
 
 static int masked_select_forward(td_node *n) {
     mask_walk(n->in[0], n->in[1], n->out[0], false);
-    return 0;
+    return td_poll_interrupt();
 }
 
 /* dx = zeros (of the broadcast shape) with g put back at the selected positions. */
@@ -414,6 +429,10 @@ static int masked_select_backward(td_node *n, td_tensor *const *gout, td_tensor 
     td_tensor *g = td_contiguous(gout[0]), *z = g ? td_zeros(shape, nd, g->dtype) : NULL;
     if (z) mask_walk(z, n->in[1], g, true);
     td_release(g);
+    if (z && td_poll_interrupt() < 0) {
+        td_release(z);
+        return -1;
+    }
     return (gin[0] = z) ? 0 : -1;
 }
 
@@ -455,6 +474,7 @@ static int assign_shape(td_node *n) {
                 "index assignment: mask of shape %s does not broadcast to the tensor's shape %s",
                 shp(key, a), shp(t, b));
         int64_t count = mask_count(key, t->shape, t->ndim);
+        if (td_poll_interrupt() < 0) return -1;
         if (td_numel(v) != 1 && (v->ndim != 1 || v->shape[0] != count))
             return td_error(
                 "index assignment: %lld positions are masked but the value has shape %s "
@@ -498,7 +518,7 @@ static int assign_forward(td_node *n) {
         if (!c) goto done;
         mask_walk(o, key, c, true);
         td_release(c);
-        rc = 0;
+        rc = td_poll_interrupt();
     } else if ((part = apply_steps(o, key))) {
         rc = td_copy_into(part, v);
     }

@@ -1,8 +1,7 @@
-/* tensor/ops/reduce.c: reductions over one dim or over all elements (sum mean prod max min argmax
- * argmin all any; var std norm logsumexp in stats.c), and td_sum_to. Sizes: the input is seen
- * as O outputs (the kept dims) times a run of N reduced elements with stride s; backward sees x
- * as a contiguous O x N x I block. Every output is computed by one thread in a fixed order, and
- * long rows are cut into fixed chunks, so results do not depend on the thread count. */
+/* tensor/ops/reduce.c: reductions over one dim or all elements (sum mean prod max min argmax
+ * argmin all any), td_sum_to, and the engine stats.c shares. Sizes: x is O outputs (kept dims)
+ * times a run of N elements s apart, or (backward) a dense O x N x I block. One thread computes
+ * each output in a fixed order, long runs in fixed chunks: results ignore the thread count. */
 #include "reduce.h"
 
 #include <math.h>

@@ -1,9 +1,9 @@
 /* tensor/ops/select.c: elementwise ops that pick between values: clamp(lo, hi), where(cond,
  * a, b), masked_fill(mask, v) and dropout(p, training). Conditions and masks are bool tensors
  * that broadcast; gradients flow to the values picked. */
-#include <string.h>
-
 #include "elementwise.h"
+
+#include <string.h>
 
 /* Bounds and fill values arrive as doubles; integer dtypes saturate instead of overflowing. */
 static int64_t to_i64(double v) {
@@ -11,6 +11,10 @@ static int64_t to_i64(double v) {
     if (v >= 9223372036854775807.0) return INT64_MAX;
     if (v <= -9223372036854775808.0) return INT64_MIN;
     return (int64_t)v;
+}
+
+static uint8_t to_u8(double v) {
+    return v > 255 ? 255 : v > 0 ? (uint8_t)v : 0;
 }
 
 static int check_bool(const td_node *n, int i, const char *what) {
@@ -24,15 +28,15 @@ static int check_bool(const td_node *n, int i, const char *what) {
 }
 
 /* Gradient picking loops over {gin, g, cond}: gin = g where cond (or where not cond). */
-#define PICK_LOOP(fn, TY, expr)                                                                  \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TY T;                                                                            \
-        (void)ctx;                                                                               \
-        for (int64_t i = 0; i < n; i++) {                                                        \
-            T g = *(const T *)(p[1] + i * s[1]);                                                 \
-            bool c = *(const bool *)(p[2] + i * s[2]);                                           \
-            *(T *)(p[0] + i * s[0]) = (expr);                                                    \
-        }                                                                                        \
+#define PICK_LOOP(fn, TY, expr)                                                                    \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        typedef TY T;                                                                              \
+        (void)ctx;                                                                                 \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T g = *(const T *)(p[1] + i * s[1]);                                                   \
+            bool c = *(const bool *)(p[2] + i * s[2]);                                             \
+            *(T *)(p[0] + i * s[0]) = (expr);                                                      \
+        }                                                                                          \
     }
 PICK_LOOP(pick_t32, float, c ? g : 0)
 PICK_LOOP(pick_t64, double, c ? g : 0)
@@ -49,8 +53,7 @@ static int pick_grad(td_node *n, td_tensor *g, int c, const td_loop *loops, int 
     if (!out) return -1;
     if (!loops[g->dtype]) {
         td_release(out);
-        return td_error("%s: backward: gradient of dtype %s", n->op->name,
-                        td_dtype_name(g->dtype));
+        return td_error("%s: backward: gradient of dtype %s", n->op->name, td_dtype_name(g->dtype));
     }
     if (td_foreach(ops, 3, loops[g->dtype], NULL) < 0) {
         td_release(out);
@@ -71,30 +74,31 @@ static int pick_grad(td_node *n, td_tensor *g, int c, const td_loop *loops, int 
 /* ---- clamp ----------------------------------------------------------------------------------
  * y = min(max(x, lo), hi) (so lo > hi gives hi, and NaN stays NaN, as in PyTorch); the
  * gradient passes where lo <= x <= hi. */
-#define CLAMP_LOOP(fn, TY, lowest, highest, conv)                                                \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        typedef TY T;                                                                            \
-        const td_args *a = ctx;                                                                  \
-        const T lo = a->has_a ? (T)conv(a->a) : (T)(lowest);                                     \
-        const T hi = a->has_b ? (T)conv(a->b) : (T)(highest);                                    \
-        if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                                            \
-            T *restrict o = (T *)p[0];                                                           \
-            const T *restrict x = (const T *)p[1];                                               \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T v = x[i] < lo ? lo : x[i];                                                     \
-                o[i] = v > hi ? hi : v;                                                          \
-            }                                                                                    \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                    \
-                T v = *(const T *)(p[1] + i * s[1]);                                             \
-                v = v < lo ? lo : v;                                                             \
-                *(T *)(p[0] + i * s[0]) = v > hi ? hi : v;                                       \
-            }                                                                                    \
-        }                                                                                        \
+#define CLAMP_LOOP(fn, TY, lowest, highest, conv)                                                  \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        typedef TY T;                                                                              \
+        const td_args *a = ctx;                                                                    \
+        const T lo = a->has_a ? (T)conv(a->a) : (T)(lowest);                                       \
+        const T hi = a->has_b ? (T)conv(a->b) : (T)(highest);                                      \
+        if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                                              \
+            T *restrict o = (T *)p[0];                                                             \
+            const T *restrict x = (const T *)p[1];                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T v = x[i] < lo ? lo : x[i];                                                       \
+                o[i] = v > hi ? hi : v;                                                            \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T v = *(const T *)(p[1] + i * s[1]);                                               \
+                v = v < lo ? lo : v;                                                               \
+                *(T *)(p[0] + i * s[0]) = v > hi ? hi : v;                                         \
+            }                                                                                      \
+        }                                                                                          \
     }
 CLAMP_LOOP(clamp_f32, float, -INFINITY, INFINITY, EW_ID)
 CLAMP_LOOP(clamp_f64, double, -INFINITY, INFINITY, EW_ID)
 CLAMP_LOOP(clamp_i64, int64_t, INT64_MIN, INT64_MAX, to_i64)
+CLAMP_LOOP(clamp_u8, uint8_t, 0, 255, to_u8)
 
 #define A ((const td_args *)ctx)
 GLOOP(clamp_b32, float, (!A->has_a || x >= (T)A->a) && (!A->has_b || x <= (T)A->b) ? g : 0)
@@ -108,7 +112,7 @@ static int clamp_shape(td_node *n) {
 }
 
 static int clamp_forward(td_node *n) {
-    static const td_loop loops[TD_NDTYPES] = {clamp_f32, clamp_f64, clamp_i64};
+    static const td_loop loops[TD_NDTYPES] = {clamp_f32, clamp_f64, clamp_i64, clamp_u8};
     return td_ew_run(n, n->meta[0].dtype, loops);
 }
 
@@ -129,20 +133,20 @@ const td_op td_op_clamp = {
 
 /* ---- where ----------------------------------------------------------------------------------
  * in = {cond, a, b}; out = cond ? a : b in the result type of a and b. */
-#define WHERE_LOOP(fn, T)                                                                        \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        (void)ctx;                                                                               \
-        if (s[0] == sizeof(T) && s[1] == 1 && s[2] == sizeof(T) && s[3] == sizeof(T)) {          \
-            T *restrict o = (T *)p[0];                                                           \
-            const bool *restrict c = (const bool *)p[1];                                         \
-            const T *restrict a = (const T *)p[2], *restrict b = (const T *)p[3];                \
-            for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b[i];                           \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++)                                                      \
-                *(T *)(p[0] + i * s[0]) = *(const bool *)(p[1] + i * s[1])                       \
-                                              ? *(const T *)(p[2] + i * s[2])                    \
-                                              : *(const T *)(p[3] + i * s[3]);                   \
-        }                                                                                        \
+#define WHERE_LOOP(fn, T)                                                                          \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        (void)ctx;                                                                                 \
+        if (s[0] == sizeof(T) && s[1] == 1 && s[2] == sizeof(T) && s[3] == sizeof(T)) {            \
+            T *restrict o = (T *)p[0];                                                             \
+            const bool *restrict c = (const bool *)p[1];                                           \
+            const T *restrict a = (const T *)p[2], *restrict b = (const T *)p[3];                  \
+            for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b[i];                             \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                *(T *)(p[0] + i * s[0]) = *(const bool *)(p[1] + i * s[1])                         \
+                                              ? *(const T *)(p[2] + i * s[2])                      \
+                                              : *(const T *)(p[3] + i * s[3]);                     \
+        }                                                                                          \
     }
 WHERE_LOOP(where_f32, float)
 WHERE_LOOP(where_f64, double)
@@ -160,8 +164,7 @@ static int where_shape(td_node *n) {
 }
 
 static int where_forward(td_node *n) {
-    static const td_loop loops[TD_NDTYPES] = {where_f32, where_f64, where_i64, where_u8,
-                                              where_u8};
+    static const td_loop loops[TD_NDTYPES] = {where_f32, where_f64, where_i64, where_u8, where_u8};
     td_dtype dt = n->meta[0].dtype;
     td_tensor *ops[4] = {n->out[0], n->in[0], NULL, NULL};
     int rc = -1;
@@ -194,15 +197,15 @@ const td_op td_op_where = {
 
 /* ---- masked_fill ----------------------------------------------------------------------------
  * in = {t, mask}; out = mask ? v : t in t's dtype, v = args.a. */
-#define FILL_LOOP(fn, T, conv)                                                                   \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        const T v = (T)conv(((const td_args *)ctx)->a);                                          \
-        for (int64_t i = 0; i < n; i++)                                                          \
-            *(T *)(p[0] + i * s[0]) =                                                            \
-                *(const bool *)(p[2] + i * s[2]) ? v : *(const T *)(p[1] + i * s[1]);            \
+#define FILL_LOOP(fn, T, conv)                                                                     \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        const T v = (T)conv(((const td_args *)ctx)->a);                                            \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            *(T *)(p[0] + i * s[0]) =                                                              \
+                *(const bool *)(p[2] + i * s[2]) ? v : *(const T *)(p[1] + i * s[1]);              \
     }
 #define TO_BOOL(v) ((v) != 0)
-#define TO_U8(v)   ((uint8_t)to_i64(v))
+#define TO_U8(v)   ((uint8_t)to_i64(v)) /* wraps, like assigning to a uint8 tensor */
 FILL_LOOP(fill_f32, float, EW_ID)
 FILL_LOOP(fill_f64, double, EW_ID)
 FILL_LOOP(fill_i64, int64_t, to_i64)
@@ -242,9 +245,9 @@ const td_op td_op_masked_fill = {
  * Training: y = x * m / (1 - p) with m ~ Bernoulli(1 - p) from the seeded generator, one mask
  * byte per element kept in n->ctx for backward. Not training, or p = 0: y is a copy of x. */
 typedef struct dropout_ctx {
-    double scale;  /* 1 / (1 - p); 0 when p = 1 */
-    int64_t n;     /* mask bytes */
-    uint8_t m[];   /* in the output's (contiguous) element order */
+    double scale; /* 1 / (1 - p); 0 when p = 1 */
+    int64_t n;    /* mask bytes */
+    uint8_t m[];  /* in the output's (contiguous) element order */
 } dropout_ctx;
 
 typedef struct mask_run {
@@ -252,19 +255,19 @@ typedef struct mask_run {
     const dropout_ctx *d;
 } mask_run;
 
-#define MASK_LOOP(fn, T)                                                                         \
-    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                     \
-        const mask_run *r = ctx;                                                                 \
-        const uint8_t *m = r->d->m + (p[0] - r->base) / (int64_t)sizeof(T);                      \
-        const T scale = (T)r->d->scale;                                                          \
-        T *o = (T *)p[0];                                                                        \
-        if (s[1] == sizeof(T)) {                                                                 \
-            const T *x = (const T *)p[1];                                                        \
-            for (int64_t i = 0; i < n; i++) o[i] = m[i] ? x[i] * scale : 0;                      \
-        } else {                                                                                 \
-            for (int64_t i = 0; i < n; i++)                                                      \
-                o[i] = m[i] ? *(const T *)(p[1] + i * s[1]) * scale : 0;                         \
-        }                                                                                        \
+#define MASK_LOOP(fn, T)                                                                           \
+    static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
+        const mask_run *r = ctx;                                                                   \
+        const uint8_t *m = r->d->m + (p[0] - r->base) / (int64_t)sizeof(T);                        \
+        const T scale = (T)r->d->scale;                                                            \
+        T *o = (T *)p[0];                                                                          \
+        if (s[1] == sizeof(T)) {                                                                   \
+            const T *x = (const T *)p[1];                                                          \
+            for (int64_t i = 0; i < n; i++) o[i] = m[i] ? x[i] * scale : 0;                        \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                o[i] = m[i] ? *(const T *)(p[1] + i * s[1]) * scale : 0;                           \
+        }                                                                                          \
     }
 MASK_LOOP(mask_f32, float)
 MASK_LOOP(mask_f64, double)

@@ -4,12 +4,12 @@
 #ifndef TEST_EW_HELPERS_H
 #define TEST_EW_HELPERS_H
 
+#include "../../tensor/tide.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "../../tensor/tide.h"
 
 #define R 4
 #define K 6
@@ -36,10 +36,18 @@ static inline td_tensor *make_layout(int layout, td_dtype dt, double lo, double 
                                      double avoid) {
     int64_t bs[2], vs[2] = {R, K}, st[2], off = 0;
     switch (layout) {
-    case TRANSPOSED: bs[0] = K, bs[1] = R, st[0] = 1, st[1] = R; break;
-    case NARROWED: bs[0] = R, bs[1] = K + 3, st[0] = K + 3, st[1] = 1, off = 2; break;
-    case EXPANDED: bs[0] = 1, bs[1] = K, st[0] = 0, st[1] = 1; break;
-    default: bs[0] = R, bs[1] = K, st[0] = K, st[1] = 1; break;
+    case TRANSPOSED:
+        bs[0] = K, bs[1] = R, st[0] = 1, st[1] = R;
+        break;
+    case NARROWED:
+        bs[0] = R, bs[1] = K + 3, st[0] = K + 3, st[1] = 1, off = 2;
+        break;
+    case EXPANDED:
+        bs[0] = 1, bs[1] = K, st[0] = 0, st[1] = 1;
+        break;
+    default:
+        bs[0] = R, bs[1] = K, st[0] = K, st[1] = 1;
+        break;
     }
     td_tensor *base = td_empty(bs, 2, dt);
     cr_assert_not_null(base);
@@ -57,8 +65,8 @@ static inline td_tensor *make_layout(int layout, td_dtype dt, double lo, double 
 }
 
 /* A contiguous tensor of the given shape with values from draw(). */
-static inline td_tensor *make_shape(const int64_t *shape, int nd, td_dtype dt, double lo,
-                                    double hi, double step, double avoid) {
+static inline td_tensor *make_shape(const int64_t *shape, int nd, td_dtype dt, double lo, double hi,
+                                    double step, double avoid) {
     td_tensor *t = td_empty(shape, nd, dt);
     int64_t n = td_numel(t), idx[TD_MAX_DIMS] = {0};
     for (int64_t e = 0; e < n; e++) {
@@ -84,11 +92,16 @@ static inline double get_bcast(const td_tensor *t, const int64_t *idx, int ndim)
 /* Rounds a double reference to what dtype dt holds. */
 static inline double as_dtype(double v, td_dtype dt) {
     switch (dt) {
-    case TD_FLOAT32: return (double)(float)v;
-    case TD_INT64: return (double)(int64_t)v;
-    case TD_UINT8: return (double)(uint8_t)(int64_t)v;
-    case TD_BOOL: return v != 0;
-    default: return v;
+    case TD_FLOAT32:
+        return (double)(float)v;
+    case TD_INT64:
+        return (double)(int64_t)v;
+    case TD_UINT8:
+        return (double)(uint8_t)(int64_t)v;
+    case TD_BOOL:
+        return v != 0;
+    default:
+        return v;
     }
 }
 

@@ -7,20 +7,38 @@ typedef struct crow {
     bool (*ref)(double, double);
 } crow;
 
-static bool c_eq(double x, double y) { return x == y; }
-static bool c_ne(double x, double y) { return x != y; }
-static bool c_lt(double x, double y) { return x < y; }
-static bool c_le(double x, double y) { return x <= y; }
-static bool c_gt(double x, double y) { return x > y; }
-static bool c_ge(double x, double y) { return x >= y; }
-static bool c_and(double x, double y) { return x != 0 && y != 0; }
-static bool c_or(double x, double y) { return x != 0 || y != 0; }
-static bool c_xor(double x, double y) { return (x != 0) != (y != 0); }
+static bool c_eq(double x, double y) {
+    return x == y;
+}
+static bool c_ne(double x, double y) {
+    return x != y;
+}
+static bool c_lt(double x, double y) {
+    return x < y;
+}
+static bool c_le(double x, double y) {
+    return x <= y;
+}
+static bool c_gt(double x, double y) {
+    return x > y;
+}
+static bool c_ge(double x, double y) {
+    return x >= y;
+}
+static bool c_and(double x, double y) {
+    return x != 0 && y != 0;
+}
+static bool c_or(double x, double y) {
+    return x != 0 || y != 0;
+}
+static bool c_xor(double x, double y) {
+    return (x != 0) != (y != 0);
+}
 
 static const crow rows[] = {
-    {&td_op_eq, c_eq}, {&td_op_ne, c_ne}, {&td_op_lt, c_lt}, {&td_op_le, c_le},
-    {&td_op_gt, c_gt}, {&td_op_ge, c_ge}, {&td_op_logical_and, c_and},
-    {&td_op_logical_or, c_or}, {&td_op_logical_xor, c_xor},
+    {&td_op_eq, c_eq},           {&td_op_ne, c_ne},         {&td_op_lt, c_lt},
+    {&td_op_le, c_le},           {&td_op_gt, c_gt},         {&td_op_ge, c_ge},
+    {&td_op_logical_and, c_and}, {&td_op_logical_or, c_or}, {&td_op_logical_xor, c_xor},
 };
 
 static void check_pair(const crow *c, td_tensor *x, td_tensor *y, const char *what) {
@@ -30,8 +48,8 @@ static void check_pair(const crow *c, td_tensor *x, td_tensor *y, const char *wh
     int64_t idx[TD_MAX_DIMS] = {0};
     do {
         double xv = get_bcast(x, idx, z->ndim), yv = get_bcast(y, idx, z->ndim);
-        cr_assert_eq(td_get(z, idx) != 0, c->ref(xv, yv), "%s(%g, %g) %s %s", c->op->name, xv,
-                     yv, td_dtype_name(x->dtype), what);
+        cr_assert_eq(td_get(z, idx) != 0, c->ref(xv, yv), "%s(%g, %g) %s %s", c->op->name, xv, yv,
+                     td_dtype_name(x->dtype), what);
     } while (next_idx(idx, z->shape, z->ndim));
     td_release(z);
 }
@@ -96,7 +114,8 @@ Test(compare, isnan_isfinite_logical_not) {
     for (int dt = 0; dt < TD_NDTYPES; dt++)
         for (int l = 0; l < NLAYOUT; l++) {
             td_tensor *t = make_layout(l, (td_dtype)dt, 0, 1, 1, 0);
-            td_tensor *a = td_apply1(&td_op_isnan, t, NULL), *b = td_apply1(&td_op_isfinite, t, NULL);
+            td_tensor *a = td_apply1(&td_op_isnan, t, NULL),
+                      *b = td_apply1(&td_op_isfinite, t, NULL);
             td_tensor *c = td_apply1(&td_op_logical_not, t, NULL);
             int64_t idx[2] = {0, 0};
             do {

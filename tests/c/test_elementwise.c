@@ -5,14 +5,30 @@
 #include "ew_helpers.h"
 
 /* ---- naive references ---------------------------------------------------------------------- */
-static double r_rsqrt(double x) { return 1 / sqrt(x); }
-static double r_sigmoid(double x) { return 1 / (1 + exp(-x)); }
-static double r_relu(double x) { return x > 0 ? x : 0; }
-static double r_gelu(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
-static double r_silu(double x) { return x / (1 + exp(-x)); }
-static double r_recip(double x) { return 1 / x; }
-static double r_neg(double x) { return -x; }
-static double r_sign(double x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }
+static double r_rsqrt(double x) {
+    return 1 / sqrt(x);
+}
+static double r_sigmoid(double x) {
+    return 1 / (1 + exp(-x));
+}
+static double r_relu(double x) {
+    return x > 0 ? x : 0;
+}
+static double r_gelu(double x) {
+    return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+}
+static double r_silu(double x) {
+    return x / (1 + exp(-x));
+}
+static double r_recip(double x) {
+    return 1 / x;
+}
+static double r_neg(double x) {
+    return -x;
+}
+static double r_sign(double x) {
+    return x > 0 ? 1 : x < 0 ? -1 : 0;
+}
 static double r_round(double x) { /* half to even, spelled out */
     double f = floor(x), d = x - f;
     if (d > 0.5 || (d == 0.5 && fmod(f, 2) != 0)) f += 1;
@@ -27,15 +43,24 @@ typedef struct urow {
 } urow;
 
 static const urow unary_rows[] = {
-    {&td_op_exp, exp, -3, 3, 0, false},         {&td_op_log, log, 0.1, 5, 0, false},
-    {&td_op_log1p, log1p, -0.5, 5, 0, false},   {&td_op_sqrt, sqrt, 0, 9, 0, false},
-    {&td_op_rsqrt, r_rsqrt, 0.1, 9, 0, false},  {&td_op_sin, sin, -4, 4, 0, false},
-    {&td_op_cos, cos, -4, 4, 0, false},         {&td_op_tanh, tanh, -3, 3, 0, false},
-    {&td_op_sigmoid, r_sigmoid, -6, 6, 0, false}, {&td_op_relu, r_relu, -3, 3, 0, false},
-    {&td_op_gelu, r_gelu, -4, 4, 0, false},     {&td_op_silu, r_silu, -4, 4, 0, false},
-    {&td_op_reciprocal, r_recip, 0.5, 4, 0, false}, {&td_op_neg, r_neg, -5, 5, 0, true},
-    {&td_op_abs, fabs, -5, 5, 0, true},         {&td_op_sign, r_sign, -2, 2, 1, true},
-    {&td_op_floor, floor, -5, 5, 0, true},      {&td_op_ceil, ceil, -5, 5, 0, true},
+    {&td_op_exp, exp, -3, 3, 0, false},
+    {&td_op_log, log, 0.1, 5, 0, false},
+    {&td_op_log1p, log1p, -0.5, 5, 0, false},
+    {&td_op_sqrt, sqrt, 0, 9, 0, false},
+    {&td_op_rsqrt, r_rsqrt, 0.1, 9, 0, false},
+    {&td_op_sin, sin, -4, 4, 0, false},
+    {&td_op_cos, cos, -4, 4, 0, false},
+    {&td_op_tanh, tanh, -3, 3, 0, false},
+    {&td_op_sigmoid, r_sigmoid, -6, 6, 0, false},
+    {&td_op_relu, r_relu, -3, 3, 0, false},
+    {&td_op_gelu, r_gelu, -4, 4, 0, false},
+    {&td_op_silu, r_silu, -4, 4, 0, false},
+    {&td_op_reciprocal, r_recip, 0.5, 4, 0, false},
+    {&td_op_neg, r_neg, -5, 5, 0, true},
+    {&td_op_abs, fabs, -5, 5, 0, true},
+    {&td_op_sign, r_sign, -2, 2, 1, true},
+    {&td_op_floor, floor, -5, 5, 0, true},
+    {&td_op_ceil, ceil, -5, 5, 0, true},
     {&td_op_round, r_round, -4, 4, 0.5, true},
 };
 #define NUNARY (sizeof unary_rows / sizeof unary_rows[0])
@@ -53,8 +78,8 @@ static void check_unary(const urow *u, td_dtype in_dt, int layout) {
         for (int64_t j = 0; j < K; j++) {
             int64_t idx[2] = {i, j};
             double xv = td_get(x, idx), ref = as_dtype(u->ref(xv), want), got = td_get(y, idx);
-            cr_assert(close_to(got, ref, want), "%s(%.9g) %s %s: got %.9g, want %.9g",
-                      u->op->name, xv, td_dtype_name(in_dt), layout_name[layout], got, ref);
+            cr_assert(close_to(got, ref, want), "%s(%.9g) %s %s: got %.9g, want %.9g", u->op->name,
+                      xv, td_dtype_name(in_dt), layout_name[layout], got, ref);
         }
     td_release(y);
     td_release(x);
@@ -105,16 +130,17 @@ Test(unary, float_rows_refuse_inplace_on_integers) {
 
 Test(unary, pytorch_values) {
     static const double xs[7] = {-3, -1, -0.5, 0, 0.5, 1, 3};
-    static const double gelu[7] = {-0.00404969409489031, -0.15865525393145702,
-                                   -0.15426876936299344, 0.0, 0.34573123063700656,
-                                   0.841344746068543, 2.99595030590511};
-    static const double silu[7] = {-0.14227761953270035, -0.2689414213699951,
-                                   -0.1887703343990727, 0.0, 0.3112296656009273,
-                                   0.7310585786300049, 2.8577223804672998};
+    static const double gelu[7] = {
+        -0.00404969409489031, -0.15865525393145702, -0.15426876936299344, 0.0,
+        0.34573123063700656,  0.841344746068543,    2.99595030590511};
+    static const double silu[7] = {
+        -0.14227761953270035, -0.2689414213699951, -0.1887703343990727, 0.0,
+        0.3112296656009273,   0.7310585786300049,  2.8577223804672998};
     static const double halves[7] = {-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5};
     static const double rounded[7] = {-2, -2, -0.0, 0, 2, 2, 4};
     int64_t n = 7;
-    td_tensor *x = td_from_data(xs, &n, 1, TD_FLOAT64), *h = td_from_data(halves, &n, 1, TD_FLOAT64);
+    td_tensor *x = td_from_data(xs, &n, 1, TD_FLOAT64),
+              *h = td_from_data(halves, &n, 1, TD_FLOAT64);
     td_tensor *g = td_apply1(&td_op_gelu, x, NULL), *s = td_apply1(&td_op_silu, x, NULL);
     td_tensor *r = td_apply1(&td_op_round, h, NULL);
     for (int64_t i = 0; i < n; i++) {
@@ -128,8 +154,8 @@ Test(unary, pytorch_values) {
     td_tensor *o = td_from_data(odd, &n, 1, TD_FLOAT32);
     td_tensor *sg = td_apply1(&td_op_sign, o, NULL), *re = td_apply1(&td_op_relu, o, NULL);
     int64_t i0 = 0, i3 = 3, i4 = 4;
-    cr_assert_eq(td_get(sg, &i0), 0);   /* sign(NaN) = 0, as torch.sign */
-    cr_assert(isnan(td_get(re, &i0)));  /* relu keeps NaN */
+    cr_assert_eq(td_get(sg, &i0), 0);  /* sign(NaN) = 0, as torch.sign */
+    cr_assert(isnan(td_get(re, &i0))); /* relu keeps NaN */
     cr_assert_eq(td_get(re, &i3), 0);
     cr_assert_eq(td_get(re, &i4), INFINITY);
     td_release(x), td_release(h), td_release(g), td_release(s), td_release(r);
@@ -177,21 +203,39 @@ Test(unary, float32_gradients_on_strided_inputs) {
 }
 
 /* ---- binary rows --------------------------------------------------------------------------- */
-static double b_add(double x, double y) { return x + y; }
-static double b_sub(double x, double y) { return x - y; }
-static double b_mul(double x, double y) { return x * y; }
-static double b_div(double x, double y) { return x / y; }
-static double b_pow(double x, double y) { return pow(x, y); }
-static double b_rem(double x, double y) { return x - floor(x / y) * y; }
-static double b_fdiv(double x, double y) { return floor(x / y); }
-static double b_max(double x, double y) { return x > y ? x : y; }
-static double b_min(double x, double y) { return x < y ? x : y; }
+static double b_add(double x, double y) {
+    return x + y;
+}
+static double b_sub(double x, double y) {
+    return x - y;
+}
+static double b_mul(double x, double y) {
+    return x * y;
+}
+static double b_div(double x, double y) {
+    return x / y;
+}
+static double b_pow(double x, double y) {
+    return pow(x, y);
+}
+static double b_rem(double x, double y) {
+    return x - floor(x / y) * y;
+}
+static double b_fdiv(double x, double y) {
+    return floor(x / y);
+}
+static double b_max(double x, double y) {
+    return x > y ? x : y;
+}
+static double b_min(double x, double y) {
+    return x < y ? x : y;
+}
 
 typedef struct brow {
     const td_op *op;
     double (*ref)(double, double);
     double xlo, xhi, ylo, yhi, yavoid; /* value ranges; |y| >= yavoid */
-    bool ints;                          /* int64 and uint8 keep their dtype */
+    bool ints;                         /* int64 and uint8 keep their dtype */
 } brow;
 
 static const brow binary_rows[] = {
@@ -294,7 +338,8 @@ static void expect_vec(td_tensor *t, const double *want, int64_t n, const char *
     cr_assert_not_null(t, "%s: %s", what, td_errmsg());
     for (int64_t i = 0; i < n; i++) {
         double got = td_get(t, &i);
-        cr_assert(close_to(got, want[i], t->dtype) && (isnan(got) || signbit(got) == signbit(want[i])),
+        cr_assert(close_to(got, want[i], t->dtype) &&
+                      (isnan(got) || signbit(got) == signbit(want[i])),
                   "%s[%lld]: got %.17g, want %.17g", what, (long long)i, got, want[i]);
     }
     td_release(t);
@@ -304,8 +349,8 @@ Test(binary, pytorch_semantics) {
     /* remainder has the divisor's sign; floor_divide rounds down (torch 1.13 values) */
     static const double a[7] = {7, -7, 7, -7, 5.5, -0.0, 1e-30}, b[7] = {3, 3, -3, -3, 2, 2, -1};
     td_tensor *x = vec(a, 7, TD_FLOAT32), *y = vec(b, 7, TD_FLOAT32);
-    expect_vec(td_apply2(&td_op_remainder, x, y, NULL), (const double[]){1, 2, -2, -1, 1.5, -0.0, -1},
-               7, "remainder f32");
+    expect_vec(td_apply2(&td_op_remainder, x, y, NULL),
+               (const double[]){1, 2, -2, -1, 1.5, -0.0, -1}, 7, "remainder f32");
     expect_vec(td_apply2(&td_op_floor_divide, x, y, NULL),
                (const double[]){2, -3, -3, 2, 2, -0.0, -1}, 7, "floor_divide f32");
     td_release(x), td_release(y);
@@ -313,8 +358,8 @@ Test(binary, pytorch_semantics) {
     x = vec(ai, 6, TD_INT64), y = vec(bi, 6, TD_INT64);
     expect_vec(td_apply2(&td_op_remainder, x, y, NULL), (const double[]){1, 2, -2, -1, 0, 0}, 6,
                "remainder i64");
-    expect_vec(td_apply2(&td_op_floor_divide, x, y, NULL), (const double[]){2, -3, -3, 2, 0, 8},
-               6, "floor_divide i64");
+    expect_vec(td_apply2(&td_op_floor_divide, x, y, NULL), (const double[]){2, -3, -3, 2, 0, 8}, 6,
+               "floor_divide i64");
     td_tensor *q = td_apply2(&td_op_div, x, y, NULL);
     cr_assert_eq(q->dtype, TD_FLOAT32); /* true division */
     expect_vec(q, (const double[]){7.0f / 3, -7.0f / 3, -7.0f / 3, 7.0f / 3, 0, 8}, 6, "div i64");
@@ -323,8 +368,8 @@ Test(binary, pytorch_semantics) {
     static const double p3 = 0.3, p1 = 0.1;
     x = vec(&p3, 1, TD_FLOAT32), y = vec(&p1, 1, TD_FLOAT32);
     expect_vec(td_apply2(&td_op_floor_divide, x, y, NULL), (const double[]){3}, 1, "0.3f//0.1f");
-    expect_vec(td_apply2(&td_op_remainder, x, y, NULL), (const double[]){7.450580596923828e-09},
-               1, "0.3f%0.1f");
+    expect_vec(td_apply2(&td_op_remainder, x, y, NULL), (const double[]){7.450580596923828e-09}, 1,
+               "0.3f%0.1f");
     td_release(x), td_release(y);
     x = vec(&p3, 1, TD_FLOAT64), y = vec(&p1, 1, TD_FLOAT64);
     expect_vec(td_apply2(&td_op_floor_divide, x, y, NULL), (const double[]){2}, 1, "0.3//0.1");
@@ -340,14 +385,16 @@ Test(binary, pytorch_semantics) {
     expect_vec(td_apply2(&td_op_add, x, y, NULL), (const double[]){4, 7}, 2, "u8 add");
     expect_vec(td_apply2(&td_op_sub, y, x, NULL), (const double[]){16, 1}, 2, "u8 sub");
     td_release(x), td_release(y);
-    x = vec((const double[]){1, NAN, 2}, 3, TD_FLOAT32), y = vec((const double[]){NAN, 1, 3}, 3, TD_FLOAT32);
+    x = vec((const double[]){1, NAN, 2}, 3, TD_FLOAT32),
+    y = vec((const double[]){NAN, 1, 3}, 3, TD_FLOAT32);
     expect_vec(td_apply2(&td_op_maximum, x, y, NULL), (const double[]){NAN, NAN, 3}, 3, "maximum");
     expect_vec(td_apply2(&td_op_minimum, x, y, NULL), (const double[]){NAN, NAN, 2}, 3, "minimum");
     td_release(x), td_release(y);
 }
 
 Test(binary, integer_errors_instead_of_traps) {
-    td_tensor *x = vec((const double[]){1, 2, 3}, 3, TD_INT64), *y = vec((const double[]){1, 0, 2}, 3, TD_INT64);
+    td_tensor *x = vec((const double[]){1, 2, 3}, 3, TD_INT64),
+              *y = vec((const double[]){1, 0, 2}, 3, TD_INT64);
     cr_assert_null(td_apply2(&td_op_remainder, x, y, NULL));
     cr_assert(strstr(td_errmsg(), "remainder: integer division by zero"), "%s", td_errmsg());
     cr_assert_null(td_apply2(&td_op_floor_divide, x, y, NULL));
@@ -358,27 +405,34 @@ Test(binary, integer_errors_instead_of_traps) {
     td_release(q), td_release(y);
     y = vec((const double[]){1, -1, 2}, 3, TD_INT64);
     cr_assert_null(td_apply2(&td_op_pow, x, y, NULL));
-    cr_assert(strstr(td_errmsg(), "pow: integers to negative integer powers are not allowed"),
-              "%s", td_errmsg());
+    cr_assert(strstr(td_errmsg(), "pow: integers to negative integer powers are not allowed"), "%s",
+              td_errmsg());
     td_release(y);
     /* INT64_MIN // -1 and % -1 must not trap */
     int64_t n = 1, mn = INT64_MIN, m1 = -1;
     td_release(x);
     x = td_from_data(&mn, &n, 1, TD_INT64), y = td_from_data(&m1, &n, 1, TD_INT64);
-    td_tensor *fd = td_apply2(&td_op_floor_divide, x, y, NULL), *rm = td_apply2(&td_op_remainder, x, y, NULL);
+    td_tensor *fd = td_apply2(&td_op_floor_divide, x, y, NULL),
+              *rm = td_apply2(&td_op_remainder, x, y, NULL);
     cr_assert_eq(*(int64_t *)td_data(fd), INT64_MIN); /* wraps */
     cr_assert_eq(*(int64_t *)td_data(rm), 0);
     td_release(fd), td_release(rm), td_release(x), td_release(y);
     /* float division by zero is IEEE, as in torch */
-    x = vec((const double[]){1, -1, 0}, 3, TD_FLOAT32), y = vec((const double[]){0, 0, 0}, 3, TD_FLOAT32);
-    expect_vec(td_apply2(&td_op_floor_divide, x, y, NULL), (const double[]){INFINITY, -INFINITY, NAN}, 3,
-               "x // 0");
-    expect_vec(td_apply2(&td_op_remainder, x, y, NULL), (const double[]){NAN, NAN, NAN}, 3, "x % 0");
+    x = vec((const double[]){1, -1, 0}, 3, TD_FLOAT32),
+    y = vec((const double[]){0, 0, 0}, 3, TD_FLOAT32);
+    expect_vec(td_apply2(&td_op_floor_divide, x, y, NULL),
+               (const double[]){INFINITY, -INFINITY, NAN}, 3, "x // 0");
+    expect_vec(td_apply2(&td_op_remainder, x, y, NULL), (const double[]){NAN, NAN, NAN}, 3,
+               "x % 0");
     td_release(x), td_release(y);
 }
 
 Test(binary, dtype_promotion) {
-    static const struct { td_dtype a, b; int nda, ndb; td_dtype want; } cases[] = {
+    static const struct {
+        td_dtype a, b;
+        int nda, ndb;
+        td_dtype want;
+    } cases[] = {
         {TD_FLOAT32, TD_FLOAT64, 1, 1, TD_FLOAT64}, {TD_INT64, TD_FLOAT32, 1, 1, TD_FLOAT32},
         {TD_UINT8, TD_INT64, 1, 1, TD_INT64},       {TD_BOOL, TD_UINT8, 1, 1, TD_UINT8},
         {TD_FLOAT32, TD_FLOAT64, 1, 0, TD_FLOAT32}, /* a 0-dim operand of the same category */
@@ -433,15 +487,57 @@ Test(binary, mixed_precision_gradients_come_back_in_the_input_dtype) {
     int64_t i = 2;
     cr_assert_eq(td_get(gin[0], &i), 5);
     cr_assert_eq(td_get(gin[1], &i), 2);
-    td_release(a), td_release(b), td_release(z), td_release(g), td_release(gin[0]), td_release(gin[1]);
+    td_release(a), td_release(b), td_release(z), td_release(g), td_release(gin[0]),
+        td_release(gin[1]);
 }
 
 Test(binary, large_contiguous_and_threaded) {
     /* above TD_PAR_GRAIN the range is split across threads: still exact */
     int64_t n = 3 * TD_PAR_GRAIN + 17;
-    td_tensor *x = make_shape(&n, 1, TD_FLOAT32, -5, 5, 0, 0), *y = make_shape(&n, 1, TD_FLOAT32, -5, 5, 0, 0);
+    td_tensor *x = make_shape(&n, 1, TD_FLOAT32, -5, 5, 0, 0),
+              *y = make_shape(&n, 1, TD_FLOAT32, -5, 5, 0, 0);
     td_tensor *z = td_apply2(&td_op_add, x, y, NULL);
     const float *xd = td_data(x), *yd = td_data(y), *zd = td_data(z);
     for (int64_t i = 0; i < n; i++) cr_assert_eq(zd[i], xd[i] + yd[i], "at %lld", (long long)i);
     td_release(x), td_release(y), td_release(z);
+}
+
+/* ---- the small-op path: storage reuse and the flat iterator -------------------------------- */
+Test(overhead, storage_cache_keeps_a_garbage_batch_of_small_buffers) {
+    /* the Lua GC frees thousands of small tensors at once: all their buffers come back */
+    enum { N = 2000 };
+    static td_storage *s[N];
+    static void *seen[N];
+    for (int i = 0; i < N; i++) s[i] = td_storage_new(16);
+    for (int i = 0; i < N; i++) seen[i] = s[i]->data, td_storage_release(s[i]);
+    int reused = 0;
+    for (int i = 0; i < N; i++) {
+        s[i] = td_storage_new(16);
+        for (int j = 0; j < N && reused <= i; j++) reused += s[i]->data == seen[j];
+    }
+    cr_assert_eq(reused, N, "only %d of %d buffers came from the cache", reused, N);
+    for (int i = 0; i < N; i++) td_storage_release(s[i]);
+}
+
+Test(overhead, flat_and_strided_iteration_agree) {
+    /* flat: contiguous operands of one shape, or one element broadcast; anything else goes
+     * through the coalescing iterator: both must give the same sums */
+    int64_t shape[3] = {2, 3, 5}, one[3] = {1, 1, 1};
+    td_tensor *x = make_shape(shape, 3, TD_FLOAT64, -1, 1, 0, 0);
+    td_tensor *c = make_shape(one, 3, TD_FLOAT64, -1, 1, 0, 0);
+    td_tensor *s0 = td_scalar(td_item(c), TD_FLOAT64);
+    int64_t pst[3] = {15, 1, 5}, ps[3] = {2, 5, 3};
+    td_tensor *xp = td_view_of(x, ps, pst, 3, 0); /* permuted: not flat */
+    td_tensor *a = td_apply2(&td_op_add, x, c, NULL), *b = td_apply2(&td_op_add, x, s0, NULL);
+    td_tensor *p = td_apply2(&td_op_add, xp, s0, NULL);
+    int64_t idx[3] = {0, 0, 0};
+    do {
+        double want = td_get(x, idx) + td_item(c);
+        int64_t pi[3] = {idx[0], idx[2], idx[1]};
+        cr_assert_eq(td_get(a, idx), want);
+        cr_assert_eq(td_get(b, idx), want);
+        cr_assert_eq(td_get(p, pi), want);
+    } while (next_idx(idx, shape, 3));
+    td_release(x), td_release(c), td_release(s0), td_release(xp);
+    td_release(a), td_release(b), td_release(p);
 }

@@ -18,16 +18,18 @@ static double r_clamp(double x, const td_args *a) {
 Test(clamp, every_dtype_layout_and_bound_combination) {
     const td_args cases[4] = {bounds(true, -1, true, 2), bounds(true, 0.5, false, 0),
                               bounds(false, 0, true, -0.5), bounds(true, 2, true, 1)};
-    static const td_dtype dts[3] = {TD_FLOAT32, TD_FLOAT64, TD_INT64};
+    static const td_dtype dts[4] = {TD_FLOAT32, TD_FLOAT64, TD_INT64, TD_UINT8};
     for (int c = 0; c < 4; c++)
-        for (int d = 0; d < 3; d++)
+        for (int d = 0; d < 4; d++)
             for (int l = 0; l < NLAYOUT; l++) {
-                td_tensor *x = make_layout(l, dts[d], -3, 3, dts[d] == TD_INT64 ? 1 : 0, 0);
+                bool ints = !td_dtype_is_float(dts[d]);
+                td_tensor *x = make_layout(l, dts[d], dts[d] == TD_UINT8 ? 0 : -3, 3, ints, 0);
                 td_tensor *y = td_apply1(&td_op_clamp, x, &cases[c]);
                 cr_assert_not_null(y, "%s", td_errmsg());
                 cr_assert_eq(y->dtype, dts[d]);
                 td_args ia = cases[c]; /* integer bounds truncate, like the kernel */
-                if (dts[d] == TD_INT64) ia.a = trunc(ia.a), ia.b = trunc(ia.b);
+                if (ints) ia.a = trunc(ia.a), ia.b = trunc(ia.b);
+                if (dts[d] == TD_UINT8) ia.a = fmax(ia.a, 0), ia.b = fmax(ia.b, 0); /* saturate */
                 int64_t idx[2] = {0, 0};
                 do {
                     double xv = td_get(x, idx), want = as_dtype(r_clamp(xv, &ia), dts[d]);
@@ -152,8 +154,8 @@ Test(masked_fill, every_dtype_layout_and_mask_shape) {
                 cr_assert_eq(y->dtype, (td_dtype)dt);
                 int64_t idx[2] = {0, 0};
                 do {
-                    double want = get_bcast(mask, idx, 2) != 0 ? as_dtype(7, (td_dtype)dt)
-                                                               : td_get(x, idx);
+                    double want =
+                        get_bcast(mask, idx, 2) != 0 ? as_dtype(7, (td_dtype)dt) : td_get(x, idx);
                     cr_assert_eq(td_get(y, idx), want, "%s %s", td_dtype_name((td_dtype)dt),
                                  layout_name[l]);
                 } while (next_idx(idx, y->shape, 2));
@@ -206,8 +208,10 @@ Test(dropout, drops_with_probability_p_and_scales_the_rest) {
     int64_t zeros = 0;
     const float *d = td_data(y);
     for (int64_t i = 0; i < n; i++) {
-        if (d[i] == 0) zeros++;
-        else cr_assert_float_eq(d[i], 2 / 0.7f, 1e-6, "kept values are scaled by 1/(1-p)");
+        if (d[i] == 0)
+            zeros++;
+        else
+            cr_assert_float_eq(d[i], 2 / 0.7f, 1e-6, "kept values are scaled by 1/(1-p)");
     }
     double frac = (double)zeros / (double)n; /* 5 sigma of a binomial: 0.005 */
     cr_assert(fabs(frac - 0.3) < 0.005, "dropped fraction %g, expected 0.3", frac);
@@ -246,7 +250,8 @@ Test(dropout, errors) {
     td_tensor *i = td_zeros(&n, 1, TD_INT64), *f = td_zeros(&n, 1, TD_FLOAT32);
     td_args a = {.a = 0.5, .flag = true};
     cr_assert_null(td_apply1(&td_op_dropout, i, &a));
-    cr_assert(strstr(td_errmsg(), "dropout: expected a float tensor, got int64"), "%s", td_errmsg());
+    cr_assert(strstr(td_errmsg(), "dropout: expected a float tensor, got int64"), "%s",
+              td_errmsg());
     a.a = 1.5;
     cr_assert_null(td_apply1(&td_op_dropout, f, &a));
     cr_assert(strstr(td_errmsg(), "dropout: p must be in [0, 1], got 1.5"), "%s", td_errmsg());

@@ -227,7 +227,8 @@ local OPERATORS = {
 }
 M.PROPS = {shape = true, ndim = true, dtype = true, T = true}
 local LIST = {cat = true, stack = true}               -- tide.cat({a, b}, dim)
-local DIMFIRST = {index = true, gather = true, scatter = true} -- t:gather(dim, idx[, src])
+local DIMFIRST = {index = true, gather = true, scatter = true, -- t:gather(dim, idx[, src])
+                  layer_norm = true}                          -- layer_norm(x, shape, w, b)
 M.FUNC = {                                             -- documented as tide.name(...)
   mm = true, bmm = true, mv = true, dot = true, outer = true, addmm = true, where = true,
   zeros_like = true, ones_like = true, full_like = true, empty_like = true, rand_like = true,

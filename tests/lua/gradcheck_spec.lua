@@ -88,6 +88,40 @@ local rows = {
   masked_select = {function(a) return a:masked_select(a:gt(0)) end, {away(3, 4)}},
   cat = {function(a, b) return tide.cat({a, b}, 2) end, {r(3, 2), T(r(4, 3))}},
   stack = {function(a, b) return tide.stack({a, b}, 2) end, {r(3, 4), r(3, 4)}},
+  conv2d = {function(x, w, b) return tide.conv2d(x, w, b, {stride = 2, padding = 1, dilation = {1, 2}}) end,
+            {r(2, 2, 5, 6), r(3, 2, 2, 2), r(3)}},
+  conv_transpose2d = {function(x, w, b)
+                        return tide.conv_transpose2d(x, w, b, {stride = 2, padding = 1, output_padding = 1, groups = 2})
+                      end, {r(1, 4, 3, 3), r(4, 1, 3, 3), r(2)}},
+  max_pool2d = {function(x) return tide.max_pool2d(x, 2, {stride = 1}) end, {r(2, 2, 4, 4)}},
+  avg_pool2d = {function(x) return tide.avg_pool2d(x, 3, {stride = 2, padding = 1}) end, {r(1, 2, 5, 5)}},
+  adaptive_avg_pool2d = {function(x) return tide.adaptive_avg_pool2d(x, {2, 3}) end, {r(1, 2, 5, 7)}},
+  layer_norm = {function(x, w, b) return tide.layer_norm(x, 4, w, b, {eps = 1e-3}) end,
+                {T(r(4, 3)), r(4), r(4)}},
+  batch_norm = {function(x, w, b)                          -- training, then eval on fixed stats
+                  local y = tide.batch_norm(x, nil, nil, w, b, {training = true})
+                  local rm, rv = tide.full({3}, 0.3, {dtype = "float64"}), tide.full({3}, 2, {dtype = "float64"})
+                  return y + tide.batch_norm(x, rm, rv, w, b) * 0.5
+                end, {r(4, 3, 2), r(3), r(3)}},
+  embedding = {function(w) return tide.embedding(idx{{1, 3}, {3, 2}}, w) end, {r(3, 4)}},
+  cross_entropy = {function(x, p)
+                     return tide.cross_entropy(x, idx{2, 5, 1}, {label_smoothing = 0.1})
+                            + tide.cross_entropy(x, p, {reduction = "sum"})
+                   end, {r(3, 5), pos(3, 5)}},
+  nll_loss = {function(x) return tide.nll_loss(x, idx{2, 4, 1}, {reduction = "none"}) end, {r(3, 4)}},
+  mse_loss = {function(x, y) return tide.mse_loss(x, y) end, {r(3, 4), T(r(4, 3))}},
+  l1_loss = {function(x, y) return tide.l1_loss(x, y, {reduction = "none"}) end,
+             {away(3, 4), tide.zeros(3, 4):double()}},
+  smooth_l1_loss = {function(x, y) return tide.smooth_l1_loss(x, y, {beta = 0.5, reduction = "sum"}) end,
+                    {r(3, 4), r(3, 4)}},
+  binary_cross_entropy = {function(p, y) return tide.binary_cross_entropy(p, y) end,
+                          {tide.rand(3, 4):double() * 0.8 + 0.1, tide.rand(3, 4):double()}},
+  binary_cross_entropy_with_logits = {function(x, y, w)
+                                        return tide.binary_cross_entropy_with_logits(x, y, {pos_weight = w})
+                                      end, {r(3, 4), tide.rand(3, 4):double(), pos(4)}},
+  kl_div = {function(x, y)
+              return tide.kl_div(x, y, {reduction = "batchmean"}) + tide.kl_div(x, y:log(), {log_target = true})
+            end, {r(3, 4), pos(3, 4)}},
 }
 
 local function check(name)

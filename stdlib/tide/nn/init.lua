@@ -1,0 +1,10 @@
+-- stdlib/tide/nn/init.lua: the nn table that `require "tide.nn"` returns: Module and Parameter,
+-- the containers, the layers and nn.init. Each file listed below returns a table of exports.
+local nn = {}
+
+for _, file in ipairs({"module", "containers", "layers"}) do
+  for k, v in pairs(require("tide.nn." .. file)) do nn[k] = v end
+end
+nn.init = require "tide.nn.init_fns"
+
+return nn

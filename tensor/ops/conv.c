@@ -1,0 +1,500 @@
+/* tensor/ops/conv.c: conv2d and conv_transpose2d in PyTorch's layouts, as im2col + OpenBLAS GEMM
+ * per image. Sizes: N batch, C input channels (x: N x C x H x W), K output channels (y: N x K x
+ * OH x OW), KH x KW kernel, G groups (Cg = C/G, Kg = K/G). conv2d's weight is K x Cg x KH x KW,
+ * conv_transpose2d's is C x Kg x KH x KW. Images run side by side on the threads (OpenBLAS goes
+ * single-threaded inside a parallel region) when the batch splits evenly, else one after another
+ * with OpenBLAS threading each GEMM. */
+#include "../tide.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* td_args layout (vm/ops.c SIG_CONV fills it): sizes = {stride h, w, padding h, w, dilation h,
+ * w, output_padding h, w}, step = groups. nsizes == 0 means every default (a C caller's {0}). */
+typedef struct params {
+    int64_t sh, sw, ph, pw, dh, dw, oph, opw, groups;
+} params;
+
+/* One im2col mapping: an image of ci x ih x iw <-> columns (ci KH KW) x (oh ow), where (oh, ow)
+ * is the grid the kernel visits. conv2d: the image is x, the grid y. Transposed: the image is y,
+ * the grid x (its forward is conv2d's input gradient). */
+typedef struct geom {
+    int64_t ci, ih, iw, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+} geom;
+
+typedef struct conv {
+    td_dtype dt;
+    size_t es;          /* bytes per element */
+    bool tr;            /* conv_transpose2d */
+    int64_t N, C, H, W; /* x */
+    int64_t K, OH, OW;  /* y */
+    int64_t G, Cg, Kg;
+    geom g;
+    int64_t ckk, L;     /* column rows (g.ci KH KW) and columns (g.oh g.ow) */
+    int64_t wg;         /* elements of one group's weight block */
+    bool direct;        /* 1x1, stride 1, no padding: the image is its own column matrix */
+    /* data of one run (forward or backward) */
+    const char *x, *w, *b, *gy;
+    char *y, *gx, *gwp; /* gwp: P partial weight gradients */
+    double *gbp;        /* P partial bias gradients */
+    int64_t P;          /* backward parts (images split into P runs, fixed by N and |w|) */
+} conv;
+
+/* ---- columns ------------------------------------------------------------------------------- */
+
+/* the grid columns ox whose input column ox*s + d lies inside 0..n-1: [*a, *b) */
+static void span(int64_t d, int64_t s, int64_t n, int64_t cols, int64_t *a, int64_t *b) {
+    int64_t lo = d >= 0 ? 0 : (-d + s - 1) / s, hi = n - 1 - d < 0 ? 0 : (n - 1 - d) / s + 1;
+    lo = lo < cols ? lo : cols;
+    hi = hi < cols ? hi : cols;
+    *a = lo, *b = hi > lo ? hi : lo;
+}
+
+/* im2col writes every column entry (zeros where the kernel hangs over the padding); col2im adds
+ * the columns back into an image the caller zeroed. */
+#define COLUMNS(sfx, T)                                                                            \
+    static void im2col_##sfx(T *col, const T *img, const geom *g) {                                \
+        int64_t L = g->oh * g->ow, ow = g->ow;                                                     \
+        for (int64_t c = 0; c < g->ci; c++)                                                        \
+            for (int64_t i = 0; i < g->kh; i++)                                                    \
+                for (int64_t j = 0; j < g->kw; j++, col += L) {                                    \
+                    int64_t dx = j * g->dw - g->pw, x0, x1, sw = g->sw;                            \
+                    span(dx, sw, g->iw, ow, &x0, &x1);                                             \
+                    for (int64_t oy = 0; oy < g->oh; oy++) {                                       \
+                        T *r = col + oy * ow;                                                      \
+                        int64_t iy = oy * g->sh - g->ph + i * g->dh;                               \
+                        if (iy < 0 || iy >= g->ih) {                                               \
+                            memset(r, 0, sizeof(T) * (size_t)ow);                                  \
+                            continue;                                                              \
+                        }                                                                          \
+                        const T *s = img + (c * g->ih + iy) * g->iw;                               \
+                        for (int64_t ox = 0; ox < x0; ox++) r[ox] = 0;                             \
+                        if (sw == 1)                                                               \
+                            for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox + dx];               \
+                        else                                                                       \
+                            for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox * sw + dx];          \
+                        for (int64_t ox = x1; ox < ow; ox++) r[ox] = 0;                            \
+                    }                                                                              \
+                }                                                                                  \
+    }                                                                                              \
+    static void col2im_##sfx(T *img, const T *col, const geom *g) {                                \
+        int64_t L = g->oh * g->ow, ow = g->ow;                                                     \
+        for (int64_t c = 0; c < g->ci; c++)                                                        \
+            for (int64_t i = 0; i < g->kh; i++)                                                    \
+                for (int64_t j = 0; j < g->kw; j++, col += L) {                                    \
+                    int64_t dx = j * g->dw - g->pw, x0, x1, sw = g->sw;                            \
+                    span(dx, sw, g->iw, ow, &x0, &x1);                                             \
+                    for (int64_t oy = 0; oy < g->oh; oy++) {                                       \
+                        int64_t iy = oy * g->sh - g->ph + i * g->dh;                               \
+                        if (iy < 0 || iy >= g->ih) continue;                                       \
+                        const T *r = col + oy * ow;                                                \
+                        T *s = img + (c * g->ih + iy) * g->iw;                                     \
+                        if (sw == 1)                                                               \
+                            for (int64_t ox = x0; ox < x1; ox++) s[ox + dx] += r[ox];              \
+                        else                                                                       \
+                            for (int64_t ox = x0; ox < x1; ox++) s[ox * sw + dx] += r[ox];         \
+                    }                                                                              \
+                }                                                                                  \
+    }                                                                                              \
+    /* y (K x S) = bias per row; gb[k] += the sum of row k of gy (K x S) */                        \
+    static void fill_rows_##sfx(T *y, const T *b, int64_t K, int64_t S) {                          \
+        for (int64_t k = 0; k < K; k++)                                                            \
+            for (int64_t s = 0; s < S; s++) y[k * S + s] = b[k];                                   \
+    }                                                                                              \
+    static void sum_rows_##sfx(double *gb, const T *gy, int64_t K, int64_t S) {                    \
+        for (int64_t k = 0; k < K; k++) {                                                          \
+            T acc = 0;                                                                             \
+            _Pragma("omp simd reduction(+ : acc)") for (int64_t s = 0; s < S; s++) acc +=          \
+                gy[k * S + s];                                                                     \
+            gb[k] += (double)acc;                                                                  \
+        }                                                                                          \
+    }
+COLUMNS(f32, float)
+COLUMNS(f64, double)
+
+static void im2col(const conv *c, char *col, const char *img) {
+    if (c->dt == TD_FLOAT32) im2col_f32((float *)col, (const float *)img, &c->g);
+    else im2col_f64((double *)col, (const double *)img, &c->g);
+}
+static void col2im(const conv *c, char *img, const char *col) {
+    if (c->dt == TD_FLOAT32) col2im_f32((float *)img, (const float *)col, &c->g);
+    else col2im_f64((double *)img, (const double *)col, &c->g);
+}
+static void fill_rows(const conv *c, char *y, int64_t S) {
+    if (c->dt == TD_FLOAT32) fill_rows_f32((float *)y, (const float *)c->b, c->K, S);
+    else fill_rows_f64((double *)y, (const double *)c->b, c->K, S);
+}
+static void sum_rows(const conv *c, double *gb, const char *gy, int64_t S) {
+    if (c->dt == TD_FLOAT32) sum_rows_f32(gb, (const float *)gy, c->K, S);
+    else sum_rows_f64(gb, (const double *)gy, c->K, S);
+}
+
+/* C (M x N, ld N) = op(A) op(B) + beta C, row-major; ta: A is stored K x M */
+static void gemm(const conv *c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const char *A,
+                 int64_t lda, const char *B, int64_t ldb, double beta, char *C) {
+    CBLAS_TRANSPOSE a = ta ? CblasTrans : CblasNoTrans, b = tb ? CblasTrans : CblasNoTrans;
+    if (c->dt == TD_FLOAT32)
+        cblas_sgemm(CblasRowMajor, a, b, (blasint)M, (blasint)N, (blasint)K, 1.0f,
+                    (const float *)A, (blasint)lda, (const float *)B, (blasint)ldb, (float)beta,
+                    (float *)C, (blasint)N);
+    else
+        cblas_dgemm(CblasRowMajor, a, b, (blasint)M, (blasint)N, (blasint)K, 1.0,
+                    (const double *)A, (blasint)lda, (const double *)B, (blasint)ldb, beta,
+                    (double *)C, (blasint)N);
+}
+
+/* ---- per-image work ------------------------------------------------------------------------ */
+
+static const char *xof(const conv *c, int64_t i, int64_t g) { /* x[i, g*Cg] */
+    return c->x + ((i * c->C + g * c->Cg) * c->H * c->W) * c->es;
+}
+static int64_t yspatial(const conv *c) {
+    return c->OH * c->OW;
+}
+
+/* y[i] from x[i]; col: one column matrix of scratch */
+static void forward_image(const conv *c, int64_t i, char *col) {
+    size_t es = c->es;
+    int64_t S = yspatial(c);
+    char *y = c->y + i * c->K * S * es;
+    double beta = c->b ? 1 : 0;
+    if (c->b) fill_rows(c, y, S);
+    else if (c->tr && !c->direct) memset(y, 0, (size_t)(c->K * S) * es); /* col2im adds */
+    for (int64_t g = 0; g < c->G; g++) {
+        const char *xg = xof(c, i, g), *wg = c->w + g * c->wg * es;
+        if (!c->tr) { /* y_g (Kg x L) = W_g (Kg x ckk) cols (ckk x L) */
+            const char *m = xg;
+            if (!c->direct) im2col(c, col, xg), m = col;
+            gemm(c, false, false, c->Kg, c->L, c->ckk, wg, c->ckk, m, c->L, beta,
+                 y + g * c->Kg * S * es);
+        } else if (c->direct) { /* y_g (Kg x HW) = W_g^T (Kg x Cg) x_g (Cg x HW) */
+            gemm(c, true, false, c->ckk, c->L, c->Cg, wg, c->ckk, xg, c->L, beta,
+                 y + g * c->Kg * S * es);
+        } else { /* cols (ckk x HW) = W_g^T x_g, added into y_g */
+            gemm(c, true, false, c->ckk, c->L, c->Cg, wg, c->ckk, xg, c->L, 0, col);
+            col2im(c, y + g * c->Kg * S * es, col);
+        }
+    }
+}
+
+/* part p of the backward: its images' input gradients, and its partial weight and bias
+ * gradients (summed over the parts in order afterwards, so results do not depend on threads) */
+static void backward_part(const conv *c, int64_t p, char *scratch) {
+    size_t es = c->es;
+    int64_t i0 = p * c->N / c->P, i1 = (p + 1) * c->N / c->P, S = yspatial(c);
+    int64_t HW = c->H * c->W, colsz = c->ckk * c->L;
+    char *gw = c->gwp ? c->gwp + (size_t)(p * c->wg * c->G) * es : NULL;
+    double *gb = c->gbp ? c->gbp + p * c->K : NULL;
+    char *col = scratch, *dcol = scratch + (size_t)colsz * es;
+    for (int64_t i = i0; i < i1; i++) {
+        const char *gy = c->gy + i * c->K * S * es;
+        double beta = i > i0;
+        if (gb) sum_rows(c, gb, gy, S);
+        for (int64_t g = 0; g < c->G; g++) {
+            const char *xg = xof(c, i, g), *wg = c->w + g * c->wg * es;
+            const char *gyg = gy + g * c->Kg * S * es;
+            char *gxg = c->gx ? c->gx + ((i * c->C + g * c->Cg) * HW) * es : NULL;
+            char *gwg = gw ? gw + g * c->wg * es : NULL;
+            if (!c->tr) {
+                const char *m = xg;
+                if (gwg && !c->direct) im2col(c, col, xg), m = col;
+                if (gwg) /* gW_g (Kg x ckk) += gy_g (Kg x L) cols^T */
+                    gemm(c, false, true, c->Kg, c->ckk, c->L, gyg, c->L, m, c->L, beta, gwg);
+                if (gxg && c->direct) /* gx_g = W_g^T gy_g */
+                    gemm(c, true, false, c->ckk, c->L, c->Kg, wg, c->ckk, gyg, c->L, 0, gxg);
+                else if (gxg) {
+                    gemm(c, true, false, c->ckk, c->L, c->Kg, wg, c->ckk, gyg, c->L, 0, dcol);
+                    memset(gxg, 0, (size_t)(c->Cg * HW) * es);
+                    col2im(c, gxg, dcol);
+                }
+            } else if (gxg || gwg) { /* the columns of gy_g drive both: conv2d's forward */
+                const char *m = gyg;
+                if (!c->direct) im2col(c, col, gyg), m = col;
+                if (gxg) /* gx_g (Cg x HW) = W_g (Cg x ckk) cols */
+                    gemm(c, false, false, c->Cg, c->L, c->ckk, wg, c->ckk, m, c->L, 0, gxg);
+                if (gwg) /* gW_g (Cg x ckk) += x_g (Cg x HW) cols^T */
+                    gemm(c, false, true, c->Cg, c->ckk, c->L, xg, c->L, m, c->L, beta, gwg);
+            }
+        }
+    }
+}
+
+/* Threads for `units` equal pieces of work: all of them when the units split evenly (or are
+ * many), else 1 (each GEMM then runs on OpenBLAS's threads). Small work stays on one thread:
+ * entering a parallel region costs microseconds. */
+static int threads_for(int64_t units, double flops) {
+    int nt = td_get_num_threads();
+    if (nt < 2 || units < nt || flops < 4e6) return 1;
+    if (units % nt != 0 && units < 4 * nt) return 1;
+    return nt;
+}
+
+typedef void (*unit_fn)(const conv *c, int64_t u, char *scratch);
+
+static void run_units(const conv *c, int64_t units, int nt, unit_fn f, char *scratch, size_t per) {
+    if (nt < 2) {
+        for (int64_t u = 0; u < units && !td_interrupted; u++) f(c, u, scratch);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        char *s = scratch + (size_t)omp_get_thread_num() * per;
+#else
+        char *s = scratch;
+#endif
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < units; u++)
+            if (!td_interrupted) f(c, u, s);
+    }
+}
+
+/* ---- shapes -------------------------------------------------------------------------------- */
+
+static int read_params(const td_node *n, params *p) {
+    const td_args *a = &n->args;
+    const char *fn = n->op->name;
+    *p = (params){1, 1, 0, 0, 1, 1, 0, 0, a->step > 0 ? a->step : 1};
+    if (a->nsizes == 0) return 0;
+    if (a->nsizes != 8) return td_error("%s: expected 8 sizes in the arguments, got %d", fn, a->nsizes);
+    const int64_t *s = a->sizes;
+    *p = (params){s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], a->step};
+    if (p->sh < 1 || p->sw < 1)
+        return td_error("%s: stride must be positive, got %lldx%lld", fn, (long long)p->sh,
+                        (long long)p->sw);
+    if (p->ph < 0 || p->pw < 0)
+        return td_error("%s: padding must be >= 0, got %lldx%lld", fn, (long long)p->ph,
+                        (long long)p->pw);
+    if (p->dh < 1 || p->dw < 1)
+        return td_error("%s: dilation must be positive, got %lldx%lld", fn, (long long)p->dh,
+                        (long long)p->dw);
+    if (p->groups < 1) return td_error("%s: groups must be positive, got %lld", fn, (long long)p->groups);
+    if (n->op != &td_op_conv_transpose2d && (p->oph || p->opw))
+        return td_error("%s: output_padding is an option of conv_transpose2d", fn);
+    if (p->oph < 0 || p->opw < 0 || (p->oph >= p->sh && p->oph >= p->dh) ||
+        (p->opw >= p->sw && p->opw >= p->dw))
+        return td_error("%s: output_padding %lldx%lld must be smaller than the stride or the "
+                        "dilation (stride %lldx%lld, dilation %lldx%lld)",
+                        fn, (long long)p->oph, (long long)p->opw, (long long)p->sh,
+                        (long long)p->sw, (long long)p->dh, (long long)p->dw);
+    return 0;
+}
+
+#define SHP(t, buf) td_shape_str((t)->shape, (t)->ndim, buf, sizeof buf)
+
+/* Checks the inputs and fills c's sizes (no data pointers); 0 or -1 + error. */
+static int conv_plan(const td_node *n, conv *c) {
+    const char *fn = n->op->name;
+    bool tr = n->op == &td_op_conv_transpose2d;
+    char sx[96], sw[96], sb[96];
+    params p;
+    if (n->nin != 2 && n->nin != 3)
+        return td_error("%s: expected 2 or 3 inputs (input, weight[, bias]), got %d", fn, n->nin);
+    td_tensor *x = n->in[0], *w = n->in[1], *b = n->nin == 3 ? n->in[2] : NULL;
+    if (x->ndim != 3 && x->ndim != 4)
+        return td_error("%s: expected a 4-D input (N,C,H,W) or 3-D (C,H,W), got %s", fn, SHP(x, sx));
+    if (w->ndim != 4)
+        return td_error(tr ? "%s: expected a 4-D weight (in, out/groups, kh, kw), got %s"
+                           : "%s: expected a 4-D weight (out, in/groups, kh, kw), got %s",
+                        fn, SHP(w, sw));
+    if (x->dtype != TD_FLOAT32 && x->dtype != TD_FLOAT64)
+        return td_error("%s: expected a float32 or float64 input, got %s", fn,
+                        td_dtype_name(x->dtype));
+    if (w->dtype != x->dtype || (b && b->dtype != x->dtype))
+        return td_error("%s: input, weight and bias must have one dtype, got %s, %s%s%s", fn,
+                        td_dtype_name(x->dtype), td_dtype_name(w->dtype), b ? " and " : "",
+                        b ? td_dtype_name(b->dtype) : "");
+    if (read_params(n, &p) < 0) return -1;
+    bool b4 = x->ndim == 4;
+    *c = (conv){.dt = x->dtype, .es = td_dtype_size(x->dtype), .tr = tr, .G = p.groups};
+    c->N = b4 ? x->shape[0] : 1, c->C = x->shape[b4], c->H = x->shape[b4 + 1];
+    c->W = x->shape[b4 + 2];
+    int64_t G = p.groups, KH = w->shape[2], KW = w->shape[3];
+    int64_t wc = tr ? w->shape[0] : w->shape[1] * G; /* the input channels w expects */
+    if (w->shape[0] % G != 0)
+        return td_error("%s: groups %lld must divide the weight's %s channels %lld (weight %s)",
+                        fn, (long long)G, tr ? "input" : "output", (long long)w->shape[0],
+                        SHP(w, sw));
+    if (!tr && c->C % G != 0)
+        return td_error("%s: groups %lld must divide the input channels %lld (input %s, weight %s)",
+                        fn, (long long)G, (long long)c->C, SHP(x, sx), SHP(w, sw));
+    if (c->C != wc) {
+        char gs[48] = "";
+        if (G > 1) snprintf(gs, sizeof gs, ", groups %lld", (long long)G);
+        return td_error("%s: input has %lld channels, weight expects %lld (input %s, weight %s%s)",
+                        fn, (long long)c->C, (long long)wc, SHP(x, sx), SHP(w, sw), gs);
+    }
+    c->K = tr ? w->shape[1] * G : w->shape[0];
+    c->Cg = c->C / G, c->Kg = c->K / G;
+    if (b && (b->ndim != 1 || b->shape[0] != c->K))
+        return td_error("%s: bias must be 1-D with %lld elements (the output channels), got %s",
+                        fn, (long long)c->K, SHP(b, sb));
+    int64_t ekh = (KH - 1) * p.dh + 1, ekw = (KW - 1) * p.dw + 1; /* the dilated kernel */
+    if (!tr) {
+        if (ekh > c->H + 2 * p.ph || ekw > c->W + 2 * p.pw)
+            return td_error("%s: kernel %lldx%lld%s is larger than the padded input %lldx%lld "
+                            "(input %s, weight %s, padding %lldx%lld)",
+                            fn, (long long)ekh, (long long)ekw,
+                            p.dh > 1 || p.dw > 1 ? " (dilated)" : "",
+                            (long long)(c->H + 2 * p.ph), (long long)(c->W + 2 * p.pw),
+                            SHP(x, sx), SHP(w, sw), (long long)p.ph, (long long)p.pw);
+        c->OH = (c->H + 2 * p.ph - ekh) / p.sh + 1;
+        c->OW = (c->W + 2 * p.pw - ekw) / p.sw + 1;
+        c->g = (geom){c->Cg, c->H, c->W, KH, KW, c->OH, c->OW, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
+    } else {
+        c->OH = (c->H - 1) * p.sh - 2 * p.ph + ekh + p.oph;
+        c->OW = (c->W - 1) * p.sw - 2 * p.pw + ekw + p.opw;
+        if (c->OH < 1 || c->OW < 1)
+            return td_error("%s: the output would be %lldx%lld: padding %lldx%lld is too large "
+                            "for input %s and weight %s",
+                            fn, (long long)c->OH, (long long)c->OW, (long long)p.ph,
+                            (long long)p.pw, SHP(x, sx), SHP(w, sw));
+        c->g = (geom){c->Kg, c->OH, c->OW, KH, KW, c->H, c->W, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
+    }
+    c->ckk = c->g.ci * KH * KW, c->L = c->g.oh * c->g.ow;
+    c->wg = w->shape[0] / G * w->shape[1] * KH * KW;
+    c->direct = KH == 1 && KW == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+    if (c->ckk > INT_MAX || c->L > INT_MAX || c->K > INT_MAX || c->C > INT_MAX)
+        return td_error("%s: sizes above 2^31 are not supported (input %s, weight %s)", fn,
+                        SHP(x, sx), SHP(w, sw));
+    return 0;
+}
+
+static int conv_shape(td_node *n) {
+    conv c;
+    if (conv_plan(n, &c) < 0) return -1;
+    td_meta *m = &n->meta[0];
+    bool b4 = n->in[0]->ndim == 4;
+    m->ndim = 0;
+    if (b4) m->shape[m->ndim++] = c.N;
+    m->shape[m->ndim++] = c.K, m->shape[m->ndim++] = c.OH, m->shape[m->ndim++] = c.OW;
+    m->dtype = c.dt;
+    return 0;
+}
+
+/* ---- forward and backward ------------------------------------------------------------------ */
+
+/* contiguous versions of the inputs (new refs in d[]); false + error */
+static bool dense(td_node *n, td_tensor **d) {
+    for (int i = 0; i < n->nin; i++)
+        if (!(d[i] = td_contiguous(n->in[i]))) return false;
+    return true;
+}
+
+static int conv_forward(td_node *n) {
+    conv c;
+    td_tensor *d[3] = {0};
+    char *scratch = NULL;
+    int rc = -1;
+    if (conv_plan(n, &c) < 0 || !dense(n, d)) goto done;
+    c.x = td_data(d[0]), c.w = td_data(d[1]), c.b = d[2] ? td_data(d[2]) : NULL;
+    c.y = td_data(n->out[0]);
+    if (td_numel(n->out[0]) == 0) {
+        rc = 0;
+        goto done;
+    }
+    if (c.C == 0 || c.x == NULL) { /* no input channels: y is the bias (or zero) */
+        for (int64_t i = 0; i < c.N; i++)
+            if (c.b) fill_rows(&c, c.y + i * c.K * yspatial(&c) * c.es, yspatial(&c));
+            else memset(c.y + i * c.K * yspatial(&c) * c.es, 0, (size_t)(c.K * yspatial(&c)) * c.es);
+        rc = 0;
+        goto done;
+    }
+    int nt = threads_for(c.N, 2.0 * (double)c.N * (double)(c.K * c.L) * (double)c.ckk);
+    size_t per = c.direct ? 0 : ((size_t)(c.ckk * c.L) * c.es + 63) / 64 * 64;
+    if (per && !(scratch = td_malloc(per * (size_t)nt))) goto done;
+    run_units(&c, c.N, nt, forward_image, scratch, per);
+    rc = td_poll_interrupt();
+done:
+    td_free(scratch);
+    for (int i = 0; i < 3; i++) td_release(d[i]);
+    return rc;
+}
+
+static int conv_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
+    conv c;
+    td_tensor *d[3] = {0}, *gy = NULL, *gyc = NULL, *gx = NULL, *gw = NULL, *gb = NULL;
+    char *scratch = NULL;
+    int rc = -1;
+    if (conv_plan(n, &c) < 0 || !dense(n, d)) goto done;
+    if (!(gyc = td_to_dtype(gout[0], c.dt)) || !(gy = td_contiguous(gyc))) goto done;
+    td_tensor *x = n->in[0], *w = n->in[1];
+    bool want_b = n->nin == 3 && n->needs_grad[2];
+    if (n->needs_grad[0] && !(gx = td_empty(x->shape, x->ndim, c.dt))) goto done;
+    if (n->needs_grad[1] && !(gw = td_zeros(w->shape, w->ndim, c.dt))) goto done;
+    if (want_b && !(gb = td_zeros(&c.K, 1, c.dt))) goto done;
+    c.x = td_data(d[0]), c.w = td_data(d[1]), c.gy = td_data(gy);
+    c.gx = gx ? td_data(gx) : NULL;
+    if (gx && td_numel(gx) > 0 && (c.K == 0 || c.N == 0 || td_numel(gy) == 0))
+        memset(c.gx, 0, (size_t)td_numel(gx) * c.es);
+    if (c.N > 0 && c.C > 0 && c.K > 0 && td_numel(gy) > 0) {
+        /* P parts, fixed by N and the weight's size (never by the thread count) */
+        int64_t wsz = c.wg * c.G, P = c.N < 16 ? c.N : 16;
+        while (P > 1 && (double)P * (double)wsz * (double)c.es > 64e6) P /= 2;
+        if (!gw && !gb) P = c.N; /* no partial sums: one image per part */
+        c.P = P;
+        int nt = threads_for(P, 2.0 * (double)c.N * (double)(c.Kg * c.L) * (double)c.ckk * c.G);
+        size_t per = c.direct ? 0 : (2 * (size_t)(c.ckk * c.L) * c.es + 63) / 64 * 64;
+        size_t pw = gw ? ((size_t)(P * wsz) * c.es + 63) / 64 * 64 : 0;
+        size_t pb = gb ? (size_t)(P * c.K) * sizeof(double) : 0;
+        if (!(scratch = td_malloc(per * (size_t)nt + pw + pb + 1))) goto done;
+        c.gwp = gw ? scratch + per * (size_t)nt : NULL;
+        c.gbp = gb ? (double *)(scratch + per * (size_t)nt + pw) : NULL;
+        if (c.gbp) memset(c.gbp, 0, pb);
+        run_units(&c, P, nt, backward_part, scratch, per);
+        if (td_poll_interrupt() < 0) goto done;
+        for (int64_t p = 0; gw && p < P; p++) { /* the parts' sums, in order */
+            if (c.dt == TD_FLOAT32) {
+                float *o = td_data(gw);
+                const float *s = (const float *)c.gwp + p * wsz;
+                for (int64_t k = 0; k < wsz; k++) o[k] += s[k];
+            } else {
+                double *o = td_data(gw);
+                const double *s = (const double *)c.gwp + p * wsz;
+                for (int64_t k = 0; k < wsz; k++) o[k] += s[k];
+            }
+        }
+        for (int64_t k = 0; gb && k < c.K; k++) {
+            double s = 0;
+            for (int64_t p = 0; p < P; p++) s += c.gbp[p * c.K + k];
+            if (c.dt == TD_FLOAT32) ((float *)td_data(gb))[k] = (float)s;
+            else ((double *)td_data(gb))[k] = s;
+        }
+    }
+    gin[0] = gx, gin[1] = gw;
+    if (n->nin == 3) gin[2] = gb;
+    gx = gw = gb = NULL;
+    rc = 0;
+done:
+    td_free(scratch);
+    for (int i = 0; i < 3; i++) td_release(d[i]);
+    td_release(gy), td_release(gyc), td_release(gx), td_release(gw), td_release(gb);
+    return rc;
+}
+
+const td_op td_op_conv2d = {
+    .name = "conv2d",
+    .nin = 3,
+    .flags = TD_VARIN,
+    .doc = "2-D convolution of N x C x H x W by out x C/groups x kh x kw, optional bias, "
+           "{stride, padding, dilation, groups}",
+    .shape = conv_shape,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};
+
+const td_op td_op_conv_transpose2d = {
+    .name = "conv_transpose2d",
+    .nin = 3,
+    .flags = TD_VARIN,
+    .doc = "transposed 2-D convolution (conv2d's gradient) by in x out/groups x kh x kw, "
+           "optional bias, {stride, padding, output_padding, dilation, groups}",
+    .shape = conv_shape,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};

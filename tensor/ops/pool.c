@@ -1,0 +1,253 @@
+/* tensor/ops/pool.c: max_pool2d, avg_pool2d and adaptive_avg_pool2d over the last two dims of
+ * N x C x H x W (or C x H x W). Sizes: P = N C planes of H x W pooled to OH x OW by a KH x KW
+ * window moved by SH x SW over the input padded by PH x PW. max_pool2d keeps the flat position
+ * (0-based, within the plane) of each maximum in the node's ctx, one int32 per output. */
+#include "reduce.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+/* td_args layout (vm/ops.c SIG_POOL fills it): sizes = {kernel h, w, stride h, w, padding h, w};
+ * with 2 sizes the stride is the kernel and the padding 0, with 4 the padding is 0.
+ * adaptive_avg_pool2d (SIG_T_SIZE2): sizes = {output h, w}. */
+typedef struct pool {
+    int64_t P, H, W, OH, OW, kh, kw, sh, sw, ph, pw;
+    bool adaptive;
+    const void *x, *gy;
+    void *y, *gx;
+    int32_t *at; /* max_pool2d: the argmax of each output, or NULL when not recording */
+} pool;
+
+/* the window of output o along one dim: [*a, *b) in input positions */
+static void window(const pool *p, bool rows, int64_t o, int64_t *a, int64_t *b) {
+    int64_t n = rows ? p->H : p->W, on = rows ? p->OH : p->OW;
+    if (p->adaptive) { /* PyTorch's floor(o n / on) .. ceil((o + 1) n / on) */
+        *a = o * n / on, *b = ((o + 1) * n + on - 1) / on;
+        return;
+    }
+    int64_t s = rows ? p->sh : p->sw, k = rows ? p->kh : p->kw, pad = rows ? p->ph : p->pw;
+    int64_t lo = o * s - pad, hi = lo + k;
+    *a = lo < 0 ? 0 : lo, *b = hi < n ? hi : n;
+}
+
+/* the averaging divisor: the whole window, padding included (PyTorch's count_include_pad) */
+static double divisor(const pool *p, int64_t ya, int64_t yb, int64_t xa, int64_t xb) {
+    return p->adaptive ? (double)((yb - ya) * (xb - xa)) : (double)(p->kh * p->kw);
+}
+
+#define POOL(sfx, T)                                                                               \
+    static void max_fwd_##sfx(void *vp, int64_t u) {                                               \
+        const pool *p = vp;                                                                        \
+        const T *x = (const T *)p->x + u * p->H * p->W;                                            \
+        T *y = (T *)p->y + u * p->OH * p->OW;                                                      \
+        int32_t *at = p->at ? p->at + u * p->OH * p->OW : NULL;                                    \
+        for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
+            int64_t ya, yb;                                                                        \
+            window(p, true, oy, &ya, &yb);                                                         \
+            for (int64_t ox = 0; ox < p->OW; ox++) {                                               \
+                int64_t xa, xb;                                                                    \
+                window(p, false, ox, &xa, &xb);                                                    \
+                int64_t best = ya * p->W + xa; /* PyTorch's index when no value beats -inf */      \
+                T m = -(T)INFINITY;                                                                \
+                for (int64_t iy = ya; iy < yb; iy++)                                               \
+                    for (int64_t ix = xa; ix < xb; ix++) {                                         \
+                        T v = x[iy * p->W + ix];                                                   \
+                        if (v > m || v != v) m = v, best = iy * p->W + ix; /* NaN wins */          \
+                    }                                                                              \
+                y[oy * p->OW + ox] = m;                                                            \
+                if (at) at[oy * p->OW + ox] = (int32_t)best;                                       \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void max_bwd_##sfx(void *vp, int64_t u) {                                               \
+        const pool *p = vp;                                                                        \
+        int64_t n = p->OH * p->OW;                                                                 \
+        const T *gy = (const T *)p->gy + u * n;                                                    \
+        T *gx = (T *)p->gx + u * p->H * p->W;                                                      \
+        const int32_t *at = p->at + u * n;                                                         \
+        memset(gx, 0, sizeof(T) * (size_t)(p->H * p->W));                                          \
+        for (int64_t o = 0; o < n; o++) gx[at[o]] += gy[o];                                        \
+    }                                                                                              \
+    static void avg_fwd_##sfx(void *vp, int64_t u) {                                               \
+        const pool *p = vp;                                                                        \
+        const T *x = (const T *)p->x + u * p->H * p->W;                                            \
+        T *y = (T *)p->y + u * p->OH * p->OW;                                                      \
+        for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
+            int64_t ya, yb;                                                                        \
+            window(p, true, oy, &ya, &yb);                                                         \
+            for (int64_t ox = 0; ox < p->OW; ox++) {                                               \
+                int64_t xa, xb;                                                                    \
+                window(p, false, ox, &xa, &xb);                                                    \
+                T s = 0;                                                                           \
+                for (int64_t iy = ya; iy < yb; iy++)                                               \
+                    for (int64_t ix = xa; ix < xb; ix++) s += x[iy * p->W + ix];                   \
+                y[oy * p->OW + ox] = s / (T)divisor(p, ya, yb, xa, xb);                            \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void avg_bwd_##sfx(void *vp, int64_t u) {                                               \
+        const pool *p = vp;                                                                        \
+        const T *gy = (const T *)p->gy + u * p->OH * p->OW;                                        \
+        T *gx = (T *)p->gx + u * p->H * p->W;                                                      \
+        memset(gx, 0, sizeof(T) * (size_t)(p->H * p->W));                                          \
+        for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
+            int64_t ya, yb;                                                                        \
+            window(p, true, oy, &ya, &yb);                                                         \
+            for (int64_t ox = 0; ox < p->OW; ox++) {                                               \
+                int64_t xa, xb;                                                                    \
+                window(p, false, ox, &xa, &xb);                                                    \
+                T g = gy[oy * p->OW + ox] / (T)divisor(p, ya, yb, xa, xb);                         \
+                for (int64_t iy = ya; iy < yb; iy++)                                               \
+                    for (int64_t ix = xa; ix < xb; ix++) gx[iy * p->W + ix] += g;                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+POOL(f32, float)
+POOL(f64, double)
+
+#define SHP(t, buf) td_shape_str((t)->shape, (t)->ndim, buf, sizeof buf)
+
+/* Checks x and the arguments, fills p's sizes; 0 or -1 + error. */
+static int pool_plan(const td_node *n, pool *p) {
+    const char *fn = n->op->name;
+    const td_tensor *x = n->in[0];
+    const td_args *a = &n->args;
+    const int64_t *s = a->sizes;
+    char sx[96];
+    *p = (pool){.adaptive = n->op == &td_op_adaptive_avg_pool2d};
+    if (x->ndim != 3 && x->ndim != 4)
+        return td_error("%s: expected a 4-D input (N,C,H,W) or 3-D (C,H,W), got %s", fn, SHP(x, sx));
+    if (x->dtype != TD_FLOAT32 && x->dtype != TD_FLOAT64)
+        return td_error("%s: expected a float32 or float64 input, got %s", fn,
+                        td_dtype_name(x->dtype));
+    int d = x->ndim;
+    p->H = x->shape[d - 2], p->W = x->shape[d - 1];
+    if (d == 4) p->P = x->shape[0] * x->shape[1];
+    else p->P = x->shape[0];
+    if (p->adaptive) {
+        if (a->nsizes != 2)
+            return td_error("%s: expected an output size (h, w), got %d sizes", fn, a->nsizes);
+        p->OH = s[0], p->OW = s[1];
+        if (p->OH < 1 || p->OW < 1)
+            return td_error("%s: output size must be positive, got %lldx%lld", fn,
+                            (long long)p->OH, (long long)p->OW);
+        if (p->H < 1 || p->W < 1)
+            return td_error("%s: input %s has an empty plane", fn, SHP(x, sx));
+        return 0;
+    }
+    if (a->nsizes != 2 && a->nsizes != 4 && a->nsizes != 6)
+        return td_error("%s: expected 2, 4 or 6 sizes (kernel, stride, padding), got %d", fn,
+                        a->nsizes);
+    p->kh = s[0], p->kw = s[1];
+    p->sh = a->nsizes > 2 ? s[2] : s[0], p->sw = a->nsizes > 2 ? s[3] : s[1];
+    p->ph = a->nsizes > 4 ? s[4] : 0, p->pw = a->nsizes > 4 ? s[5] : 0;
+    if (p->kh < 1 || p->kw < 1)
+        return td_error("%s: kernel size must be positive, got %lldx%lld", fn, (long long)p->kh,
+                        (long long)p->kw);
+    if (p->sh < 1 || p->sw < 1)
+        return td_error("%s: stride must be positive, got %lldx%lld", fn, (long long)p->sh,
+                        (long long)p->sw);
+    if (p->ph < 0 || p->pw < 0 || 2 * p->ph > p->kh || 2 * p->pw > p->kw)
+        return td_error("%s: padding %lldx%lld must be between 0 and half the kernel %lldx%lld",
+                        fn, (long long)p->ph, (long long)p->pw, (long long)p->kh,
+                        (long long)p->kw);
+    if (p->kh > p->H + 2 * p->ph || p->kw > p->W + 2 * p->pw)
+        return td_error("%s: kernel %lldx%lld is larger than the padded input %lldx%lld (input %s, "
+                        "padding %lldx%lld)",
+                        fn, (long long)p->kh, (long long)p->kw, (long long)(p->H + 2 * p->ph),
+                        (long long)(p->W + 2 * p->pw), SHP(x, sx), (long long)p->ph,
+                        (long long)p->pw);
+    p->OH = (p->H + 2 * p->ph - p->kh) / p->sh + 1;
+    p->OW = (p->W + 2 * p->pw - p->kw) / p->sw + 1;
+    if (p->H * p->W > INT32_MAX)
+        return td_error("%s: planes above 2^31 elements are not supported (input %s)", fn,
+                        SHP(x, sx));
+    return 0;
+}
+
+static int pool_shape(td_node *n) {
+    pool p;
+    if (pool_plan(n, &p) < 0) return -1;
+    const td_tensor *x = n->in[0];
+    td_meta *m = &n->meta[0];
+    m->ndim = x->ndim;
+    for (int i = 0; i < x->ndim - 2; i++) m->shape[i] = x->shape[i];
+    m->shape[x->ndim - 2] = p.OH, m->shape[x->ndim - 1] = p.OW;
+    m->dtype = x->dtype;
+    return 0;
+}
+
+static int pool_forward(td_node *n) {
+    pool p;
+    if (pool_plan(n, &p) < 0) return -1;
+    bool f32 = n->in[0]->dtype == TD_FLOAT32, mx = n->op == &td_op_max_pool2d;
+    int64_t nout = td_numel(n->out[0]);
+    if (nout == 0) return 0;
+    if (mx && td_grad_enabled() && n->in[0]->requires_grad) { /* td_run records this node */
+        if (!(n->ctx = td_malloc(sizeof(int32_t) * (size_t)nout))) return -1;
+        p.at = n->ctx;
+    }
+    td_tensor *x = td_contiguous(n->in[0]);
+    if (!x) return -1;
+    p.x = td_data(x), p.y = td_data(n->out[0]);
+    td_unit_fn f = mx ? (f32 ? max_fwd_f32 : max_fwd_f64) : (f32 ? avg_fwd_f32 : avg_fwd_f64);
+    td_run_units(p.P, td_numel(x) + nout, f, &p);
+    td_release(x);
+    return td_poll_interrupt();
+}
+
+static int pool_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
+    pool p;
+    if (pool_plan(n, &p) < 0) return -1;
+    td_tensor *x = n->in[0];
+    bool f32 = x->dtype == TD_FLOAT32, mx = n->op == &td_op_max_pool2d;
+    if (mx && !n->ctx && td_numel(gout[0]) > 0)
+        return td_error("max_pool2d: backward without the saved positions of the maxima");
+    td_tensor *g1 = td_to_dtype(gout[0], x->dtype), *gy = g1 ? td_contiguous(g1) : NULL;
+    td_tensor *gx = gy ? td_zeros(x->shape, x->ndim, x->dtype) : NULL;
+    td_release(g1);
+    if (!gx) {
+        td_release(gy);
+        return -1;
+    }
+    if (td_numel(gy) > 0) {
+        p.gy = td_data(gy), p.gx = td_data(gx), p.at = n->ctx;
+        td_unit_fn f = mx ? (f32 ? max_bwd_f32 : max_bwd_f64) : (f32 ? avg_bwd_f32 : avg_bwd_f64);
+        td_run_units(p.P, td_numel(gx) + td_numel(gy), f, &p);
+    }
+    td_release(gy);
+    gin[0] = gx;
+    return td_poll_interrupt();
+}
+
+const td_op td_op_max_pool2d = {
+    .name = "max_pool2d",
+    .nin = 1,
+    .flags = TD_GRAD_NOREAD,
+    .doc = "maximum over kh x kw windows of the last two dims, {stride = kernel, padding = 0}",
+    .shape = pool_shape,
+    .forward = pool_forward,
+    .backward = pool_backward,
+};
+
+const td_op td_op_avg_pool2d = {
+    .name = "avg_pool2d",
+    .nin = 1,
+    .flags = TD_GRAD_NOREAD,
+    .doc = "mean over kh x kw windows of the last two dims (padding counts as zeros), "
+           "{stride = kernel, padding = 0}",
+    .shape = pool_shape,
+    .forward = pool_forward,
+    .backward = pool_backward,
+};
+
+const td_op td_op_adaptive_avg_pool2d = {
+    .name = "adaptive_avg_pool2d",
+    .nin = 1,
+    .flags = TD_GRAD_NOREAD,
+    .doc = "mean over the windows that divide the last two dims into an h x w output",
+    .shape = pool_shape,
+    .forward = pool_forward,
+    .backward = pool_backward,
+};
