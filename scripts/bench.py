@@ -194,10 +194,12 @@ def failure(r):
 
 
 def hyperfine(cmd, env, runs, label):
-    """Startup: hyperfine's median of `runs` runs of cmd, in ms, as a RESULT line."""
+    """Startup: hyperfine's median of `runs` runs of cmd, in ms, as a RESULT line. Warm-ups fill
+    the page cache; one per 10 runs is enough (import torch takes about a second)."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "h.json")
-        r = run(["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--style", "none",
+        r = run(["hyperfine", "-N", "--warmup", str(1 + runs // 10), "--runs", str(runs),
+                 "--style", "none",
                  "--export-json", path, cmd], env, label)
         if r["rc"] == 0:
             res = json.load(open(path))["results"][0]
@@ -240,7 +242,7 @@ def cmd_side(make, env, label):
 GROUPS = [
     Group(["startup"], "ms",
           startup_side(f"{TIDE} -e ''", TIDE_ENV, 30, "tide startup"),
-          startup_side(f"{PY} -c 'import torch'", PEER_ENV, 10, "peer startup"), ">=50",
+          startup_side(f"{PY} -c 'import torch'", PEER_ENV, 5, "peer startup"), ">=50",
           lower=True),
     Group(["overhead_add", "overhead_autograd_step"], None,
           cmd_side(lambda n: lua("overhead.lua", "0.3", *n), TIDE_ENV, "tide"),

@@ -122,16 +122,20 @@ static bool flat(td_tensor *const *ops, int nops, char **p, int64_t *s) {
     const td_tensor *o = ops[0];
     for (int k = 0; k < nops; k++) {
         const td_tensor *t = ops[k];
-        int64_t n = 1;
-        bool same = t->ndim == o->ndim, contig = true;
-        for (int i = t->ndim - 1; i >= 0; i--) {
-            same &= t->shape[i] == o->shape[i];
-            contig &= t->shape[i] == 1 || t->stride[i] == n;
+        int64_t es = esize[t->dtype], n = 1;
+        p[k] = (char *)t->storage->data + t->offset * es;
+        s[k] = es;
+        int i = t->ndim - 1;
+        bool same = t->ndim == o->ndim;
+        for (; same && i >= 0 && t->shape[i] == o->shape[i]; i--) {
+            if (t->stride[i] != n && t->shape[i] != 1) break;
             n *= t->shape[i];
         }
-        s[k] = n == 1 && k > 0 ? 0 : esize[t->dtype];
-        p[k] = (char *)t->storage->data + t->offset * esize[t->dtype];
-        if (!(n == 1 && k > 0) && !(same && contig)) return false;
+        if (same && i < 0) continue; /* contiguous, operand 0's shape */
+        if (k == 0) return false;
+        for (n = 1, i = 0; i < t->ndim; i++) n *= t->shape[i];
+        if (n != 1) return false;
+        s[k] = 0; /* one element, broadcast */
     }
     return true;
 }

@@ -18,17 +18,17 @@ int tdL_error(lua_State *L) {
 }
 
 /* Tensor bytes live outside Lua's heap, so Lua alone would collect them far too late (Torch7's
- * memory blow-ups). Like Lua's own pause, a full collection runs whenever the live tensor bytes
- * reach twice what survived the last one (at least GC_FLOOR), so garbage stays bounded by the
- * live set, and a loop of 1 MB temporaries stays within a few dozen MB. */
-#define GC_FLOOR ((uint64_t)48 << 20)
+ * memory blow-ups). A full collection runs whenever the live tensor bytes exceed what survived
+ * the last one by a quarter (at least GC_SLACK): garbage stays a small fraction of the live
+ * set, and a full collection of Lua's own small heap is cheap next to allocating that much. */
+#define GC_SLACK ((uint64_t)32 << 20)
 
 void tdL_gcpressure(lua_State *L) {
-    static uint64_t threshold = GC_FLOOR;
+    static uint64_t threshold = GC_SLACK;
     if (td_live_bytes() < threshold) return;
     lua_gc(L, LUA_GCCOLLECT);
     uint64_t live = td_live_bytes();
-    threshold = 2 * live > GC_FLOOR ? 2 * live : GC_FLOOR;
+    threshold = live + (live / 4 > GC_SLACK ? live / 4 : GC_SLACK);
 }
 
 int tdL_pushtensor(lua_State *L, td_tensor *t) {

@@ -100,7 +100,7 @@ static int l_adagrad(lua_State *L) {
 
 void tdL_register_optim(lua_State *L) {
     static const luaL_Reg funcs[] = {
-        {"sgd", l_sgd},         {"adam", l_adam},       {"rmsprop", l_rmsprop},
+        {"sgd", l_sgd},         {"adam", l_adam}, {"rmsprop", l_rmsprop},
         {"adagrad", l_adagrad}, {NULL, NULL},
     };
     luaL_newlib(L, funcs);

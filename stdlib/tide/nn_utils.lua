@@ -49,7 +49,7 @@ function utils.clip_grad_norm_(params, max_norm, opts)
     error(fn .. ": max_norm must be a number, got " .. type(max_norm), 2)
   end
   local p = opts.norm_type or 2
-  if type(p) ~= "number" or not (p > 0) then
+  if type(p) ~= "number" or p ~= p or p <= 0 then
     error(fn .. ": norm_type must be a positive number (math.huge for the max norm), got " ..
           tostring(p), 2)
   end
@@ -67,7 +67,7 @@ function utils.clip_grad_norm_(params, max_norm, opts)
            "(set error_if_nonfinite = false to scale them anyway)"):format(fn, p, tostring(total)), 2)
   end
   local coef = max_norm / (total + 1e-6)
-  if not (coef >= 1) then -- NaN scales too, as in PyTorch: the gradients become NaN
+  if coef ~= coef or coef < 1 then -- NaN scales too, as in PyTorch: the gradients become NaN
     tide.no_grad(function()
       for _, g in ipairs(grads) do g:mul_(coef) end
     end)
@@ -77,7 +77,7 @@ end
 
 -- Clamps every gradient element to [-clip_value, clip_value] in place.
 function utils.clip_grad_value_(params, clip_value)
-  if type(clip_value) ~= "number" or not (clip_value >= 0) then
+  if type(clip_value) ~= "number" or clip_value ~= clip_value or clip_value < 0 then
     error("clip_grad_value_: clip_value must be a number >= 0, got " .. tostring(clip_value), 2)
   end
   local grads = grads_of("clip_grad_value_", params)

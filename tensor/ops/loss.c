@@ -5,9 +5,56 @@
  * float probabilities of the logits' shape. args: mode = reduction, c = label smoothing,
  * flag = ignore_index given, index = that (1-based) class. */
 #include "nn.h"
+#include "vexp.h"
 
 #include <string.h>
 #include <tgmath.h>
+
+#define EXP_f32 td_vexpf
+#define EXP_f64 exp
+
+/* sum of e^(x_c - m) over a row of C classes st apart, storing each in p[c st] (p may be
+ * NULL). float32: contiguous rows go through the vector exp in multiples of 16 and the tail
+ * (or a strided row) through a buffer padded with -inf, so a row of 10 classes is one vector
+ * and no scalar remainder; float64 uses libm. */
+static float exp_row_f32(const float *x, int64_t st, int64_t C, float m, float *p) {
+    float buf[256] __attribute__((aligned(64))), sum = 0;
+    int64_t c0 = st == 1 ? C & ~(int64_t)15 : 0;
+    if (p) {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t c = 0; c < c0; c++) {
+            float v = td_vexpf(x[c] - m);
+            p[c] = v;
+            sum += v;
+        }
+    } else {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t c = 0; c < c0; c++) sum += td_vexpf(x[c] - m);
+    }
+    for (; c0 < C; c0 += 256) {
+        int64_t nb = C - c0 < 256 ? C - c0 : 256, np = (nb + 15) & ~(int64_t)15;
+        for (int64_t k = 0; k < nb; k++) buf[k] = x[(c0 + k) * st] - m;
+        for (int64_t k = nb; k < np; k++) buf[k] = -INFINITY; /* e^-inf = 0 adds nothing */
+#pragma omp simd reduction(+ : sum)
+        for (int64_t k = 0; k < np; k++) {
+            buf[k] = td_vexpf(buf[k]);
+            sum += buf[k];
+        }
+        if (p)
+            for (int64_t k = 0; k < nb; k++) p[(c0 + k) * st] = buf[k];
+    }
+    return sum;
+}
+
+static double exp_row_f64(const double *x, int64_t st, int64_t C, double m, double *p) {
+    double sum = 0;
+    for (int64_t c = 0; c < C; c++) {
+        double v = exp(x[c * st] - m);
+        if (p) p[c * st] = v;
+        sum += v;
+    }
+    return sum;
+}
 
 /* ---- helpers of nn.h ---------------------------------------------------------------------- */
 td_tensor *td_dense_as(td_tensor *t, td_dtype dt) {
@@ -138,46 +185,78 @@ typedef struct cectx {
     bool saved;  /* probabilities saved */
 } cectx;
 
+#define BLK 1024 /* elements per unit of short rows (ce_block) */
+
 typedef struct cejob {
     const void *x, *q;  /* logits; probability targets or NULL */
     const int64_t *tz;  /* 0-based classes (-1 ignored) or NULL */
     void *p, *gx, *gq;  /* saved probabilities; gradients */
     double *loss, *lse; /* [R] */
     td_lossgrad lg;
-    int64_t C, S;
-    double eps;         /* label smoothing */
+    int64_t C, S, R, rb; /* rb: rows per ce_block unit */
+    double eps;          /* label smoothing */
 } cejob;
 
 /* One unit is one n (S samples, each C classes S apart). Forward: lse = max + log(sum(exp(x -
  * max))), loss = sum_c q_c (lse - x_c) with q = (1 - eps) onehot(t) + eps/C (or the smoothed
  * probabilities); backward: dx = G (p sum(q) - q), dq = G (1 - eps) (lse - x). */
 #define CE(sfx, T)                                                                                 \
+    static inline double ce_loss_##sfx(const cejob *j, int64_t i, const T *x, int64_t st, T lse); \
     static inline double ce_sample_##sfx(const cejob *j, int64_t i, const T *x, int64_t st,       \
                                          T *p) {                                                   \
-        int64_t C = j->C, t = j->tz ? j->tz[i] : 0;                                                \
-        T m = x[0], sum = 0, e = (T)j->eps, ec = e / (T)C;                                         \
-        for (int64_t c = 1; c < C; c++) m = x[c * st] > m ? x[c * st] : m;                         \
-        for (int64_t c = 0; c < C; c++) {                                                          \
-            T v = exp(x[c * st] - m);                                                              \
-            if (p) p[c * st] = v;                                                                  \
-            sum += v;                                                                              \
+        int64_t C = j->C;                                                                          \
+        T m = x[0], sum;                                                                           \
+        _Pragma("omp simd reduction(max : m)") for (int64_t c = 1; c < C; c++) m =                 \
+            x[c * st] > m ? x[c * st] : m;                                                         \
+        sum = exp_row_##sfx(x, st, C, m, p);                                                       \
+        if (p) {                                                                                   \
+            T inv = 1 / sum;                                                                       \
+            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) p[c * st] *= inv;                  \
         }                                                                                          \
-        T lse = m + log(sum), l = 0;                                                               \
+        T lse = m + log(sum);                                                                      \
         j->lse[i] = (double)lse;                                                                   \
-        if (p)                                                                                     \
-            for (int64_t c = 0; c < C; c++) p[c * st] /= sum;                                      \
+        return ce_loss_##sfx(j, i, x, st, lse);                                                    \
+    }                                                                                              \
+    /* the loss of sample i from its logits x (st apart) and lse */                                \
+    static inline double ce_loss_##sfx(const cejob *j, int64_t i, const T *x, int64_t st, T lse) { \
+        int64_t C = j->C, t = j->tz ? j->tz[i] : 0;                                                \
+        T e = (T)j->eps, ec = e / (T)C, l = 0;                                                     \
         if (j->q) {                                                                                \
             const T *q = (const T *)j->q + (x - (const T *)j->x);                                  \
-            for (int64_t c = 0; c < C; c++) l += (q[c * st] * (1 - e) + ec) * (lse - x[c * st]);   \
+            _Pragma("omp simd reduction(+ : l)") for (int64_t c = 0; c < C; c++) l +=              \
+                (q[c * st] * (1 - e) + ec) * (lse - x[c * st]);                                    \
         } else if (t >= 0) {                                                                       \
             l = (1 - e) * (lse - x[t * st]);                                                       \
             if (e > 0) {                                                                           \
                 T sx = 0;                                                                          \
-                for (int64_t c = 0; c < C; c++) sx += x[c * st];                                   \
+                _Pragma("omp simd reduction(+ : sx)") for (int64_t c = 0; c < C; c++) sx +=        \
+                    x[c * st];                                                                     \
                 l += ec * ((T)C * lse - sx);                                                       \
             }                                                                                      \
         }                                                                                          \
         return (double)l;                                                                          \
+    }                                                                                              \
+    static inline void ce_grad_##sfx(const cejob *j, int64_t i, int64_t off, int64_t st) {        \
+        int64_t C = j->C, t = j->tz ? j->tz[i] : 0;                                                \
+        const T *x = (const T *)j->x + off, *p = (const T *)j->p + off;                            \
+        const T *q = j->q ? (const T *)j->q + off : NULL;                                          \
+        T e = (T)j->eps, ec = e / (T)C, lse = (T)j->lse[i];                                        \
+        T G = t < 0 ? 0 : j->lg.g ? ((const T *)j->lg.g)[i] : (T)j->lg.g0; /* t < 0: ignored */   \
+        if (j->gq) {                                                                               \
+            T *gq = (T *)j->gq + off, k = G * (1 - e);                                             \
+            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) gq[c * st] = k * (lse - x[c * st]); \
+        }                                                                                          \
+        if (!j->gx) return;                                                                        \
+        T *gx = (T *)j->gx + off, Q = 0;                                                           \
+        if (q) {                                                                                   \
+            _Pragma("omp simd reduction(+ : Q)") for (int64_t c = 0; c < C; c++) Q +=              \
+                q[c * st] * (1 - e) + ec;                                                          \
+            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) gx[c * st] =                       \
+                G * (p[c * st] * Q - (q[c * st] * (1 - e) + ec));                                  \
+        } else {                                                                                   \
+            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) gx[c * st] = G * (p[c * st] - ec);  \
+            if (t >= 0) gx[t * st] -= G * (1 - e);                                                 \
+        }                                                                                          \
     }                                                                                              \
     static void ce_fwd_##sfx(void *vj, int64_t n) {                                                \
         const cejob *j = vj;                                                                       \
@@ -189,31 +268,38 @@ typedef struct cejob {
                                 : ce_sample_##sfx(j, i, (const T *)j->x + off, S, p);              \
         }                                                                                          \
     }                                                                                              \
+    /* rows [u RB, (u + 1) RB) of C <= BLK classes (S = 1): the exps of the whole block go       \
+     * through one vector loop, which keeps short rows (C = 10) throughput- not latency-bound */   \
+    static void ce_block_##sfx(void *vj, int64_t u) {                                              \
+        const cejob *j = vj;                                                                       \
+        int64_t C = j->C, r0 = u * j->rb, r1 = r0 + j->rb < j->R ? r0 + j->rb : j->R;              \
+        const T *x = (const T *)j->x + r0 * C;                                                     \
+        T scratch[BLK], *b = j->p ? (T *)j->p + r0 * C : scratch, m[BLK];                          \
+        int64_t nr = r1 - r0, n = nr * C;                                                          \
+        for (int64_t r = 0; r < nr; r++) {                                                         \
+            const T *xr = x + r * C;                                                               \
+            T mr = xr[0];                                                                          \
+            for (int64_t c = 1; c < C; c++) mr = xr[c] > mr ? xr[c] : mr;                          \
+            m[r] = mr;                                                                             \
+            for (int64_t c = 0; c < C; c++) b[r * C + c] = xr[c] - mr;                             \
+        }                                                                                          \
+        _Pragma("omp simd") for (int64_t k = 0; k < n; k++) b[k] = EXP_##sfx(b[k]);                \
+        for (int64_t r = 0; r < nr; r++) {                                                         \
+            T *br = b + r * C, sum = 0;                                                            \
+            for (int64_t c = 0; c < C; c++) sum += br[c];                                          \
+            T lse = m[r] + log(sum), inv = 1 / sum;                                                \
+            if (j->p)                                                                              \
+                for (int64_t c = 0; c < C; c++) br[c] *= inv;                                      \
+            j->lse[r0 + r] = (double)lse;                                                          \
+            j->loss[r0 + r] = ce_loss_##sfx(j, r0 + r, x + r * C, 1, lse);                         \
+        }                                                                                          \
+    }                                                                                              \
     static void ce_bwd_##sfx(void *vj, int64_t n) {                                                \
         const cejob *j = vj;                                                                       \
         int64_t C = j->C, S = j->S;                                                                \
-        T e = (T)j->eps, ec = e / (T)C;                                                            \
-        for (int64_t s = 0; s < S; s++) {                                                          \
-            int64_t off = n * C * S + s, i = n * S + s, t = j->tz ? j->tz[i] : 0;                  \
-            const T *x = (const T *)j->x + off, *p = (const T *)j->p + off;                        \
-            const T *q = j->q ? (const T *)j->q + off : NULL;                                      \
-            T G = j->lg.g ? ((const T *)j->lg.g)[i] : (T)j->lg.g0, lse = (T)j->lse[i];             \
-            if (t < 0) G = 0; /* an ignored target */                                              \
-            if (j->gq)                                                                             \
-                for (int64_t c = 0; c < C; c++)                                                    \
-                    ((T *)j->gq + off)[c * S] = G * (1 - e) * (lse - x[c * S]);                    \
-            if (!j->gx) continue;                                                                  \
-            T *gx = (T *)j->gx + off, Q = 1;                                                       \
-            if (q) {                                                                               \
-                Q = 0;                                                                             \
-                for (int64_t c = 0; c < C; c++) Q += q[c * S] * (1 - e) + ec;                      \
-                for (int64_t c = 0; c < C; c++)                                                    \
-                    gx[c * S] = G * (p[c * S] * Q - (q[c * S] * (1 - e) + ec));                    \
-            } else {                                                                               \
-                for (int64_t c = 0; c < C; c++) gx[c * S] = G * (p[c * S] - ec);                   \
-                if (t >= 0) gx[t * S] -= G * (1 - e);                                              \
-            }                                                                                      \
-        }                                                                                          \
+        if (S == 1) ce_grad_##sfx(j, n, n * C, 1); /* contiguous rows vectorise */                 \
+        else                                                                                       \
+            for (int64_t s = 0; s < S; s++) ce_grad_##sfx(j, n * S + s, n * C * S + s, S);         \
     }                                                                                              \
     static void ce_probs_##sfx(void *vj, int64_t n) { /* p = exp(x - lse) when not saved */        \
         const cejob *j = vj;                                                                       \
@@ -221,7 +307,7 @@ typedef struct cejob {
         for (int64_t c = 0; c < C; c++)                                                            \
             for (int64_t s = 0; s < S; s++) {                                                      \
                 int64_t o = (n * C + c) * S + s;                                                   \
-                ((T *)j->p)[o] = exp(((const T *)j->x)[o] - (T)j->lse[n * S + s]);                 \
+                ((T *)j->p)[o] = EXP_##sfx(((const T *)j->x)[o] - (T)j->lse[n * S + s]);           \
             }                                                                                      \
     }
 CE(f32, float)
@@ -261,7 +347,13 @@ static int cross_entropy_forward(td_node *n) {
                .S = lay.S, .eps = n->args.c};
     h->saved = save;
     h->den = (double)kept;
-    td_run_units(lay.N, numel, dt == TD_FLOAT32 ? ce_fwd_f32 : ce_fwd_f64, &j);
+    bool f32 = dt == TD_FLOAT32;
+    if (lay.S == 1 && lay.C <= BLK) {
+        j.R = R, j.rb = BLK / lay.C;
+        td_run_units((R + j.rb - 1) / j.rb, numel, f32 ? ce_block_f32 : ce_block_f64, &j);
+    } else {
+        td_run_units(lay.N, numel, f32 ? ce_fwd_f32 : ce_fwd_f64, &j);
+    }
     if (td_poll_interrupt() < 0) goto done;
     if (n->args.mode == TD_REDUCE_NONE) {
         for (int64_t i = 0; i < R; i++) {

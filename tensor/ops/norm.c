@@ -237,7 +237,8 @@ typedef struct bnjob {
             for (int64_t c = c0; c < c1; c++) {                                                    \
                 const T *x = (const T *)j->x + (n * C + c) * S;                                    \
                 double t = 0;                                                                      \
-                for (int64_t s = 0; s < S; s++) t += (double)x[s];                                 \
+                _Pragma("omp simd reduction(+ : t)") for (int64_t s = 0; s < S; s++) t +=          \
+                    (double)x[s];                                                                  \
                 j->mean[c] += t;                                                                   \
             }                                                                                      \
         for (int64_t c = c0; c < c1; c++) j->mean[c] /= M;                                         \
@@ -245,7 +246,8 @@ typedef struct bnjob {
             for (int64_t c = c0; c < c1; c++) {                                                    \
                 const T *x = (const T *)j->x + (n * C + c) * S;                                    \
                 double t = 0, m = j->mean[c];                                                      \
-                for (int64_t s = 0; s < S; s++) t += ((double)x[s] - m) * ((double)x[s] - m);      \
+                _Pragma("omp simd reduction(+ : t)") for (int64_t s = 0; s < S; s++) t +=          \
+                    ((double)x[s] - m) * ((double)x[s] - m);                                       \
                 j->var[c] += t;                                                                    \
             }                                                                                      \
         for (int64_t c = c0; c < c1; c++) j->var[c] /= M;                                          \
@@ -275,8 +277,10 @@ typedef struct bnjob {
                 int64_t o = (n * C + c) * S;                                                       \
                 const T *x = (const T *)j->x + o, *g = (const T *)j->g + o;                        \
                 double a = 0, b = 0, m = j->mean[c];                                               \
-                for (int64_t s = 0; s < S; s++)                                                    \
-                    a += (double)g[s], b += (double)g[s] * ((double)x[s] - m);                     \
+                _Pragma("omp simd reduction(+ : a, b)") for (int64_t s = 0; s < S; s++) {          \
+                    a += (double)g[s];                                                             \
+                    b += (double)g[s] * ((double)x[s] - m);                                        \
+                }                                                                                  \
                 j->s1[c] += a, j->s2[c] += b;                                                      \
             }                                                                                      \
     }

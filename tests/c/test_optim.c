@@ -56,10 +56,14 @@ static void naive(int kind, double *p, double g, double **b, int64_t i, const td
 
 static int step(int kind, td_tensor *p, td_tensor *g, td_tensor **b, const td_optim_hp *h) {
     switch (kind) {
-    case SGD: return td_sgd_step(p, g, b[0], h);
-    case ADAM: return td_adam_step(p, g, b[0], b[1], b[2], h);
-    case RMSPROP: return td_rmsprop_step(p, g, b[0], b[1], b[2], h);
-    default: return td_adagrad_step(p, g, b[0], h);
+    case SGD:
+        return td_sgd_step(p, g, b[0], h);
+    case ADAM:
+        return td_adam_step(p, g, b[0], b[1], b[2], h);
+    case RMSPROP:
+        return td_rmsprop_step(p, g, b[0], b[1], b[2], h);
+    default:
+        return td_adagrad_step(p, g, b[0], h);
     }
 }
 
@@ -78,17 +82,43 @@ typedef struct {
 
 static const config configs[] = {
     {"sgd", SGD, 0, {0}, {.lr = 0.1}},
-    {"sgd momentum", SGD, 1, {1}, {.lr = 0.1, .momentum = 0.9, .dampening = 0.2, .weight_decay = 0.01}},
-    {"sgd nesterov", SGD, 1, {1}, {.lr = 0.05, .momentum = 0.8, .nesterov = true, .maximize = true}},
+    {"sgd momentum",
+     SGD,
+     1,
+     {1},
+     {.lr = 0.1, .momentum = 0.9, .dampening = 0.2, .weight_decay = 0.01}},
+    {"sgd nesterov",
+     SGD,
+     1,
+     {1},
+     {.lr = 0.05, .momentum = 0.8, .nesterov = true, .maximize = true}},
     {"adam", ADAM, 2, {1, 1}, {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8}},
-    {"adam amsgrad", ADAM, 3, {1, 1, 1},
+    {"adam amsgrad",
+     ADAM,
+     3,
+     {1, 1, 1},
      {.lr = 0.02, .beta1 = 0.8, .beta2 = 0.9, .eps = 1e-6, .weight_decay = 0.1}},
-    {"adamw", ADAM, 2, {1, 1},
-     {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .weight_decay = 0.1, .decoupled = true}},
+    {"adamw",
+     ADAM,
+     2,
+     {1, 1},
+     {.lr = 0.01,
+      .beta1 = 0.9,
+      .beta2 = 0.99,
+      .eps = 1e-8,
+      .weight_decay = 0.1,
+      .decoupled = true}},
     {"rmsprop", RMSPROP, 1, {1}, {.lr = 0.01, .alpha = 0.99, .eps = 1e-8}},
-    {"rmsprop centered momentum", RMSPROP, 3, {1, 1, 1},
+    {"rmsprop centered momentum",
+     RMSPROP,
+     3,
+     {1, 1, 1},
      {.lr = 0.01, .alpha = 0.9, .eps = 1e-8, .momentum = 0.5, .weight_decay = 0.1}},
-    {"rmsprop momentum", RMSPROP, 3, {1, 0, 1}, {.lr = 0.01, .alpha = 0.9, .eps = 1e-3, .momentum = 0.5}},
+    {"rmsprop momentum",
+     RMSPROP,
+     3,
+     {1, 0, 1},
+     {.lr = 0.01, .alpha = 0.9, .eps = 1e-3, .momentum = 0.5}},
     {"adagrad", ADAGRAD, 1, {1}, {.lr = 0.1, .lr_decay = 0.05, .eps = 1e-10, .weight_decay = 0.2}},
 };
 
@@ -124,8 +154,8 @@ static double check_config(const config *c, td_dtype dt, int lay, int glay) {
 }
 
 Test(optim, every_update_matches_the_naive_formulas) {
-    static const int lays[][2] = {{L_CONTIG, L_CONTIG}, {L_TRANSPOSED, L_NARROWED},
-                                  {L_NARROWED, L_TRANSPOSED}};
+    static const int lays[][2] = {
+        {L_CONTIG, L_CONTIG}, {L_TRANSPOSED, L_NARROWED}, {L_NARROWED, L_TRANSPOSED}};
     td_manual_seed(7);
     for (size_t k = 0; k < sizeof configs / sizeof configs[0]; k++)
         for (int dt = TD_FLOAT32; dt <= TD_FLOAT64; dt++)
@@ -159,7 +189,8 @@ Test(optim, threads_give_identical_bits) {
     cr_assert(p[0] != p[1]);
     cr_assert_eq(memcmp(td_data(p[0]), td_data(p[1]), (size_t)n * 4), 0);
     cr_assert_eq(memcmp(td_data(vm[0]), td_data(vm[1]), (size_t)n * 4), 0);
-    for (int t = 0; t < 2; t++) td_release(p[t]), td_release(m[t]), td_release(v[t]), td_release(vm[t]);
+    for (int t = 0; t < 2; t++)
+        td_release(p[t]), td_release(m[t]), td_release(v[t]), td_release(vm[t]);
     td_release(g), td_release(p0);
 }
 
@@ -200,12 +231,16 @@ Test(optim, errors_leave_everything_unwritten) {
     td_tensor *strided = td_view_of(big, sh2, str2, 1, 0); /* elements 0 and 2 */
     td_optim_hp h = {.lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .step = 1};
     uint64_t ver = p->storage->version;
-    expect_error(td_adam_step(i64, g, m, v, NULL, &h), "Adam: parameters must be float32 or float64");
-    expect_error(td_adam_step(p, g3, m, v, NULL, &h), "Adam: gradient of shape 3 for a parameter of shape 4");
-    expect_error(td_adam_step(p, g, m, v64, NULL, &h), "state buffer 2 is a float64 tensor of shape 4");
+    expect_error(td_adam_step(i64, g, m, v, NULL, &h),
+                 "Adam: parameters must be float32 or float64");
+    expect_error(td_adam_step(p, g3, m, v, NULL, &h),
+                 "Adam: gradient of shape 3 for a parameter of shape 4");
+    expect_error(td_adam_step(p, g, m, v64, NULL, &h),
+                 "state buffer 2 is a float64 tensor of shape 4");
     expect_error(td_adam_step(p, g, m, v22, NULL, &h), "of the parameter's shape 4");
     expect_error(td_adam_step(p, g, m, g, NULL, &h), "shares memory");
-    expect_error(td_adam_step(p, g, NULL, v, NULL, &h), "Adam: exp_avg and exp_avg_sq buffers are required");
+    expect_error(td_adam_step(p, g, NULL, v, NULL, &h),
+                 "Adam: exp_avg and exp_avg_sq buffers are required");
     h.decoupled = true, h.lr = -1;
     expect_error(td_adam_step(p, g, m, v, NULL, &h), "AdamW: lr must be >= 0, got -1");
     h.lr = 0.1, h.step = 0;
@@ -214,7 +249,8 @@ Test(optim, errors_leave_everything_unwritten) {
     expect_error(td_sgd_step(p, g, NULL, &h), "SGD: a momentum buffer is needed exactly when");
     h.momentum = 0.5;
     expect_error(td_rmsprop_step(p, g, m, NULL, NULL, &h), "RMSprop: a momentum buffer is needed");
-    expect_error(td_rmsprop_step(p, g, NULL, NULL, NULL, &h), "RMSprop: a square_avg buffer is required");
+    expect_error(td_rmsprop_step(p, g, NULL, NULL, NULL, &h),
+                 "RMSprop: a square_avg buffer is required");
     h.step = 1;
     int64_t s2 = 2;
     td_tensor *p2 = td_zeros(&s2, 1, TD_FLOAT32), *g2 = td_zeros(&s2, 1, TD_FLOAT32);

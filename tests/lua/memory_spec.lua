@@ -106,6 +106,46 @@ end]])
     end
   end)
 
+  it("a training-style loop of 10^4 steps on an MLP-shaped graph runs at flat RSS", function()
+    -- RSS after step 2000 (warm: caches filled) and after step 10000 must agree: nothing accumulates per step
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write([[
+local function rss()
+  local h = assert(io.open("/proc/self/status"))
+  local kb = tonumber(h:read("a"):match("VmRSS:%s*(%d+) kB"))
+  h:close()
+  return kb
+end
+tide.manual_seed(1)
+local x = tide.randn(32, 64)
+local w1 = (tide.randn(64, 128) * 0.1):requires_grad_()
+local b1 = tide.zeros({128}, {requires_grad = true})
+local w2 = (tide.randn(128, 10) * 0.1):requires_grad_()
+local at2000
+for step = 1, 10000 do
+  local h = (x:matmul(w1) + b1):relu()
+  local loss = -h:matmul(w2):log_softmax(2):select(2, 1):mean()
+  w1.grad, b1.grad, w2.grad = nil, nil, nil
+  loss:backward()
+  tide.no_grad(function() w1:sub_(w1.grad * 0.01); w2:sub_(w2.grad * 0.01) end)
+  if step == 2000 then collectgarbage(); at2000 = rss() end
+end
+collectgarbage()
+print("RSS " .. at2000 .. " " .. rss())
+]])
+    f:close()
+    local p = assert(io.popen("timeout 300 " .. BUILD .. "/tide " .. path .. " 2>&1"))
+    local out = p:read("a")
+    p:close()
+    os.remove(path)
+    local a, b = out:match("RSS (%d+) (%d+)")
+    assert(a, out)
+    a, b = tonumber(a) / 1024, tonumber(b) / 1024
+    assert(b - a < 8, string.format("RSS grew from %.1f MB at step 2000 to %.1f MB at 10000", a, b))
+    assert(b < LIMIT_MB, string.format("RSS %.1f MB", b))
+  end)
+
   it("the limit is not vacuous: a loop keeping its tensors goes over it", function()
     local mb = peak_mb([[
 local keep = {}

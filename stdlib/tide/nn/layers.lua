@@ -42,8 +42,8 @@ function Linear:init(in_features, out_features, opts)
   end
   local o = options(cfg, opts, {bias = true})
   self.in_features, self.out_features = nin, nout
-  self.weight = Parameter(tide.empty(out_features, in_features))       -- out x in
-  if o.bias then self.bias = Parameter(tide.empty(out_features)) end  -- out
+  self.weight = Parameter(tide.empty(nout, nin))              -- out x in
+  if o.bias then self.bias = Parameter(tide.empty(nout)) end  -- out
   self:reset_parameters()
 end
 

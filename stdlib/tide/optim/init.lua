@@ -1,6 +1,7 @@
 -- stdlib/tide/optim/init.lua: what `require "tide.optim"` returns (the global `optim` of tide
 -- programs): the optimizers SGD, Adam, AdamW, RMSprop, Adagrad and the learning-rate schedulers.
 local adam = require "tide.optim.adam"
+local Optimizer = require "tide.optim.optimizer"
 
 local optim = {
   SGD = require "tide.optim.sgd",
@@ -8,7 +9,8 @@ local optim = {
   AdamW = adam.AdamW,
   RMSprop = require "tide.optim.rmsprop",
   Adagrad = require "tide.optim.adagrad",
-  is_optimizer = require("tide.optim.optimizer").is_optimizer,
+  Optimizer = Optimizer.methods,
+  is_optimizer = Optimizer.is_optimizer,
 }
 for name, class in pairs(require "tide.optim.schedulers") do optim[name] = class end
 

@@ -68,11 +68,13 @@ local function check_group(spec, group, where)
       fail(name, ("%s must be a %s, got %s"):format(k, want, type(v)) .. where)
     end
   end
-  if not (group.lr >= 0) then fail(name, "lr must be >= 0, got " .. tostring(group.lr) .. where) end
+  if group.lr ~= group.lr or group.lr < 0 then
+    fail(name, "lr must be >= 0, got " .. tostring(group.lr) .. where)
+  end
   for _, k in ipairs {"weight_decay", "eps", "momentum", "dampening", "alpha", "lr_decay",
                       "initial_accumulator_value"} do
     local v = group[k]
-    if v ~= nil and not (v >= 0) then
+    if v ~= nil and (v ~= v or v < 0) then
       fail(name, ("%s must be >= 0, got %s"):format(k, tostring(v)) .. where)
     end
   end
@@ -272,8 +274,8 @@ local function load_state_dict(self, sd)
   end
   local state = {}
   for key, st in pairs(sd.state or {}) do
-    local i, p = tonumber(key), nil
-    p = i and params[i]
+    local i = tonumber(key)
+    local p = i and params[i]
     if not p then fail(name, "load_state_dict: state for unknown parameter " .. tostring(key)) end
     local s = {}
     for field, v in pairs(st) do
@@ -321,7 +323,7 @@ local function newindex(self, k, v)
   if k == "lr" then
     local name = self._spec.name
     if type(v) ~= "number" then error(name .. ": lr must be a number, got " .. type(v), 2) end
-    if not (v >= 0) then error(name .. ": lr must be >= 0, got " .. tostring(v), 2) end
+    if v ~= v or v < 0 then error(name .. ": lr must be >= 0, got " .. tostring(v), 2) end
     for _, group in ipairs(self.param_groups) do group.lr = v end
   else
     rawset(self, k, v)
@@ -356,12 +358,15 @@ end
 -- order = positional option names, check(group) -> message or nil, update(group, p, g, state),
 -- init(group, p) -> eager state}. Returns the class table, callable as Class(params, opts).
 function Optimizer.class(spec)
-  spec.meta = {__index = index, __newindex = newindex, __tostring = tostr, __name = spec.name}
+  spec.meta = {__index = index, __newindex = newindex, __tostring = tostr,
+               __name = "optim." .. spec.name} -- help(opt) finds the class's entry
   local class = {name = spec.name, defaults = spec.defaults}
   return setmetatable(class, {__call = guard(function(_, params, opts)
     return new(spec, params, opts)
   end)})
 end
+
+Optimizer.methods = methods -- optim.Optimizer: what every optimizer shares
 
 -- Whether x is an optimizer built by Optimizer.class.
 function Optimizer.is_optimizer(x)

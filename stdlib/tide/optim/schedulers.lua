@@ -89,7 +89,7 @@ end
 -- options = {name = default or "required"}, check(self) -> message, init(self), get_lr(self)
 -- (chainable schedulers) or step(self, metric)}.
 local function class(spec)
-  local meta = {__index = common, __tostring = describe, __name = spec.name}
+  local meta = {__index = common, __tostring = describe, __name = "optim." .. spec.name}
   local function new(_, opt, opts)
     local name = spec.name
     if type(opt) ~= "table" or type(opt.param_groups) ~= "table" then
@@ -122,7 +122,7 @@ end
 
 local function positive(self, k, integer)
   local v = self[k]
-  if type(v) ~= "number" or not (v > 0) or (integer and math.type(v) ~= "integer" and v % 1 ~= 0) then
+  if type(v) ~= "number" or v ~= v or v <= 0 or (integer and v % 1 ~= 0) then
     return ("%s must be a positive %s, got %s"):format(k, integer and "integer" or "number",
                                                       tostring(v))
   end
@@ -151,7 +151,7 @@ local function chainable_step(self)
   set_lrs(self, self._spec.get_lr(self))
 end
 
-local M = {}
+local M = {Scheduler = common} -- optim.Scheduler: what every scheduler shares
 
 M.StepLR = class {
   name = "StepLR", order = {"step_size", "gamma"},
@@ -275,7 +275,9 @@ M.ReduceLROnPlateau = class {
       local msg = number(self, k)
       if msg then return msg end
     end
-    if not (self.factor < 1) then return "factor must be < 1, got " .. self.factor end
+    if self.factor ~= self.factor or self.factor >= 1 then
+      return "factor must be < 1, got " .. self.factor
+    end
     local n, m = #self.optimizer.param_groups, self.min_lr
     if type(m) == "table" and #m ~= n then
       return ("min_lr must be a number or a list of %d numbers, got %d"):format(n, #m)
