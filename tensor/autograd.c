@@ -102,7 +102,14 @@ int td_record(td_node *n) {
     h->in_version = (uint64_t *)(h->next + nin);
     h->next_index = (int *)(h->in_version + nin);
     h->needs_grad = (bool *)(h->next_index + nin);
-    h->refcount = 0;
+    h->refcount = 0; /* td_run leaves the autograd fields of its stack node unset: set them all */
+    h->pending = 0;
+    h->epoch = 0;
+    h->released = false;
+    for (int k = 0; k < TD_MAX_OUT; k++) {
+        h->saved_out[k] = h->gacc[k] = NULL;
+        h->out_version[k] = 0;
+    }
     for (int i = 0; i < nin; i++) {
         td_tensor *t = n->in[i];
         h->in[i] = t;
@@ -120,7 +127,7 @@ int td_record(td_node *n) {
         if (n->op->flags & TD_SAVE_OUT) {
             h->saved_out[k] = td_view_of(o, o->shape, o->stride, o->ndim, o->offset);
             if (!h->saved_out[k]) goto fail;
-            h->out_version[k] = o->storage->version;
+            h->out_version[k] = o->storage->version; /* apply.c adds an in-place op's bump */
         }
         if (o->grad_fn) td_node_release(o->grad_fn);
         o->grad_fn = h;

@@ -7,8 +7,9 @@
 #include "tdl.h"
 
 typedef struct call {
-    td_tensor *in[TD_ITER_MAX]; /* owned refs, released after the op */
-    td_tensor **list;           /* SIG_LIST_DIM: borrowed from the boxes on the stack */
+    td_tensor *in[TD_ITER_MAX]; /* borrowed from boxes on the Lua stack (numbers get boxes
+                                   too), so a checker that raises midway leaks nothing */
+    td_tensor **list;           /* SIG_LIST_DIM: borrowed from the boxes in the list */
     int nin;
     td_args a;
 } call;
@@ -17,13 +18,17 @@ typedef void (*sig_check)(lua_State *L, const char *fn, call *c);
 
 static td_tensor *self(lua_State *L, call *c) {
     td_tensor *t = tdL_checktensor(L, 1);
-    td_retain(t);
     c->in[c->nin++] = t;
     return t;
 }
 
 static void operand(lua_State *L, int i, td_dtype like, const char *fn, call *c) {
-    c->in[c->nin++] = tdL_checkoperand(L, i, like, fn);
+    td_tensor *t = tdL_totensor(L, i);
+    if (!t) { /* a number: its 0-dim tensor lives in a box on the stack, owned by the GC */
+        tdL_box *b = tdL_newbox(L);
+        t = b->t = tdL_checkoperand(L, i, like, fn);
+    }
+    c->in[c->nin++] = t;
 }
 
 static void s_t(lua_State *L, const char *fn, call *c) {
@@ -36,11 +41,11 @@ static void s_t_t(lua_State *L, const char *fn, call *c) {
     if (!t && !u) luaL_error(L, "%s: expected a tensor argument", fn);
     td_dtype like = t ? t->dtype : u->dtype;
     if (t) /* the common case, tensor op tensor, without a second look at each box */
-        td_retain(c->in[c->nin++] = t);
+        c->in[c->nin++] = t;
     else
         operand(L, 1, like, fn, c);
     if (u)
-        td_retain(c->in[c->nin++] = u);
+        c->in[c->nin++] = u;
     else
         operand(L, 2, like, fn, c);
 }
@@ -48,13 +53,13 @@ static void s_t_tensor(lua_State *L, const char *fn, call *c) {
     self(L, c);
     td_tensor *u = tdL_totensor(L, 2);
     if (!u) luaL_error(L, "%s: expected a tensor, got %s", fn, luaL_typename(L, 2));
-    td_retain(u);
     c->in[c->nin++] = u;
 }
 static void s_t_t_t(lua_State *L, const char *fn, call *c) {
     td_tensor *t = self(L, c);
     td_tensor *u = tdL_totensor(L, 2), *v = tdL_totensor(L, 3);
-    td_dtype like = u ? u->dtype : v ? v->dtype : t->dtype;
+    (void)t; /* where(cond, 1, 0): numbers are float32 (API.md), not the condition's bool */
+    td_dtype like = u ? u->dtype : v ? v->dtype : TD_FLOAT32;
     operand(L, 2, like, fn, c);
     operand(L, 3, like, fn, c);
 }
@@ -139,7 +144,6 @@ static void s_t_dim_t(lua_State *L, const char *fn, call *c) {
     td_tensor *t = self(L, c);
     c->a.dim = tdL_checkdim(L, 2, t->ndim, fn);
     td_tensor *idx = tdL_checktensor(L, 3);
-    td_retain(idx);
     c->in[c->nin++] = idx;
 }
 static void s_t_dim_t_t(lua_State *L, const char *fn, call *c) {
@@ -149,7 +153,6 @@ static void s_t_dim_t_t(lua_State *L, const char *fn, call *c) {
 static void s_t_t_num(lua_State *L, const char *fn, call *c) {
     self(L, c);
     td_tensor *m = tdL_checktensor(L, 2);
-    td_retain(m);
     c->in[c->nin++] = m;
     if (lua_type(L, 3) != LUA_TNUMBER)
         luaL_error(L, "%s: value must be a number, got %s", fn, luaL_typename(L, 3));
@@ -224,7 +227,7 @@ static void s_t_t_t_ab(lua_State *L, const char *fn, call *c) {
         *(k ? &c->a.b : &c->a.a) = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
-    for (int i = 0; i < 3; i++) td_retain(t[i]), c->in[c->nin++] = t[i];
+    for (int i = 0; i < 3; i++) c->in[c->nin++] = t[i];
 }
 
 /* ---- convolution and pooling (tensor/ops/conv.c, pool.c): sizes are ints or {h, w} pairs ---- */
@@ -284,7 +287,7 @@ static void conv_args(lua_State *L, const char *fn, call *c, bool tr) {
     }
     if (opt) lua_pop(L, 1);
     td_tensor *t[3] = {x, w, b};
-    for (int i = 0; i < 3 && t[i]; i++) td_retain(t[i]), c->in[c->nin++] = t[i];
+    for (int i = 0; i < 3 && t[i]; i++) c->in[c->nin++] = t[i];
 }
 static void s_conv(lua_State *L, const char *fn, call *c) {
     conv_args(L, fn, c, false);
@@ -351,7 +354,7 @@ static int opt_tensors(lua_State *L, int i0, int k, const char *fn, const char *
 
 static void retain_in(call *c, td_tensor *const *t, int k) {
     for (int i = 0; i < k; i++)
-        if (t[i]) td_retain(t[i]), c->in[c->nin++] = t[i];
+        if (t[i]) c->in[c->nin++] = t[i];
 }
 
 /* (x, normalized_shape [, weight] [, bias] [, {eps = 1e-5}]) */
@@ -460,11 +463,6 @@ static const sig_check checks[TD_NSIG] = {
     [SIG_LAYER_NORM] = s_layer_norm, [SIG_BATCH_NORM] = s_batch_norm, [SIG_LOSS] = s_loss,
 };
 
-static void release_call(call *c) {
-    if (c->list) return; /* borrowed */
-    for (int i = 0; i < c->nin; i++) td_release(c->in[i]);
-}
-
 /* Runs row e, in place when inplace; pushes the results. The first output's box is made before
  * the op runs so that an error cannot leak it; a second output (max/min indices) gets its box
  * after (only a Lua memory error, fatal anyway, could leak it there). */
@@ -476,7 +474,6 @@ static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
     tdL_box *box = tdL_newbox(L);
     td_tensor *out[TD_MAX_OUT] = {inplace ? c.in[0] : NULL};
     int n = td_run(e->op, c.list ? c.list : c.in, c.nin, &c.a, out);
-    release_call(&c);
     if (n < 0) return tdL_error(L);
     if (inplace) {
         for (int k = 1; k < n; k++) td_release(out[k]);

@@ -279,14 +279,22 @@ typedef struct cejob {
         for (int64_t r = 0; r < nr; r++) {                                                         \
             const T *xr = x + r * C;                                                               \
             T mr = xr[0];                                                                          \
-            for (int64_t c = 1; c < C; c++) mr = xr[c] > mr ? xr[c] : mr;                          \
+            if (C < 16) /* a vector loop would be all remainder */                                 \
+                for (int64_t c = 1; c < C; c++) mr = xr[c] > mr ? xr[c] : mr;                      \
+            else                                                                                   \
+                _Pragma("omp simd reduction(max : mr)") for (int64_t c = 1; c < C; c++) mr =       \
+                    xr[c] > mr ? xr[c] : mr;                                                       \
             m[r] = mr;                                                                             \
             for (int64_t c = 0; c < C; c++) b[r * C + c] = xr[c] - mr;                             \
         }                                                                                          \
         _Pragma("omp simd") for (int64_t k = 0; k < n; k++) b[k] = EXP_##sfx(b[k]);                \
         for (int64_t r = 0; r < nr; r++) {                                                         \
             T *br = b + r * C, sum = 0;                                                            \
-            for (int64_t c = 0; c < C; c++) sum += br[c];                                          \
+            if (C < 16)                                                                            \
+                for (int64_t c = 0; c < C; c++) sum += br[c];                                      \
+            else                                                                                   \
+                _Pragma("omp simd reduction(+ : sum)") for (int64_t c = 0; c < C; c++) sum +=      \
+                    br[c];                                                                         \
             T lse = m[r] + log(sum), inv = 1 / sum;                                                \
             if (j->p)                                                                              \
                 for (int64_t c = 0; c < C; c++) br[c] *= inv;                                      \

@@ -682,3 +682,76 @@ describe("nn.utils.clip_grad_norm_", function()
     assert.same({2.5, 2.5, 1, -2, 2, 2.5}, grads(ps))
   end)
 end)
+
+--[==[ The numbers above: /usr/bin/python3 (torch 1.13.1) running this, output pasted.
+import textwrap, torch
+torch.set_default_dtype(torch.float64)
+O, L = torch.optim, torch.optim.lr_scheduler
+def emit(name, rows):
+    print("  %s = {" % name)
+    for r in rows:
+        lines = textwrap.wrap("{" + ", ".join(repr(float(x)) for x in r) + "},", 94)
+        for i, l in enumerate(lines): print(("    " if i == 0 else "     ") + l)
+    print("  },")
+def traj(make):
+    w1 = torch.tensor([0.5, -1.5, 2.0, 3.0], requires_grad=True)
+    w2 = torch.tensor([1.0, -2.0, 0.25], requires_grad=True)
+    opt, out = make(w1, w2, torch.tensor([7.0], requires_grad=True)), []
+    for _ in range(5):
+        opt.zero_grad()
+        (((w1 - torch.tensor([1.0, 0.0, -1.0, 2.5])) ** 2).sum()
+         + ((w2 - torch.tensor([0.0, 1.0, 0.5])) ** 2 * 0.5).sum()).backward()
+        opt.step()
+        out.append(w1.tolist() + w2.tolist())
+    return out
+CASES = {  # CASES below, in PyTorch's spelling
+    "sgd": lambda a, b, c: O.SGD([a, b, c], lr=0.1),
+    "sgd_momentum": lambda a, b, c: O.SGD([a, b, c], lr=0.1, momentum=0.9, dampening=0.1,
+                                          weight_decay=0.01),
+    "sgd_nesterov": lambda a, b, c: O.SGD([a, b, c], lr=0.1, momentum=0.9, nesterov=True,
+                                          weight_decay=0.01),
+    "sgd_groups": lambda a, b, c: O.SGD([{"params": [a], "lr": 0.1, "momentum": 0.5},
+                                         {"params": [b, c]}], lr=0.05, momentum=0.9),
+    "adam": lambda a, b, c: O.Adam([a, b, c], lr=0.1),
+    "adam_amsgrad": lambda a, b, c: O.Adam([a, b, c], lr=0.1, weight_decay=0.1, amsgrad=True),
+    "adam_groups": lambda a, b, c: O.Adam([{"params": [a]}, {"params": [b], "lr": 0.01,
+                                          "betas": (0.5, 0.6)}], lr=0.2, eps=1e-3),
+    "adam_maximize": lambda a, b, c: O.Adam([a, b, c], lr=0.05, maximize=True),
+    "adamw": lambda a, b, c: O.AdamW([a, b, c], lr=0.1, weight_decay=0.1),
+    "adamw_amsgrad": lambda a, b, c: O.AdamW([a, b, c], lr=0.1, betas=(0.8, 0.9), eps=1e-6,
+                                             amsgrad=True),
+    "rmsprop": lambda a, b, c: O.RMSprop([a, b, c], lr=0.01),
+    "rmsprop_center": lambda a, b, c: O.RMSprop([a, b, c], lr=0.01, centered=True, momentum=0.9,
+                                                weight_decay=0.1),
+    "rmsprop_alpha": lambda a, b, c: O.RMSprop([a, b, c], lr=0.05, alpha=0.9, momentum=0.5),
+    "adagrad": lambda a, b, c: O.Adagrad([a, b, c], lr=0.1),
+    "adagrad_decay": lambda a, b, c: O.Adagrad([a, b, c], lr=0.1, lr_decay=0.1, weight_decay=0.1,
+                                               initial_accumulator_value=0.5),
+}
+print("local REF = {")
+for name, make in CASES.items(): emit(name, traj(make))
+print("}")
+M = [1.0, 0.9, 0.95, 0.91, 0.92, 0.905, 0.85, 0.86, 0.87, 0.88, 0.84, 0.845]
+SCHED = {  # SCHED below
+    "step": lambda o: L.StepLR(o, step_size=3, gamma=0.5),
+    "exponential": lambda o: L.ExponentialLR(o, gamma=0.9),
+    "cosine": lambda o: L.CosineAnnealingLR(o, T_max=5, eta_min=0.001),
+    "warmup": lambda o: L.SequentialLR(o, [L.LinearLR(o, 1 / 3, 1, total_iters=2),
+                                           L.CosineAnnealingLR(o, T_max=4)], milestones=[2]),
+    "plateau": lambda o: L.ReduceLROnPlateau(o, factor=0.5, patience=1, threshold=0.01,
+                                             cooldown=1, min_lr=[0.01, 0.005]),
+    "plateau_max": lambda o: L.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=0,
+                                                 threshold=0.01, threshold_mode="abs"),
+}
+print("local LRS = {")
+for name, make in SCHED.items():
+    opt = O.SGD([{"params": [torch.zeros(1, requires_grad=True)]},
+                 {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.02}], lr=0.1)
+    s, rows = make(opt), []
+    for i in range(12):
+        opt.step()
+        s.step(M[i]) if "plateau" in name else s.step()
+        rows.append([g["lr"] for g in opt.param_groups])
+    emit(name, rows)
+print("}")
+]==]

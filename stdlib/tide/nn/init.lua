@@ -6,5 +6,6 @@ for _, file in ipairs({"module", "containers", "layers"}) do
   for k, v in pairs(require("tide.nn." .. file)) do nn[k] = v end
 end
 nn.init = require "tide.nn.init_fns"
+nn.utils = require "tide.nn_utils"
 
 return nn

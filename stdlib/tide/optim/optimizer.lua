@@ -50,7 +50,7 @@ local function named(name, opts, order)
 end
 Optimizer.named = named
 
--- Fills a group's options from defaults and checks them against the spec; level is the caller.
+-- Fills a group's options from the spec's defaults and checks them; where names the group.
 local function check_group(spec, group, where)
   local name = spec.name
   for k in pairs(group) do
@@ -85,7 +85,7 @@ local function check_group(spec, group, where)
 end
 
 local function check_params(name, list, seen, where)
-  if tide.is_tensor(list) then list = {list} end
+  list = parameters_of(list)
   if not is_list(list) then
     fail(name, "expected a list of tensors" .. where .. ", got " .. type(list))
   end
@@ -101,7 +101,7 @@ local function check_params(name, list, seen, where)
                   "was computed from"):format(i, where, p.grad_fn))
     end
     if seen[p] then fail(name, ("parameter %d%s appears twice"):format(i, where)) end
-    seen[p] = true
+    seen[p] = i
   end
   return table.move(list, 1, #list, 1, {})
 end
@@ -116,7 +116,8 @@ local function add_group(self, group, where)
   end
   local g = {}
   for key, v in pairs(group) do g[key] = v end
-  g.params = check_params(spec.name, group.params, self._seen, where)
+  local seen = setmetatable({}, {__index = self._seen}) -- committed once the group is valid
+  g.params = check_params(spec.name, group.params, seen, where)
   if #g.params == 0 then fail(spec.name, "empty parameter list" .. where) end
   for key, v in pairs(self.defaults) do
     if g[key] == nil and v ~= "required" then
@@ -124,6 +125,7 @@ local function add_group(self, group, where)
     end
   end
   check_group(spec, g, where)
+  for p in pairs(seen) do self._seen[p] = true end
   local base = 0
   for _, gr in ipairs(self.param_groups) do base = base + #gr.params end
   self.param_groups[k] = g
