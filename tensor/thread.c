@@ -28,3 +28,14 @@ int td_get_num_threads(void) {
     }
     return nthreads;
 }
+
+void td_run_units(int64_t n, int64_t work, td_unit_fn f, void *ctx) {
+    int nt = td_get_num_threads();
+    if (nt < 2 || n < 2 || work < TD_PAR_GRAIN) {
+        for (int64_t u = 0; u < n && !td_interrupted; u++) f(ctx, u);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t u = 0; u < n; u++)
+        if (!td_interrupted) f(ctx, u);
+}

@@ -219,6 +219,15 @@ extern const size_t td_nops;
 enum { TD_STEP_SELECT = 1, TD_STEP_NARROW = 2 };
 extern const td_op td_op_assign;
 
+/* nn ops (norm.c, embedding.c, loss.c, loss_pointwise.c). layer_norm and batch_norm take packed
+ * inputs {x, weight if args.has_a, bias if args.has_b}, eps in args.c; layer_norm's
+ * normalized_shape is args.sizes/nsizes. batch_norm: args.flag = training, args.b = momentum,
+ * aux[0], aux[1] = running mean and variance (both or neither; required in eval), updated in
+ * place when training and never differentiated. embedding: in = {idx (int64, 1-based), weight}.
+ * Losses: in = {input, target} (+ pos_weight for ..._with_logits), args.mode = TD_REDUCE_*;
+ * cross_entropy/nll_loss: args.c = label smoothing, args.flag + args.index = ignore_index (a
+ * 1-based class); smooth_l1_loss: args.a = beta; kl_div: args.flag = log_target. */
+
 /* ---- autograd (tensor/autograd.c) --------------------------------------------------------- */
 bool td_grad_enabled(void);
 bool td_set_grad_enabled(bool on);  /* returns the previous mode */
@@ -277,5 +286,10 @@ int td_adagrad_step(td_tensor *p, td_tensor *g, td_tensor *sum, const td_optim_h
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
 void td_set_num_threads(int n);
 int td_get_num_threads(void);
+/* Runs f(ctx, u) for u in [0, n): across the pool when `work` (elements touched) reaches
+ * TD_PAR_GRAIN, else in a plain loop, since libgomp charges microseconds even for a parallel
+ * region whose if() clause is false. Stops early once td_interrupted is set. */
+typedef void (*td_unit_fn)(void *ctx, int64_t u);
+void td_run_units(int64_t n, int64_t work, td_unit_fn f, void *ctx);
 
 #endif

@@ -21,7 +21,7 @@ int tdL_error(lua_State *L) {
  * memory blow-ups). A full collection runs whenever the live tensor bytes exceed what survived
  * the last one by a quarter (at least GC_SLACK): garbage stays a small fraction of the live
  * set, and a full collection of Lua's own small heap is cheap next to allocating that much. */
-#define GC_SLACK ((uint64_t)32 << 20)
+#define GC_SLACK ((uint64_t)8 << 20) /* small: recycled buffers stay warm in cache */
 
 void tdL_gcpressure(lua_State *L) {
     static uint64_t threshold = GC_SLACK;

@@ -136,6 +136,22 @@ static int index_shape(td_node *n) {
 }
 
 /* Copies rows of `inner` elements: out (outer, k, inner) <- x (outer, n, inner) at idx. */
+
+/* One row of index_select's output: the input row named by the (1-based) index. */
+typedef struct index_rows {
+    char *dst;
+    const char *src;
+    const int64_t *iv;
+    size_t row;
+    int64_t k, size;
+} index_rows;
+
+static void index_row(void *ctx, int64_t r) {
+    const index_rows *c = ctx;
+    int64_t b = r / c->k, j = zero_based(c->iv[r % c->k], c->size);
+    memcpy(c->dst + (size_t)r * c->row, c->src + (size_t)(b * c->size + j) * c->row, c->row);
+}
+
 static int index_forward(td_node *n) {
     td_tensor *x = td_contiguous(n->in[0]), *idx = td_contiguous(n->in[1]), *o = n->out[0];
     int rc = -1;
@@ -146,13 +162,8 @@ static int index_forward(td_node *n) {
     const int64_t *iv = td_data(idx);
     const char *src = td_data(x);
     char *dst = td_data(o);
-    int nt = td_get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (outer * k * inner > TD_PAR_GRAIN)
-    for (int64_t r = 0; r < outer * k; r++) {
-        if (td_interrupted) continue;
-        int64_t b = r / k, j = zero_based(iv[r % k], size);
-        memcpy(dst + (size_t)r * row, src + (size_t)(b * size + j) * row, row);
-    }
+    index_rows rows = {dst, src, iv, row, k, size};
+    td_run_units(outer * k, outer * k * inner, index_row, &rows);
     rc = td_poll_interrupt();
 done:
     td_release(x);

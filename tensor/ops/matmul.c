@@ -244,10 +244,7 @@ static int mm_into(td_tensor *c, td_tensor *x0, td_tensor *y0, double alpha, dou
     /* many small products run side by side (OpenBLAS goes single-threaded inside a parallel
      * region); big ones one after another, each on every thread */
     batch_job j = {dt, &a, &b, M, N, K, alpha, beta, cp, nb, bsh};
-    bool side = M * N * K <= 96 * 96 * 96 && td_get_num_threads() > 1;
-    if (side) openblas_set_num_threads(1); /* else each call inside the region re-sizes BLAS */
-    td_run_units(nbatch, side ? nbatch * M * N * K : 0, batch_unit, &j);
-    if (side) openblas_set_num_threads(td_get_num_threads());
+    td_run_units(nbatch, M * N * K <= 96 * 96 * 96 ? nbatch * M * N * K : 0, batch_unit, &j);
     rc = td_poll_interrupt();
 done:
     td_release(x), td_release(y);

@@ -7,17 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-void td_run_units(int64_t n, int64_t work, td_unit_fn f, void *ctx) {
-    int nt = td_get_num_threads();
-    if (nt < 2 || n < 2 || work < TD_PAR_GRAIN) {
-        for (int64_t u = 0; u < n && !td_interrupted; u++) f(ctx, u);
-        return;
-    }
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t u = 0; u < n; u++)
-        if (!td_interrupted) f(ctx, u);
-}
-
 static bool col_layout(const plan *pl) {
     /* the innermost kept dim is contiguous: accumulate whole rows of outputs at once */
     return pl->nk > 0 && pl->kst[pl->nk - 1] == 1 && pl->ks[pl->nk - 1] >= 4 &&

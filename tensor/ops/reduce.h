@@ -27,12 +27,6 @@ typedef struct sink { /* where results go: contiguous, in the order of the kept 
     const double *c; /* per-output centres of K_SQDEV, K_EXPDEV (and F_LSE) */
 } sink;
 
-/* Runs f(ctx, u) for every u in [0, n): across the threads when work (elements touched) reaches
- * TD_PAR_GRAIN, else inline, because entering an OpenMP region costs microseconds even with a
- * false if() clause. Units are skipped once td_interrupted is set: poll afterwards. */
-typedef void (*td_unit_fn)(void *ctx, int64_t u);
-void td_run_units(int64_t n, int64_t work, td_unit_fn f, void *ctx);
-
 /* Reduces the run of dims d0..d1 of x (any layout) with kind k into sk. 0 or -1 + error. */
 int td_reduce_dims(td_tensor *x, int d0, int d1, int k, const sink *sk);
 
