@@ -84,11 +84,17 @@ void td_node_release(td_node *n) {
 }
 
 char *td_grad_fn_name(const td_node *n, char *buf, size_t len) {
-    const char *name = n->op->name;
-    int k = (int)strlen(name);
-    if (k > 0 && name[k - 1] == '_') k--; /* copy_ -> CopyBackward */
-    snprintf(buf, len, "%.*sBackward", k, name);
-    buf[0] = (char)toupper((unsigned char)buf[0]);
+    size_t k = 0; /* log_softmax -> LogSoftmaxBackward, copy_ -> CopyBackward */
+    bool up = true;
+    for (const char *c = n->op->name; *c && k + 1 < len; c++) {
+        if (*c == '_') {
+            up = true;
+            continue;
+        }
+        buf[k++] = up ? (char)toupper((unsigned char)*c) : *c;
+        up = false;
+    }
+    snprintf(buf + k, len - k, "Backward");
     return buf;
 }
 

@@ -36,29 +36,127 @@ static double divisor(const pool *p, int64_t ya, int64_t yb, int64_t xa, int64_t
     return p->adaptive ? (double)((yb - ya) * (xb - xa)) : (double)(p->kh * p->kw);
 }
 
+/* the outputs ox whose column ox*s + d lies inside 0..n-1: [*a, *b) */
+static void span(int64_t d, int64_t s, int64_t n, int64_t on, int64_t *a, int64_t *b) {
+    int64_t lo = d >= 0 ? 0 : (-d + s - 1) / s, hi = n - 1 - d < 0 ? 0 : (n - 1 - d) / s + 1;
+    lo = lo < on ? lo : on;
+    hi = hi < on ? hi : on;
+    *a = lo, *b = hi > lo ? hi : lo;
+}
+
+/* Fixed windows run a row of outputs at a time: for each input row and kernel column of the
+ * window, one pass over the row's outputs (PyTorch's row-major window order: the first maximum
+ * wins ties). The pass assumes no NaN, so that its selects compile without branches (random
+ * data mispredicts half of them), and reports any NaN it saw: such a plane is redone by the
+ * exact loop, where a NaN wins its window. Adaptive windows differ in size per output and take
+ * plain loops. restrict and a constant stride let the passes vectorise. */
+#define MAX_ROW(sfx, T, S, name)                                                                   \
+    static int name(T *restrict y, int32_t *restrict at, const T *restrict r, int64_t a,         \
+                    int64_t b, int64_t sw, int32_t base) {                                         \
+        int64_t st = S ? S : sw;                                                                   \
+        int nan = 0;                                                                               \
+        if (at)                                                                                    \
+            for (int64_t ox = a; ox < b; ox++) {                                                   \
+                T v = r[ox * st], m = y[ox];                                                       \
+                int32_t k = -(int32_t)(v > m); /* a mask, not a branch */                          \
+                nan |= v != v;                                                                     \
+                y[ox] = v > m ? v : m;                                                             \
+                at[ox] = (at[ox] & ~k) | ((base + (int32_t)(ox * st)) & k);                        \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t ox = a; ox < b; ox++) {                                                   \
+                T v = r[ox * st], m = y[ox];                                                       \
+                nan |= v != v;                                                                     \
+                y[ox] = v > m ? v : m;                                                             \
+            }                                                                                      \
+        return nan;                                                                                \
+    }
+MAX_ROW(f32, float, 1, max_row1_f32)
+MAX_ROW(f32, float, 2, max_row2_f32)
+MAX_ROW(f32, float, 0, max_rown_f32)
+MAX_ROW(f64, double, 1, max_row1_f64)
+MAX_ROW(f64, double, 2, max_row2_f64)
+MAX_ROW(f64, double, 0, max_rown_f64)
+
 #define POOL(sfx, T)                                                                               \
-    static void max_fwd_##sfx(void *vp, int64_t u) {                                               \
-        const pool *p = vp;                                                                        \
-        const T *x = (const T *)p->x + u * p->H * p->W;                                            \
-        T *y = (T *)p->y + u * p->OH * p->OW;                                                      \
-        int32_t *at = p->at ? p->at + u * p->OH * p->OW : NULL;                                    \
-        for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
-            int64_t ya, yb;                                                                        \
-            window(p, true, oy, &ya, &yb);                                                         \
-            for (int64_t ox = 0; ox < p->OW; ox++) {                                               \
-                int64_t xa, xb;                                                                    \
+    static void max_exact_##sfx(const pool *p, int64_t u) { /* NaN wins its window */             \
+        int64_t W = p->W, OW = p->OW;                                                              \
+        const T *x = (const T *)p->x + u * p->H * W;                                               \
+        T *y = (T *)p->y + u * p->OH * OW;                                                         \
+        int32_t *at = p->at ? p->at + u * p->OH * OW : NULL;                                       \
+        for (int64_t oy = 0; oy < p->OH; oy++)                                                     \
+            for (int64_t ox = 0; ox < OW; ox++) {                                                  \
+                int64_t ya, yb, xa, xb;                                                            \
+                window(p, true, oy, &ya, &yb);                                                     \
                 window(p, false, ox, &xa, &xb);                                                    \
-                int64_t best = ya * p->W + xa; /* PyTorch's index when no value beats -inf */      \
+                int64_t best = ya * W + xa;                                                        \
                 T m = -(T)INFINITY;                                                                \
                 for (int64_t iy = ya; iy < yb; iy++)                                               \
                     for (int64_t ix = xa; ix < xb; ix++) {                                         \
-                        T v = x[iy * p->W + ix];                                                   \
-                        if (v > m || v != v) m = v, best = iy * p->W + ix; /* NaN wins */          \
+                        T v = x[iy * W + ix];                                                      \
+                        if (v > m || v != v) m = v, best = iy * W + ix;                            \
+                    }                                                                              \
+                y[oy * OW + ox] = m;                                                               \
+                if (at) at[oy * OW + ox] = (int32_t)best;                                          \
+            }                                                                                      \
+    }                                                                                              \
+    /* tiling windows (kernel = stride, no padding: MaxPool2d(k)): each output's window in     \
+     * registers, no passes over the output row */                                                \
+    static int max_tiles_##sfx(const pool *p, const T *restrict x, T *restrict y,                 \
+                               int32_t *restrict at) {                                             \
+        int64_t W = p->W, kh = p->kh, kw = p->kw;                                                  \
+        int nan = 0;                                                                               \
+        for (int64_t oy = 0; oy < p->OH; oy++)                                                     \
+            for (int64_t ox = 0; ox < p->OW; ox++) {                                               \
+                int32_t i0 = (int32_t)(oy * kh * W + ox * kw), best = i0;                          \
+                T m = -(T)INFINITY;                                                                \
+                for (int64_t i = 0; i < kh; i++)                                                   \
+                    for (int64_t j = 0; j < kw; j++) {                                             \
+                        int32_t q = i0 + (int32_t)(i * W + j);                                     \
+                        T v = x[q];                                                                \
+                        nan |= v != v;                                                             \
+                        best = v > m ? q : best;                                                   \
+                        m = v > m ? v : m;                                                         \
                     }                                                                              \
                 y[oy * p->OW + ox] = m;                                                            \
-                if (at) at[oy * p->OW + ox] = (int32_t)best;                                       \
+                if (at) at[oy * p->OW + ox] = best;                                                \
             }                                                                                      \
+        return nan;                                                                                \
+    }                                                                                              \
+    static void max_fwd_##sfx(void *vp, int64_t u) {                                               \
+        const pool *p = vp;                                                                        \
+        int64_t W = p->W, OW = p->OW, sw = p->sw;                                                  \
+        const T *x = (const T *)p->x + u * p->H * W;                                               \
+        int nan = 0;                                                                               \
+        if (p->kh == p->sh && p->kw == p->sw && p->ph == 0 && p->pw == 0) {                        \
+            T *y = (T *)p->y + u * p->OH * OW;                                                     \
+            if (max_tiles_##sfx(p, x, y, p->at ? p->at + u * p->OH * OW : NULL))                   \
+                max_exact_##sfx(p, u);                                                             \
+            return;                                                                                \
         }                                                                                          \
+        for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
+            T *y = (T *)p->y + (u * p->OH + oy) * OW;                                              \
+            int32_t *at = p->at ? p->at + (u * p->OH + oy) * OW : NULL;                            \
+            int64_t ya, yb;                                                                        \
+            window(p, true, oy, &ya, &yb);                                                         \
+            for (int64_t ox = 0; ox < OW; ox++) {                                                  \
+                int64_t xa, xb;                                                                    \
+                window(p, false, ox, &xa, &xb);                                                    \
+                y[ox] = -(T)INFINITY;                                                              \
+                if (at) at[ox] = (int32_t)(ya * W + xa); /* PyTorch's when nothing beats -inf */   \
+            }                                                                                      \
+            for (int64_t iy = ya; iy < yb; iy++)                                                   \
+                for (int64_t j = 0; j < p->kw; j++) {                                              \
+                    int64_t d = j - p->pw, a, b;                                                   \
+                    span(d, sw, W, OW, &a, &b);                                                    \
+                    const T *r = x + iy * W + d;                                                   \
+                    int32_t base = (int32_t)(iy * W + d);                                          \
+                    if (sw == 1) nan |= max_row1_##sfx(y, at, r, a, b, 1, base);                   \
+                    else if (sw == 2) nan |= max_row2_##sfx(y, at, r, a, b, 2, base);              \
+                    else nan |= max_rown_##sfx(y, at, r, a, b, sw, base);                          \
+                }                                                                                  \
+        }                                                                                          \
+        if (nan) max_exact_##sfx(p, u);                                                            \
     }                                                                                              \
     static void max_bwd_##sfx(void *vp, int64_t u) {                                               \
         const pool *p = vp;                                                                        \
@@ -71,36 +169,62 @@ static double divisor(const pool *p, int64_t ya, int64_t yb, int64_t xa, int64_t
     }                                                                                              \
     static void avg_fwd_##sfx(void *vp, int64_t u) {                                               \
         const pool *p = vp;                                                                        \
-        const T *x = (const T *)p->x + u * p->H * p->W;                                            \
-        T *y = (T *)p->y + u * p->OH * p->OW;                                                      \
+        int64_t W = p->W, OW = p->OW, sw = p->sw;                                                  \
+        const T *x = (const T *)p->x + u * p->H * W;                                               \
         for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
+            T *y = (T *)p->y + (u * p->OH + oy) * OW;                                              \
             int64_t ya, yb;                                                                        \
             window(p, true, oy, &ya, &yb);                                                         \
-            for (int64_t ox = 0; ox < p->OW; ox++) {                                               \
-                int64_t xa, xb;                                                                    \
-                window(p, false, ox, &xa, &xb);                                                    \
-                T s = 0;                                                                           \
-                for (int64_t iy = ya; iy < yb; iy++)                                               \
-                    for (int64_t ix = xa; ix < xb; ix++) s += x[iy * p->W + ix];                   \
-                y[oy * p->OW + ox] = s / (T)divisor(p, ya, yb, xa, xb);                            \
+            if (p->adaptive) {                                                                     \
+                for (int64_t ox = 0; ox < OW; ox++) {                                              \
+                    int64_t xa, xb;                                                                \
+                    window(p, false, ox, &xa, &xb);                                                \
+                    T s = 0;                                                                       \
+                    for (int64_t iy = ya; iy < yb; iy++)                                           \
+                        for (int64_t ix = xa; ix < xb; ix++) s += x[iy * W + ix];                  \
+                    y[ox] = s / (T)divisor(p, ya, yb, xa, xb);                                     \
+                }                                                                                  \
+                continue;                                                                          \
             }                                                                                      \
+            for (int64_t ox = 0; ox < OW; ox++) y[ox] = 0;                                         \
+            for (int64_t iy = ya; iy < yb; iy++)                                                   \
+                for (int64_t j = 0; j < p->kw; j++) {                                              \
+                    int64_t d = j - p->pw, a, b;                                                   \
+                    span(d, sw, W, OW, &a, &b);                                                    \
+                    const T *r = x + iy * W + d;                                                   \
+                    for (int64_t ox = a; ox < b; ox++) y[ox] += r[ox * sw];                        \
+                }                                                                                  \
+            T inv = (T)1 / (T)(p->kh * p->kw);                                                     \
+            for (int64_t ox = 0; ox < OW; ox++) y[ox] *= inv;                                      \
         }                                                                                          \
     }                                                                                              \
     static void avg_bwd_##sfx(void *vp, int64_t u) {                                               \
         const pool *p = vp;                                                                        \
-        const T *gy = (const T *)p->gy + u * p->OH * p->OW;                                        \
-        T *gx = (T *)p->gx + u * p->H * p->W;                                                      \
-        memset(gx, 0, sizeof(T) * (size_t)(p->H * p->W));                                          \
+        int64_t W = p->W, OW = p->OW, sw = p->sw;                                                  \
+        T *gx = (T *)p->gx + u * p->H * W;                                                         \
+        memset(gx, 0, sizeof(T) * (size_t)(p->H * W));                                             \
         for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
+            const T *gy = (const T *)p->gy + (u * p->OH + oy) * OW;                                \
             int64_t ya, yb;                                                                        \
             window(p, true, oy, &ya, &yb);                                                         \
-            for (int64_t ox = 0; ox < p->OW; ox++) {                                               \
-                int64_t xa, xb;                                                                    \
-                window(p, false, ox, &xa, &xb);                                                    \
-                T g = gy[oy * p->OW + ox] / (T)divisor(p, ya, yb, xa, xb);                         \
-                for (int64_t iy = ya; iy < yb; iy++)                                               \
-                    for (int64_t ix = xa; ix < xb; ix++) gx[iy * p->W + ix] += g;                  \
+            if (p->adaptive) {                                                                     \
+                for (int64_t ox = 0; ox < OW; ox++) {                                              \
+                    int64_t xa, xb;                                                                \
+                    window(p, false, ox, &xa, &xb);                                                \
+                    T g = gy[ox] / (T)divisor(p, ya, yb, xa, xb);                                  \
+                    for (int64_t iy = ya; iy < yb; iy++)                                           \
+                        for (int64_t ix = xa; ix < xb; ix++) gx[iy * W + ix] += g;                 \
+                }                                                                                  \
+                continue;                                                                          \
             }                                                                                      \
+            T inv = (T)1 / (T)(p->kh * p->kw);                                                     \
+            for (int64_t iy = ya; iy < yb; iy++)                                                   \
+                for (int64_t j = 0; j < p->kw; j++) {                                              \
+                    int64_t d = j - p->pw, a, b;                                                   \
+                    span(d, sw, W, OW, &a, &b);                                                    \
+                    T *r = gx + iy * W + d;                                                        \
+                    for (int64_t ox = a; ox < b; ox++) r[ox * sw] += gy[ox] * inv;                 \
+                }                                                                                  \
         }                                                                                          \
     }
 POOL(f32, float)
@@ -205,7 +329,7 @@ static int pool_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
     if (mx && !n->ctx && td_numel(gout[0]) > 0)
         return td_error("max_pool2d: backward without the saved positions of the maxima");
     td_tensor *g1 = td_to_dtype(gout[0], x->dtype), *gy = g1 ? td_contiguous(g1) : NULL;
-    td_tensor *gx = gy ? td_zeros(x->shape, x->ndim, x->dtype) : NULL;
+    td_tensor *gx = gy ? td_empty(x->shape, x->ndim, x->dtype) : NULL; /* planes zero themselves */
     td_release(g1);
     if (!gx) {
         td_release(gy);

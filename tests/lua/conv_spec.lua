@@ -140,7 +140,7 @@ describe("pooling", function()
   it("max_pool2d's gradient goes to the maximum of each window", function()
     local t = tide.tensor({{{{1, 5}, {3, 2}}}}, {requires_grad = true})
     local y = tide.max_pool2d(t, 2)
-    assert.equal("Max_pool2dBackward", y.grad_fn)
+    assert.equal("MaxPool2dBackward", y.grad_fn)
     y:backward(tide.tensor({{{{7}}}}), {retain_graph = true})
     assert.same({{{{0, 7}, {0, 0}}}}, t.grad:totable())
     y:backward(tide.tensor({{{{1}}}}))  -- the saved positions survive retain_graph
