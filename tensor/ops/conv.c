@@ -4,7 +4,7 @@
  * conv_transpose2d's is C x Kg x KH x KW. Images run side by side on the threads (OpenBLAS goes
  * single-threaded inside a parallel region) when the batch splits evenly, else one after another
  * with OpenBLAS threading each GEMM. */
-#include "../tide.h"
+#include "sgemm.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -43,6 +43,9 @@ typedef struct conv {
     char *y, *gx, *gwp; /* gwp: P partial weight gradients */
     double *gbp;        /* P partial bias gradients */
     int64_t P;          /* backward parts (images split into P runs, fixed by N and |w|) */
+    bool fast;          /* float32 through sgemm.c's packed AVX-512 kernels */
+    const float *wn, *wt; /* each group's weight block packed as A: as stored, or transposed */
+    int64_t wrows;      /* rows of a group's weight block: Kg (conv2d) or Cg (transposed) */
 } conv;
 
 /* ---- columns ------------------------------------------------------------------------------- */
@@ -55,40 +58,76 @@ static void span(int64_t d, int64_t s, int64_t n, int64_t cols, int64_t *a, int6
     *a = lo, *b = hi > lo ? hi : lo;
 }
 
+/* stride 1 and rows as long as the image's: a kernel tap shifts the whole image by one offset */
+static bool flat(const geom *g) {
+    return g->sh == 1 && g->sw == 1 && g->ow == g->iw;
+}
+
 /* im2col writes every column entry (zeros where the kernel hangs over the padding); col2im adds
  * the columns back into an image the caller zeroed. */
 #define COLUMNS(sfx, T)                                                                            \
-    static void im2col_##sfx(T *col, const T *img, const geom *g) {                                \
-        int64_t L = g->oh * g->ow, ow = g->ow;                                                     \
-        for (int64_t c = 0; c < g->ci; c++)                                                        \
-            for (int64_t i = 0; i < g->kh; i++)                                                    \
-                for (int64_t j = 0; j < g->kw; j++, col += L) {                                    \
-                    int64_t dx = j * g->dw - g->pw, x0, x1, sw = g->sw;                            \
-                    span(dx, sw, g->iw, ow, &x0, &x1);                                             \
-                    for (int64_t oy = 0; oy < g->oh; oy++) {                                       \
-                        T *r = col + oy * ow;                                                      \
-                        int64_t iy = oy * g->sh - g->ph + i * g->dh;                               \
-                        if (iy < 0 || iy >= g->ih) {                                               \
-                            memset(r, 0, sizeof(T) * (size_t)ow);                                  \
-                            continue;                                                              \
-                        }                                                                          \
-                        const T *s = img + (c * g->ih + iy) * g->iw;                               \
-                        for (int64_t ox = 0; ox < x0; ox++) r[ox] = 0;                             \
-                        if (sw == 1)                                                               \
-                            for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox + dx];               \
-                        else                                                                       \
-                            for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox * sw + dx];          \
-                        for (int64_t ox = x1; ox < ow; ox++) r[ox] = 0;                            \
-                    }                                                                              \
-                }                                                                                  \
+    /* row (c, i, j) of the columns: image channel c seen through kernel tap (i, j) */          \
+    static void im2row_##sfx(T *col, const T *img, const geom *g, int64_t c, int64_t i,           \
+                             int64_t j) {                                                          \
+        int64_t ow = g->ow, dx = j * g->dw - g->pw, x0, x1, sw = g->sw;                            \
+        span(dx, sw, g->iw, ow, &x0, &x1);                                                         \
+        if (flat(g)) { /* rows shift as one block: one copy, then zero the wrapped edges */       \
+            int64_t dy = i * g->dh - g->ph, a, b, n = g->ih * g->iw;                               \
+            span(dy, 1, g->ih, g->oh, &a, &b);                                                     \
+            int64_t lo = a * ow, hi = b * ow, d = dy * g->iw + dx;                                 \
+            int64_t l0 = lo + d < 0 ? -d : lo, l1 = hi + d > n ? n - d : hi;                       \
+            memset(col, 0, sizeof(T) * (size_t)(l0 > 0 ? l0 : 0));                                 \
+            if (l1 > l0) memcpy(col + l0, img + c * n + l0 + d, sizeof(T) * (size_t)(l1 - l0));   \
+            if (l1 < g->oh * ow) memset(col + l1, 0, sizeof(T) * (size_t)(g->oh * ow - l1));       \
+            for (int64_t oy = a; oy < b; oy++) {                                                   \
+                for (int64_t ox = 0; ox < x0; ox++) col[oy * ow + ox] = 0;                         \
+                for (int64_t ox = x1; ox < ow; ox++) col[oy * ow + ox] = 0;                        \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        for (int64_t oy = 0; oy < g->oh; oy++) {                                                   \
+            T *r = col + oy * ow;                                                                  \
+            int64_t iy = oy * g->sh - g->ph + i * g->dh;                                           \
+            if (iy < 0 || iy >= g->ih) {                                                           \
+                memset(r, 0, sizeof(T) * (size_t)ow);                                              \
+                continue;                                                                          \
+            }                                                                                      \
+            const T *s = img + (c * g->ih + iy) * g->iw;                                           \
+            for (int64_t ox = 0; ox < x0; ox++) r[ox] = 0;                                         \
+            if (sw == 1)                                                                           \
+                for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox + dx];                           \
+            else                                                                                   \
+                for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox * sw + dx];                      \
+            for (int64_t ox = x1; ox < ow; ox++) r[ox] = 0;                                        \
+        }                                                                                          \
     }                                                                                              \
-    static void col2im_##sfx(T *img, const T *col, const geom *g) {                                \
+    static void im2col_##sfx(T *col, const T *img, const geom *g) {                                \
+        int64_t L = g->oh * g->ow;                                                                 \
+        for (int64_t c = 0; c < g->ci; c++)                                                        \
+            for (int64_t i = 0; i < g->kh; i++)                                                    \
+                for (int64_t j = 0; j < g->kw; j++, col += L) im2row_##sfx(col, img, g, c, i, j);  \
+    }                                                                                              \
+    /* (col is scratch: the flat case zeroes its wrapped edges, then adds one block per row) */  \
+    static void col2im_##sfx(T *img, T *col, const geom *g) {                                      \
         int64_t L = g->oh * g->ow, ow = g->ow;                                                     \
         for (int64_t c = 0; c < g->ci; c++)                                                        \
             for (int64_t i = 0; i < g->kh; i++)                                                    \
                 for (int64_t j = 0; j < g->kw; j++, col += L) {                                    \
                     int64_t dx = j * g->dw - g->pw, x0, x1, sw = g->sw;                            \
                     span(dx, sw, g->iw, ow, &x0, &x1);                                             \
+                    if (flat(g)) {                                                                 \
+                        int64_t dy = i * g->dh - g->ph, a, b, n = g->ih * g->iw;                   \
+                        span(dy, 1, g->ih, g->oh, &a, &b);                                         \
+                        int64_t d = dy * g->iw + dx, l0 = a * ow, l1 = b * ow;                     \
+                        for (int64_t oy = a; oy < b; oy++) {                                       \
+                            for (int64_t ox = 0; ox < x0; ox++) col[oy * ow + ox] = 0;             \
+                            for (int64_t ox = x1; ox < ow; ox++) col[oy * ow + ox] = 0;            \
+                        }                                                                          \
+                        l0 = l0 + d < 0 ? -d : l0, l1 = l1 + d > n ? n - d : l1;                   \
+                        T *s = img + c * n;                                                        \
+                        for (int64_t l = l0; l < l1; l++) s[l + d] += col[l];                      \
+                        continue;                                                                  \
+                    }                                                                              \
                     for (int64_t oy = 0; oy < g->oh; oy++) {                                       \
                         int64_t iy = oy * g->sh - g->ph + i * g->dh;                               \
                         if (iy < 0 || iy >= g->ih) continue;                                       \
@@ -121,9 +160,9 @@ static void im2col(const conv *c, char *col, const char *img) {
     if (c->dt == TD_FLOAT32) im2col_f32((float *)col, (const float *)img, &c->g);
     else im2col_f64((double *)col, (const double *)img, &c->g);
 }
-static void col2im(const conv *c, char *img, const char *col) {
-    if (c->dt == TD_FLOAT32) col2im_f32((float *)img, (const float *)col, &c->g);
-    else col2im_f64((double *)img, (const double *)col, &c->g);
+static void col2im(const conv *c, char *img, char *col) {
+    if (c->dt == TD_FLOAT32) col2im_f32((float *)img, (float *)col, &c->g);
+    else col2im_f64((double *)img, (double *)col, &c->g);
 }
 static void fill_rows(const conv *c, char *y, int64_t S) {
     if (c->dt == TD_FLOAT32) fill_rows_f32((float *)y, (const float *)c->b, c->K, S);
@@ -222,6 +261,136 @@ static void backward_part(const conv *c, int64_t p, char *scratch) {
             }
         }
     }
+}
+
+/* ---- float32 on sgemm.c's packed kernels ------------------------------------------------------
+ * The same products as above, with operands packed for the kernels: the weights once per call
+ * (c->wn, c->wt), the rest per image into the thread's scratch; im2col writes its columns
+ * straight into packed form, as B (ckk x L) or as B transposed (L x ckk, for weight gradients). */
+
+typedef struct fparts {
+    float *a, *b, *bt, *d, *row; /* A (K = L), B (N = L), B^T of the columns, columns, one row */
+} fparts;
+
+static int64_t imax(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
+
+static size_t fast_sizes(const conv *c, int64_t *n) { /* floats of each part, and the total */
+    n[0] = td_sgemm_asize(imax(c->Kg, c->Cg), c->L);
+    n[1] = td_sgemm_bsize(imax(c->ckk, imax(c->Kg, c->Cg)), c->L);
+    n[2] = td_sgemm_bsize(c->L, c->ckk);
+    n[3] = c->ckk * c->L, n[4] = c->L;
+    size_t t = 0;
+    for (int k = 0; k < 5; k++) t += (size_t)(n[k] + 15) / 16 * 16; /* 64-byte aligned parts */
+    return t * sizeof(float);
+}
+
+static fparts fast_parts(const conv *c, char *scratch) {
+    int64_t n[5];
+    fast_sizes(c, n);
+    float *q[5], *f = (float *)scratch;
+    for (int k = 0; k < 5; k++) q[k] = f, f += (n[k] + 15) / 16 * 16;
+    return (fparts){q[0], q[1], q[2], q[3], q[4]};
+}
+
+/* the columns of img packed as B (ckk x L), or as B transposed (L x ckk) */
+static void im2col_b(const conv *c, float *d, const float *img, bool trans, float *row) {
+    const geom *g = &c->g;
+    int64_t r = 0;
+    for (int64_t ch = 0; ch < g->ci; ch++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++, r++) {
+                im2row_f32(row, img, g, ch, i, j);
+                if (trans) td_sgemm_b_col(d, row, r, c->L, c->ckk);
+                else td_sgemm_b_row(d, row, r, c->ckk, c->L);
+            }
+    if (trans) td_sgemm_pad_b(d, c->L, c->ckk);
+}
+
+static const float *wpk(const conv *c, bool trans, int64_t g) { /* group g's packed weights */
+    return trans ? c->wt + g * td_sgemm_asize(c->ckk, c->wrows)
+                 : c->wn + g * td_sgemm_asize(c->wrows, c->ckk);
+}
+
+static void fast_forward_image(const conv *c, int64_t i, char *scratch) {
+    fparts s = fast_parts(c, scratch);
+    int64_t S = yspatial(c), L = c->L;
+    float *y = (float *)c->y + i * c->K * S;
+    bool acc = c->b != NULL;
+    if (c->b) fill_rows(c, (char *)y, S);
+    else if (c->tr && !c->direct) memset(y, 0, sizeof(float) * (size_t)(c->K * S));
+    for (int64_t g = 0; g < c->G; g++) {
+        const float *xg = (const float *)xof(c, i, g);
+        float *yg = y + g * c->Kg * S;
+        if (!c->tr) { /* y_g = W_g cols */
+            if (c->direct) td_sgemm_pack_b(s.b, xg, L, 1, c->ckk, L);
+            else im2col_b(c, s.b, xg, false, s.row);
+            td_sgemm_packed(c->Kg, L, c->ckk, wpk(c, false, g), s.b, yg, L, acc);
+            continue;
+        }
+        td_sgemm_pack_b(s.b, xg, L, 1, c->Cg, L); /* cols = W_g^T x_g, added into y_g */
+        if (c->direct) td_sgemm_packed(c->ckk, L, c->Cg, wpk(c, true, g), s.b, yg, L, acc);
+        else {
+            td_sgemm_packed(c->ckk, L, c->Cg, wpk(c, true, g), s.b, s.d, L, false);
+            col2im(c, (char *)yg, (char *)s.d);
+        }
+    }
+}
+
+static void fast_backward_part(const conv *c, int64_t p, char *scratch) {
+    fparts s = fast_parts(c, scratch);
+    int64_t i0 = p * c->N / c->P, i1 = (p + 1) * c->N / c->P, S = yspatial(c), L = c->L;
+    int64_t HW = c->H * c->W, ckk = c->ckk;
+    float *gw = c->gwp ? (float *)c->gwp + p * c->wg * c->G : NULL;
+    double *gb = c->gbp ? c->gbp + p * c->K : NULL;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *gy = (const float *)c->gy + i * c->K * S;
+        bool acc = i > i0;
+        if (gb) sum_rows(c, gb, (const char *)gy, S);
+        for (int64_t g = 0; g < c->G; g++) {
+            const float *xg = (const float *)xof(c, i, g), *gyg = gy + g * c->Kg * S;
+            float *gxg = c->gx ? (float *)c->gx + (i * c->C + g * c->Cg) * HW : NULL;
+            float *gwg = gw ? gw + g * c->wg : NULL;
+            if (!c->tr) {
+                if (gwg) { /* gW_g += gy_g cols^T */
+                    td_sgemm_pack_a(s.a, gyg, L, 1, c->Kg, L);
+                    if (c->direct) td_sgemm_pack_b(s.bt, xg, 1, L, L, ckk);
+                    else im2col_b(c, s.bt, xg, true, s.row);
+                    td_sgemm_packed(c->Kg, ckk, L, s.a, s.bt, gwg, ckk, acc);
+                }
+                if (gxg) { /* gx_g = col2im(W_g^T gy_g) */
+                    td_sgemm_pack_b(s.b, gyg, L, 1, c->Kg, L);
+                    float *d = c->direct ? gxg : s.d;
+                    td_sgemm_packed(ckk, L, c->Kg, wpk(c, true, g), s.b, d, L, false);
+                    if (!c->direct) {
+                        memset(gxg, 0, sizeof(float) * (size_t)(c->Cg * HW));
+                        col2im(c, (char *)gxg, (char *)s.d);
+                    }
+                }
+                continue;
+            }
+            if (gxg) { /* gx_g = W_g cols(gy_g) */
+                if (c->direct) td_sgemm_pack_b(s.b, gyg, L, 1, ckk, L);
+                else im2col_b(c, s.b, gyg, false, s.row);
+                td_sgemm_packed(c->Cg, L, ckk, wpk(c, false, g), s.b, gxg, L, false);
+            }
+            if (gwg) { /* gW_g += x_g cols(gy_g)^T */
+                td_sgemm_pack_a(s.a, xg, L, 1, c->Cg, L);
+                if (c->direct) td_sgemm_pack_b(s.bt, gyg, 1, L, L, ckk);
+                else im2col_b(c, s.bt, gyg, true, s.row);
+                td_sgemm_packed(c->Cg, ckk, L, s.a, s.bt, gwg, ckk, acc);
+            }
+        }
+    }
+}
+
+/* Packs every group's weight block as A, as stored (rows x ckk) or transposed, into dst. */
+static void pack_weights(const conv *c, float *dst, bool trans) {
+    const float *w = (const float *)c->w;
+    for (int64_t g = 0; g < c->G; g++, w += c->wg)
+        if (trans) td_sgemm_pack_a(dst + g * td_sgemm_asize(c->ckk, c->wrows), w, 1, c->ckk, c->ckk, c->wrows);
+        else td_sgemm_pack_a(dst + g * td_sgemm_asize(c->wrows, c->ckk), w, c->ckk, 1, c->wrows, c->ckk);
 }
 
 /* Threads for `units` equal pieces of work: all of them when the units split evenly (or are
@@ -386,9 +555,37 @@ static bool dense(td_node *n, td_tensor **d) {
     return true;
 }
 
+/* scratch from the storage cache, so that a training loop reuses the same pages; NULL + error */
+static char *scratch_of(size_t bytes, td_storage **keep) {
+    *keep = td_storage_new(bytes ? bytes : 64);
+    return *keep ? (*keep)->data : NULL;
+}
+
+/* Whether the products go through sgemm.c: float32 on AVX-512, unless one image at a time is
+ * meant to run each (big) product on all of OpenBLAS's threads. */
+static bool use_fast(const conv *c, int nt, double flops) {
+    return c->dt == TD_FLOAT32 && td_sgemm_available() &&
+           (nt > 1 || td_get_num_threads() == 1 || flops < 4e6);
+}
+
+/* per-thread scratch bytes, plus (fast) room for the packed weights: set up c->wn or c->wt */
+static size_t plan_scratch(conv *c, bool back, size_t *wbytes) {
+    c->wrows = c->tr ? c->Cg : c->Kg;
+    *wbytes = 0;
+    if (!c->fast) {
+        size_t col = c->direct ? 0 : (size_t)(c->ckk * c->L) * c->es;
+        return ((back ? 2 : 1) * col + 63) / 64 * 64;
+    }
+    int64_t nn[5];
+    int64_t wf = imax(td_sgemm_asize(c->wrows, c->ckk), td_sgemm_asize(c->ckk, c->wrows));
+    *wbytes = ((size_t)(c->G * wf) * sizeof(float) + 63) / 64 * 64;
+    return fast_sizes(c, nn);
+}
+
 static int conv_forward(td_node *n) {
     conv c;
     td_tensor *d[3] = {0};
+    td_storage *keep = NULL;
     char *scratch = NULL;
     int rc = -1;
     if (conv_plan(n, &c) < 0 || !dense(n, d)) goto done;
@@ -405,13 +602,20 @@ static int conv_forward(td_node *n) {
         rc = 0;
         goto done;
     }
-    int nt = threads_for(c.N, 2.0 * (double)c.N * (double)(c.K * c.L) * (double)c.ckk);
-    size_t per = c.direct ? 0 : ((size_t)(c.ckk * c.L) * c.es + 63) / 64 * 64;
-    if (per && !(scratch = td_malloc(per * (size_t)nt))) goto done;
-    run_units(&c, c.N, nt, forward_image, scratch, per);
+    double flops = 2.0 * (double)c.N * (double)(c.K * c.L) * (double)c.ckk;
+    int nt = threads_for(c.N, flops);
+    c.fast = use_fast(&c, nt, flops);
+    size_t wbytes, per = plan_scratch(&c, false, &wbytes);
+    if (!(scratch = scratch_of(per * (size_t)nt + wbytes, &keep))) goto done;
+    if (c.fast) { /* conv2d multiplies by W_g, the transposed convolution by W_g^T */
+        float *wp = (float *)(scratch + per * (size_t)nt);
+        pack_weights(&c, wp, c.tr);
+        *(c.tr ? &c.wt : &c.wn) = wp;
+    }
+    run_units(&c, c.N, nt, c.fast ? fast_forward_image : forward_image, scratch, per);
     rc = td_poll_interrupt();
 done:
-    td_free(scratch);
+    td_storage_release(keep);
     for (int i = 0; i < 3; i++) td_release(d[i]);
     return rc;
 }
@@ -419,6 +623,7 @@ done:
 static int conv_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
     conv c;
     td_tensor *d[3] = {0}, *gy = NULL, *gyc = NULL, *gx = NULL, *gw = NULL, *gb = NULL;
+    td_storage *keep = NULL;
     char *scratch = NULL;
     int rc = -1;
     if (conv_plan(n, &c) < 0 || !dense(n, d)) goto done;
@@ -438,15 +643,23 @@ static int conv_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
         while (P > 1 && (double)P * (double)wsz * (double)c.es > 64e6) P /= 2;
         if (!gw && !gb) P = c.N; /* no partial sums: one image per part */
         c.P = P;
-        int nt = threads_for(P, 2.0 * (double)c.N * (double)(c.Kg * c.L) * (double)c.ckk * c.G);
-        size_t per = c.direct ? 0 : (2 * (size_t)(c.ckk * c.L) * c.es + 63) / 64 * 64;
+        double flops = 2.0 * (double)c.N * (double)(c.Kg * c.L) * (double)c.ckk * (double)c.G;
+        int nt = threads_for(P, flops);
+        c.fast = use_fast(&c, nt, flops);
+        size_t wbytes, per = plan_scratch(&c, true, &wbytes);
         size_t pw = gw ? ((size_t)(P * wsz) * c.es + 63) / 64 * 64 : 0;
         size_t pb = gb ? (size_t)(P * c.K) * sizeof(double) : 0;
-        if (!(scratch = td_malloc(per * (size_t)nt + pw + pb + 1))) goto done;
-        c.gwp = gw ? scratch + per * (size_t)nt : NULL;
-        c.gbp = gb ? (double *)(scratch + per * (size_t)nt + pw) : NULL;
+        if (!gx) wbytes = 0; /* the packed weights serve the input gradient only */
+        if (!(scratch = scratch_of(per * (size_t)nt + wbytes + pw + pb, &keep))) goto done;
+        char *q = scratch + per * (size_t)nt;
+        if (wbytes) { /* conv2d's input gradient multiplies by W_g^T, the transposed one's by W_g */
+            pack_weights(&c, (float *)q, !c.tr);
+            *(c.tr ? &c.wn : &c.wt) = (const float *)q;
+        }
+        c.gwp = gw ? q + wbytes : NULL;
+        c.gbp = gb ? (double *)(q + wbytes + pw) : NULL;
         if (c.gbp) memset(c.gbp, 0, pb);
-        run_units(&c, P, nt, backward_part, scratch, per);
+        run_units(&c, P, nt, c.fast ? fast_backward_part : backward_part, scratch, per);
         if (td_poll_interrupt() < 0) goto done;
         for (int64_t p = 0; gw && p < P; p++) { /* the parts' sums, in order */
             if (c.dt == TD_FLOAT32) {
@@ -471,7 +684,7 @@ static int conv_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
     gx = gw = gb = NULL;
     rc = 0;
 done:
-    td_free(scratch);
+    td_storage_release(keep);
     for (int i = 0; i < 3; i++) td_release(d[i]);
     td_release(gy), td_release(gyc), td_release(gx), td_release(gw), td_release(gb);
     return rc;

@@ -96,6 +96,8 @@ static const cfg convs[] = {
     {3, 4, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, true},   /* 1x1: no columns */
     {2, 6, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 3, false},  /* grouped 1x1 */
     {1, 2, 6, 7, 4, 3, 2, 3, 2, 2, 1, 2, 1, 0, 0, 2, true},   /* everything at once */
+    {2, 3, 6, 5, 4, 3, 3, 1, 1, 2, 2, 2, 2, 0, 0, 1, true},   /* dilated "same": flat rows */
+    {1, 2, 5, 7, 3, 3, 5, 1, 1, 1, 2, 1, 1, 0, 0, 1, false},  /* non-square "same" */
     {8, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, true}, /* the threaded path */
 };
 static const cfg convts[] = {
@@ -103,6 +105,7 @@ static const cfg convts[] = {
     {1, 4, 4, 5, 4, 2, 3, 1, 1, 0, 0, 2, 2, 0, 0, 2, false},
     {2, 3, 3, 3, 2, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, true},   /* 1x1 */
     {1, 2, 4, 3, 3, 3, 2, 3, 2, 1, 0, 1, 2, 2, 1, 1, true},
+    {2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, true},   /* "same": flat rows */
     {8, 16, 7, 7, 8, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 1, true},  /* the threaded path */
 };
 

@@ -26,4 +26,47 @@ function F.linear(x, w, b)
   return b and y + b or y
 end
 
+-- softmax(q k^T / sqrt(d) + mask) v over the last two dims (q: ... x L x d, k: ... x S x d,
+-- v: ... x S x dv). mask: a bool tensor (true = may attend) or a float tensor added to the
+-- scores, broadcasting to ... x L x S; causal: query i sees keys 1..i (PyTorch's is_causal).
+function F.scaled_dot_product_attention(q, k, v, opts)
+  for i, t in ipairs({q, k, v}) do
+    if not tide.is_tensor(t) then
+      error("nn.F.scaled_dot_product_attention: argument " .. i .. " must be a tensor, got "
+            .. type(t), 2)
+    end
+  end
+  if q:dim() < 2 or k:dim() < 2 or v:dim() < 2 then
+    error("nn.F.scaled_dot_product_attention: q, k and v need at least 2 dims", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("nn.F.scaled_dot_product_attention: options must be a table, got " .. type(opts), 2)
+  end
+  opts = opts or {}
+  for key in pairs(opts) do
+    if key ~= "mask" and key ~= "causal" then
+      error("nn.F.scaled_dot_product_attention: unknown option '" .. tostring(key) .. "'", 2)
+    end
+  end
+  local d = q:size(-1)
+  if k:size(-1) ~= d then
+    error(("nn.F.scaled_dot_product_attention: q has %d features, k has %d"):format(d, k:size(-1)), 2)
+  end
+  local scores = q:matmul(k:transpose(-2, -1)) / math.sqrt(d)
+  local mask = opts.mask
+  if mask ~= nil then
+    if not tide.is_tensor(mask) then
+      error("nn.F.scaled_dot_product_attention: mask must be a tensor, got " .. type(mask), 2)
+    end
+    if mask.dtype == "bool" then scores = scores:masked_fill(mask:logical_not(), -math.huge)
+    else scores = scores + mask end
+  end
+  if opts.causal then
+    local L, S = q:size(-2), k:size(-2)
+    local above = tide.arange(1, S):view(1, S):gt(tide.arange(1, L):view(L, 1))
+    scores = scores:masked_fill(above, -math.huge)
+  end
+  return scores:softmax(-1):matmul(v)
+end
+
 return F

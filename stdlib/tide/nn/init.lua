@@ -2,10 +2,11 @@
 -- the containers, the layers and nn.init. Each file listed below returns a table of exports.
 local nn = {}
 
-for _, file in ipairs({"module", "containers", "layers"}) do
+for _, file in ipairs({"module", "containers", "layers", "conv", "norm", "loss"}) do
   for k, v in pairs(require("tide.nn." .. file)) do nn[k] = v end
 end
 nn.init = require "tide.nn.init_fns"
+nn.F = require "tide.nn.functional"
 nn.utils = require "tide.nn_utils"
 
 return nn

@@ -1,0 +1,32 @@
+/* tensor/ops/sgemm.h: a packed float32 GEMM for the small products of conv.c (one image at a
+ * time, on one thread), with AVX-512 kernels. Sizes: C (M x N) = A (M x K) B (K x N). OpenBLAS
+ * runs its AVX2 kernels here (OPENBLAS_CORETYPE=Haswell); these use the 512-bit units. A is
+ * packed in panels of MR rows (K x MR each, k-major), B in panels of NR columns (K x NR each);
+ * padding rows and columns are zeros. Producers (im2col) may write packed B directly. */
+#ifndef TIDE_SGEMM_H
+#define TIDE_SGEMM_H
+
+#include "../tide.h"
+
+#define TD_SG_MR 8
+#define TD_SG_NR 32
+
+bool td_sgemm_available(void); /* false when built without AVX-512: use BLAS */
+
+int64_t td_sgemm_asize(int64_t M, int64_t K); /* floats of packed A */
+int64_t td_sgemm_bsize(int64_t K, int64_t N); /* floats of packed B */
+
+/* A(i, k) = a[i rs + k cs]; B(k, j) = b[k rs + j cs] (transposes cost nothing but locality) */
+void td_sgemm_pack_a(float *dst, const float *a, int64_t rs, int64_t cs, int64_t M, int64_t K);
+void td_sgemm_pack_b(float *dst, const float *b, int64_t rs, int64_t cs, int64_t K, int64_t N);
+/* one row k of B (N values), or one column j of B (K values), into packed B; after columns,
+ * td_sgemm_pad_b zeroes the padding columns of the last panel */
+void td_sgemm_b_row(float *dst, const float *row, int64_t k, int64_t K, int64_t N);
+void td_sgemm_b_col(float *dst, const float *col, int64_t j, int64_t K, int64_t N);
+void td_sgemm_pad_b(float *dst, int64_t K, int64_t N);
+
+/* C (M x N, row stride ldc) = A B, plus C when acc */
+void td_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *ap, const float *bp, float *c,
+                     int64_t ldc, bool acc);
+
+#endif
