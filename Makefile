@@ -91,6 +91,7 @@ format:
 
 lint:
 	scripts/sz.sh
+	luacheck -q stdlib tests/lua examples
 
 clean:
 	rm -rf build build-asan

@@ -1,10 +1,12 @@
-/* tensor/ops/conv.c: conv2d and conv_transpose2d in PyTorch's layouts, as im2col + OpenBLAS GEMM
- * per image. Sizes: N batch, C input channels (x: N x C x H x W), K output channels (y: N x K x
- * OH x OW), KH x KW kernel, G groups (Cg = C/G, Kg = K/G). conv2d's weight is K x Cg x KH x KW,
- * conv_transpose2d's is C x Kg x KH x KW. Images run side by side on the threads (OpenBLAS goes
- * single-threaded inside a parallel region) when the batch splits evenly, else one after another
- * with OpenBLAS threading each GEMM. */
-#include "sgemm.h"
+/* tensor/ops/conv.c: conv2d and conv_transpose2d in PyTorch's layouts, as im2col (conv_cols.c)
+ * and one GEMM per image and group. Sizes: N batch, C input channels (x: N x C x H x W), K output
+ * channels (y: N x K x OH x OW), KH x KW kernel, G groups (Cg = C/G, Kg = K/G); conv2d's weight
+ * is K x Cg x KH x KW, conv_transpose2d's C x Kg x KH x KW. float32 runs on sgemm.c's AVX-512
+ * kernels (about 2x OpenBLAS's AVX2 ones here), float64 on OpenBLAS. Images run side by side on
+ * the threads when the batch splits evenly, else one after another with each product split
+ * over the threads; the weight gradient sums fixed runs of images, then the runs in order, so
+ * results never depend on the thread count. */
+#include "conv.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -20,171 +22,17 @@ typedef struct params {
     int64_t sh, sw, ph, pw, dh, dw, oph, opw, groups;
 } params;
 
-/* One im2col mapping: an image of ci x ih x iw <-> columns (ci KH KW) x (oh ow), where (oh, ow)
- * is the grid the kernel visits. conv2d: the image is x, the grid y. Transposed: the image is y,
- * the grid x (its forward is conv2d's input gradient). */
-typedef struct geom {
-    int64_t ci, ih, iw, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
-} geom;
-
-typedef struct conv {
-    td_dtype dt;
-    size_t es;          /* bytes per element */
-    bool tr;            /* conv_transpose2d */
-    int64_t N, C, H, W; /* x */
-    int64_t K, OH, OW;  /* y */
-    int64_t G, Cg, Kg;
-    geom g;
-    int64_t ckk, L;     /* column rows (g.ci KH KW) and columns (g.oh g.ow) */
-    int64_t wg;         /* elements of one group's weight block */
-    bool direct;        /* 1x1, stride 1, no padding: the image is its own column matrix */
-    /* data of one run (forward or backward) */
-    const char *x, *w, *b, *gy;
-    char *y, *gx, *gwp; /* gwp: P partial weight gradients */
-    double *gbp;        /* P partial bias gradients */
-    int64_t P;          /* backward parts (images split into P runs, fixed by N and |w|) */
-    bool fast;          /* float32 through sgemm.c's packed AVX-512 kernels */
-    const float *wn, *wt; /* each group's weight block packed as A: as stored, or transposed */
-    int64_t wrows;      /* rows of a group's weight block: Kg (conv2d) or Cg (transposed) */
-} conv;
-
-/* ---- columns ------------------------------------------------------------------------------- */
-
-/* the grid columns ox whose input column ox*s + d lies inside 0..n-1: [*a, *b) */
-static void span(int64_t d, int64_t s, int64_t n, int64_t cols, int64_t *a, int64_t *b) {
-    int64_t lo = d >= 0 ? 0 : (-d + s - 1) / s, hi = n - 1 - d < 0 ? 0 : (n - 1 - d) / s + 1;
-    lo = lo < cols ? lo : cols;
-    hi = hi < cols ? hi : cols;
-    *a = lo, *b = hi > lo ? hi : lo;
-}
-
-/* stride 1 and rows as long as the image's: a kernel tap shifts the whole image by one offset */
-static bool flat(const geom *g) {
-    return g->sh == 1 && g->sw == 1 && g->ow == g->iw;
-}
-
-/* im2col writes every column entry (zeros where the kernel hangs over the padding); col2im adds
- * the columns back into an image the caller zeroed. */
-#define COLUMNS(sfx, T)                                                                            \
-    /* row (c, i, j) of the columns: image channel c seen through kernel tap (i, j) */          \
-    static void im2row_##sfx(T *col, const T *img, const geom *g, int64_t c, int64_t i,           \
-                             int64_t j) {                                                          \
-        int64_t ow = g->ow, dx = j * g->dw - g->pw, x0, x1, sw = g->sw;                            \
-        span(dx, sw, g->iw, ow, &x0, &x1);                                                         \
-        if (flat(g)) { /* rows shift as one block: one copy, then zero the wrapped edges */       \
-            int64_t dy = i * g->dh - g->ph, a, b, n = g->ih * g->iw;                               \
-            span(dy, 1, g->ih, g->oh, &a, &b);                                                     \
-            int64_t lo = a * ow, hi = b * ow, d = dy * g->iw + dx;                                 \
-            int64_t l0 = lo + d < 0 ? -d : lo, l1 = hi + d > n ? n - d : hi;                       \
-            memset(col, 0, sizeof(T) * (size_t)(l0 > 0 ? l0 : 0));                                 \
-            if (l1 > l0) memcpy(col + l0, img + c * n + l0 + d, sizeof(T) * (size_t)(l1 - l0));   \
-            if (l1 < g->oh * ow) memset(col + l1, 0, sizeof(T) * (size_t)(g->oh * ow - l1));       \
-            for (int64_t oy = a; oy < b; oy++) {                                                   \
-                for (int64_t ox = 0; ox < x0; ox++) col[oy * ow + ox] = 0;                         \
-                for (int64_t ox = x1; ox < ow; ox++) col[oy * ow + ox] = 0;                        \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        for (int64_t oy = 0; oy < g->oh; oy++) {                                                   \
-            T *r = col + oy * ow;                                                                  \
-            int64_t iy = oy * g->sh - g->ph + i * g->dh;                                           \
-            if (iy < 0 || iy >= g->ih) {                                                           \
-                memset(r, 0, sizeof(T) * (size_t)ow);                                              \
-                continue;                                                                          \
-            }                                                                                      \
-            const T *s = img + (c * g->ih + iy) * g->iw;                                           \
-            for (int64_t ox = 0; ox < x0; ox++) r[ox] = 0;                                         \
-            if (sw == 1)                                                                           \
-                for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox + dx];                           \
-            else                                                                                   \
-                for (int64_t ox = x0; ox < x1; ox++) r[ox] = s[ox * sw + dx];                      \
-            for (int64_t ox = x1; ox < ow; ox++) r[ox] = 0;                                        \
-        }                                                                                          \
-    }                                                                                              \
-    static void im2col_##sfx(T *col, const T *img, const geom *g) {                                \
-        int64_t L = g->oh * g->ow;                                                                 \
-        for (int64_t c = 0; c < g->ci; c++)                                                        \
-            for (int64_t i = 0; i < g->kh; i++)                                                    \
-                for (int64_t j = 0; j < g->kw; j++, col += L) im2row_##sfx(col, img, g, c, i, j);  \
-    }                                                                                              \
-    /* (col is scratch: the flat case zeroes its wrapped edges, then adds one block per row) */  \
-    static void col2im_##sfx(T *img, T *col, const geom *g) {                                      \
-        int64_t L = g->oh * g->ow, ow = g->ow;                                                     \
-        for (int64_t c = 0; c < g->ci; c++)                                                        \
-            for (int64_t i = 0; i < g->kh; i++)                                                    \
-                for (int64_t j = 0; j < g->kw; j++, col += L) {                                    \
-                    int64_t dx = j * g->dw - g->pw, x0, x1, sw = g->sw;                            \
-                    span(dx, sw, g->iw, ow, &x0, &x1);                                             \
-                    if (flat(g)) {                                                                 \
-                        int64_t dy = i * g->dh - g->ph, a, b, n = g->ih * g->iw;                   \
-                        span(dy, 1, g->ih, g->oh, &a, &b);                                         \
-                        int64_t d = dy * g->iw + dx, l0 = a * ow, l1 = b * ow;                     \
-                        for (int64_t oy = a; oy < b; oy++) {                                       \
-                            for (int64_t ox = 0; ox < x0; ox++) col[oy * ow + ox] = 0;             \
-                            for (int64_t ox = x1; ox < ow; ox++) col[oy * ow + ox] = 0;            \
-                        }                                                                          \
-                        l0 = l0 + d < 0 ? -d : l0, l1 = l1 + d > n ? n - d : l1;                   \
-                        T *s = img + c * n;                                                        \
-                        for (int64_t l = l0; l < l1; l++) s[l + d] += col[l];                      \
-                        continue;                                                                  \
-                    }                                                                              \
-                    for (int64_t oy = 0; oy < g->oh; oy++) {                                       \
-                        int64_t iy = oy * g->sh - g->ph + i * g->dh;                               \
-                        if (iy < 0 || iy >= g->ih) continue;                                       \
-                        const T *r = col + oy * ow;                                                \
-                        T *s = img + (c * g->ih + iy) * g->iw;                                     \
-                        if (sw == 1)                                                               \
-                            for (int64_t ox = x0; ox < x1; ox++) s[ox + dx] += r[ox];              \
-                        else                                                                       \
-                            for (int64_t ox = x0; ox < x1; ox++) s[ox * sw + dx] += r[ox];         \
-                    }                                                                              \
-                }                                                                                  \
-    }                                                                                              \
-    /* y (K x S) = bias per row; gb[k] += the sum of row k of gy (K x S) */                        \
-    static void fill_rows_##sfx(T *y, const T *b, int64_t K, int64_t S) {                          \
-        for (int64_t k = 0; k < K; k++)                                                            \
-            for (int64_t s = 0; s < S; s++) y[k * S + s] = b[k];                                   \
-    }                                                                                              \
-    static void sum_rows_##sfx(double *gb, const T *gy, int64_t K, int64_t S) {                    \
-        for (int64_t k = 0; k < K; k++) {                                                          \
-            T acc = 0;                                                                             \
-            _Pragma("omp simd reduction(+ : acc)") for (int64_t s = 0; s < S; s++) acc +=          \
-                gy[k * S + s];                                                                     \
-            gb[k] += (double)acc;                                                                  \
-        }                                                                                          \
-    }
-COLUMNS(f32, float)
-COLUMNS(f64, double)
-
-static void im2col(const conv *c, char *col, const char *img) {
-    if (c->dt == TD_FLOAT32) im2col_f32((float *)col, (const float *)img, &c->g);
-    else im2col_f64((double *)col, (const double *)img, &c->g);
-}
-static void col2im(const conv *c, char *img, char *col) {
-    if (c->dt == TD_FLOAT32) col2im_f32((float *)img, (float *)col, &c->g);
-    else col2im_f64((double *)img, (double *)col, &c->g);
-}
-static void fill_rows(const conv *c, char *y, int64_t S) {
-    if (c->dt == TD_FLOAT32) fill_rows_f32((float *)y, (const float *)c->b, c->K, S);
-    else fill_rows_f64((double *)y, (const double *)c->b, c->K, S);
-}
-static void sum_rows(const conv *c, double *gb, const char *gy, int64_t S) {
-    if (c->dt == TD_FLOAT32) sum_rows_f32(gb, (const float *)gy, c->K, S);
-    else sum_rows_f64(gb, (const double *)gy, c->K, S);
-}
-
 /* C (M x N, ld N) = op(A) op(B) + beta C, row-major; ta: A is stored K x M */
 static void gemm(const conv *c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const char *A,
                  int64_t lda, const char *B, int64_t ldb, double beta, char *C) {
     CBLAS_TRANSPOSE a = ta ? CblasTrans : CblasNoTrans, b = tb ? CblasTrans : CblasNoTrans;
     if (c->dt == TD_FLOAT32)
-        cblas_sgemm(CblasRowMajor, a, b, (blasint)M, (blasint)N, (blasint)K, 1.0f,
-                    (const float *)A, (blasint)lda, (const float *)B, (blasint)ldb, (float)beta,
-                    (float *)C, (blasint)N);
+        cblas_sgemm(CblasRowMajor, a, b, (blasint)M, (blasint)N, (blasint)K, 1.0f, (const float *)A,
+                    (blasint)lda, (const float *)B, (blasint)ldb, (float)beta, (float *)C,
+                    (blasint)N);
     else
-        cblas_dgemm(CblasRowMajor, a, b, (blasint)M, (blasint)N, (blasint)K, 1.0,
-                    (const double *)A, (blasint)lda, (const double *)B, (blasint)ldb, beta,
-                    (double *)C, (blasint)N);
+        cblas_dgemm(CblasRowMajor, a, b, (blasint)M, (blasint)N, (blasint)K, 1.0, (const double *)A,
+                    (blasint)lda, (const double *)B, (blasint)ldb, beta, (double *)C, (blasint)N);
 }
 
 /* ---- per-image work ------------------------------------------------------------------------ */
@@ -202,13 +50,15 @@ static void forward_image(const conv *c, int64_t i, char *col) {
     int64_t S = yspatial(c);
     char *y = c->y + i * c->K * S * es;
     double beta = c->b ? 1 : 0;
-    if (c->b) fill_rows(c, y, S);
-    else if (c->tr && !c->direct) memset(y, 0, (size_t)(c->K * S) * es); /* col2im adds */
+    if (c->b)
+        td_conv_fill_rows(c, y, S);
+    else if (c->tr && !c->direct)
+        memset(y, 0, (size_t)(c->K * S) * es); /* col2im adds */
     for (int64_t g = 0; g < c->G; g++) {
         const char *xg = xof(c, i, g), *wg = c->w + g * c->wg * es;
         if (!c->tr) { /* y_g (Kg x L) = W_g (Kg x ckk) cols (ckk x L) */
             const char *m = xg;
-            if (!c->direct) im2col(c, col, xg), m = col;
+            if (!c->direct) td_conv_im2col(c, col, xg), m = col;
             gemm(c, false, false, c->Kg, c->L, c->ckk, wg, c->ckk, m, c->L, beta,
                  y + g * c->Kg * S * es);
         } else if (c->direct) { /* y_g (Kg x HW) = W_g^T (Kg x Cg) x_g (Cg x HW) */
@@ -216,7 +66,7 @@ static void forward_image(const conv *c, int64_t i, char *col) {
                  y + g * c->Kg * S * es);
         } else { /* cols (ckk x HW) = W_g^T x_g, added into y_g */
             gemm(c, true, false, c->ckk, c->L, c->Cg, wg, c->ckk, xg, c->L, 0, col);
-            col2im(c, y + g * c->Kg * S * es, col);
+            td_conv_col2im(c, y + g * c->Kg * S * es, col);
         }
     }
 }
@@ -233,7 +83,7 @@ static void backward_part(const conv *c, int64_t p, char *scratch) {
     for (int64_t i = i0; i < i1; i++) {
         const char *gy = c->gy + i * c->K * S * es;
         double beta = i > i0;
-        if (gb) sum_rows(c, gb, gy, S);
+        if (gb) td_conv_sum_rows(c, gb, gy, S);
         for (int64_t g = 0; g < c->G; g++) {
             const char *xg = xof(c, i, g), *wg = c->w + g * c->wg * es;
             const char *gyg = gy + g * c->Kg * S * es;
@@ -241,7 +91,7 @@ static void backward_part(const conv *c, int64_t p, char *scratch) {
             char *gwg = gw ? gw + g * c->wg * es : NULL;
             if (!c->tr) {
                 const char *m = xg;
-                if (gwg && !c->direct) im2col(c, col, xg), m = col;
+                if (gwg && !c->direct) td_conv_im2col(c, col, xg), m = col;
                 if (gwg) /* gW_g (Kg x ckk) += gy_g (Kg x L) cols^T */
                     gemm(c, false, true, c->Kg, c->ckk, c->L, gyg, c->L, m, c->L, beta, gwg);
                 if (gxg && c->direct) /* gx_g = W_g^T gy_g */
@@ -249,11 +99,11 @@ static void backward_part(const conv *c, int64_t p, char *scratch) {
                 else if (gxg) {
                     gemm(c, true, false, c->ckk, c->L, c->Kg, wg, c->ckk, gyg, c->L, 0, dcol);
                     memset(gxg, 0, (size_t)(c->Cg * HW) * es);
-                    col2im(c, gxg, dcol);
+                    td_conv_col2im(c, gxg, dcol);
                 }
             } else if (gxg || gwg) { /* the columns of gy_g drive both: conv2d's forward */
                 const char *m = gyg;
-                if (!c->direct) im2col(c, col, gyg), m = col;
+                if (!c->direct) td_conv_im2col(c, col, gyg), m = col;
                 if (gxg) /* gx_g (Cg x HW) = W_g (Cg x ckk) cols */
                     gemm(c, false, false, c->Cg, c->L, c->ckk, wg, c->ckk, m, c->L, 0, gxg);
                 if (gwg) /* gW_g (Cg x ckk) += x_g (Cg x HW) cols^T */
@@ -269,7 +119,7 @@ static void backward_part(const conv *c, int64_t p, char *scratch) {
  * straight into packed form, as B (ckk x L) or as B transposed (L x ckk, for weight gradients). */
 
 typedef struct fparts {
-    float *a, *b, *bt, *d, *row; /* A (K = L), B (N = L), B^T of the columns, columns, one row */
+    float *a, *b, *bt, *d, *row; /* A (K = L), B (N = L), B^T of the columns, columns, 16 rows */
 } fparts;
 
 static int64_t imax(int64_t a, int64_t b) {
@@ -280,7 +130,7 @@ static size_t fast_sizes(const conv *c, int64_t *n) { /* floats of each part, an
     n[0] = td_sgemm_asize(imax(c->Kg, c->Cg), c->L);
     n[1] = td_sgemm_bsize(imax(c->ckk, imax(c->Kg, c->Cg)), c->L);
     n[2] = td_sgemm_bsize(c->L, c->ckk);
-    n[3] = c->ckk * c->L, n[4] = c->L;
+    n[3] = c->ckk * c->L, n[4] = 16 * c->L;
     size_t t = 0;
     for (int k = 0; k < 5; k++) t += (size_t)(n[k] + 15) / 16 * 16; /* 64-byte aligned parts */
     return t * sizeof(float);
@@ -294,20 +144,6 @@ static fparts fast_parts(const conv *c, char *scratch) {
     return (fparts){q[0], q[1], q[2], q[3], q[4]};
 }
 
-/* the columns of img packed as B (ckk x L), or as B transposed (L x ckk) */
-static void im2col_b(const conv *c, float *d, const float *img, bool trans, float *row) {
-    const geom *g = &c->g;
-    int64_t r = 0;
-    for (int64_t ch = 0; ch < g->ci; ch++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++, r++) {
-                im2row_f32(row, img, g, ch, i, j);
-                if (trans) td_sgemm_b_col(d, row, r, c->L, c->ckk);
-                else td_sgemm_b_row(d, row, r, c->ckk, c->L);
-            }
-    if (trans) td_sgemm_pad_b(d, c->L, c->ckk);
-}
-
 static const float *wpk(const conv *c, bool trans, int64_t g) { /* group g's packed weights */
     return trans ? c->wt + g * td_sgemm_asize(c->ckk, c->wrows)
                  : c->wn + g * td_sgemm_asize(c->wrows, c->ckk);
@@ -317,23 +153,32 @@ static void fast_forward_image(const conv *c, int64_t i, char *scratch) {
     fparts s = fast_parts(c, scratch);
     int64_t S = yspatial(c), L = c->L;
     float *y = (float *)c->y + i * c->K * S;
-    bool acc = c->b != NULL;
-    if (c->b) fill_rows(c, (char *)y, S);
-    else if (c->tr && !c->direct) memset(y, 0, sizeof(float) * (size_t)(c->K * S));
+    const float *bias = (const float *)c->b;
+    if (c->tr && !c->direct) { /* col2im adds into y */
+        if (bias)
+            td_conv_fill_rows(c, (char *)y, S);
+        else
+            memset(y, 0, sizeof(float) * (size_t)(c->K * S));
+    }
     for (int64_t g = 0; g < c->G; g++) {
         const float *xg = (const float *)xof(c, i, g);
         float *yg = y + g * c->Kg * S;
         if (!c->tr) { /* y_g = W_g cols */
-            if (c->direct) td_sgemm_pack_b(s.b, xg, L, 1, c->ckk, L);
-            else im2col_b(c, s.b, xg, false, s.row);
-            td_sgemm_packed(c->Kg, L, c->ckk, wpk(c, false, g), s.b, yg, L, acc);
+            if (c->direct)
+                td_sgemm_pack_b(s.b, xg, L, 1, c->ckk, L);
+            else
+                td_conv_im2col_b(c, s.b, xg, false, s.row);
+            td_sgemm_packed(c->Kg, L, c->ckk, wpk(c, false, g), s.b, yg, L, false,
+                            bias ? bias + g * c->Kg : NULL, c->inner);
             continue;
         }
         td_sgemm_pack_b(s.b, xg, L, 1, c->Cg, L); /* cols = W_g^T x_g, added into y_g */
-        if (c->direct) td_sgemm_packed(c->ckk, L, c->Cg, wpk(c, true, g), s.b, yg, L, acc);
+        if (c->direct)
+            td_sgemm_packed(c->ckk, L, c->Cg, wpk(c, true, g), s.b, yg, L, false,
+                            bias ? bias + g * c->Kg : NULL, c->inner);
         else {
-            td_sgemm_packed(c->ckk, L, c->Cg, wpk(c, true, g), s.b, s.d, L, false);
-            col2im(c, (char *)yg, (char *)s.d);
+            td_sgemm_packed(c->ckk, L, c->Cg, wpk(c, true, g), s.b, s.d, L, false, NULL, c->inner);
+            td_conv_col2im(c, (char *)yg, (char *)s.d);
         }
     }
 }
@@ -347,7 +192,7 @@ static void fast_backward_part(const conv *c, int64_t p, char *scratch) {
     for (int64_t i = i0; i < i1; i++) {
         const float *gy = (const float *)c->gy + i * c->K * S;
         bool acc = i > i0;
-        if (gb) sum_rows(c, gb, (const char *)gy, S);
+        if (gb) td_conv_sum_rows(c, gb, (const char *)gy, S);
         for (int64_t g = 0; g < c->G; g++) {
             const float *xg = (const float *)xof(c, i, g), *gyg = gy + g * c->Kg * S;
             float *gxg = c->gx ? (float *)c->gx + (i * c->C + g * c->Cg) * HW : NULL;
@@ -355,31 +200,39 @@ static void fast_backward_part(const conv *c, int64_t p, char *scratch) {
             if (!c->tr) {
                 if (gwg) { /* gW_g += gy_g cols^T */
                     td_sgemm_pack_a(s.a, gyg, L, 1, c->Kg, L);
-                    if (c->direct) td_sgemm_pack_b(s.bt, xg, 1, L, L, ckk);
-                    else im2col_b(c, s.bt, xg, true, s.row);
-                    td_sgemm_packed(c->Kg, ckk, L, s.a, s.bt, gwg, ckk, acc);
+                    if (c->direct)
+                        td_sgemm_pack_b(s.bt, xg, 1, L, L, ckk);
+                    else
+                        td_conv_im2col_b(c, s.bt, xg, true, s.row);
+                    td_sgemm_packed(c->Kg, ckk, L, s.a, s.bt, gwg, ckk, acc, NULL, c->inner);
                 }
-                if (gxg) { /* gx_g = col2im(W_g^T gy_g) */
+                if (gxg) { /* gx_g = td_conv_col2im(W_g^T gy_g) */
                     td_sgemm_pack_b(s.b, gyg, L, 1, c->Kg, L);
                     float *d = c->direct ? gxg : s.d;
-                    td_sgemm_packed(ckk, L, c->Kg, wpk(c, true, g), s.b, d, L, false);
+                    td_sgemm_packed(ckk, L, c->Kg, wpk(c, true, g), s.b, d, L, false, NULL,
+                                    c->inner);
                     if (!c->direct) {
                         memset(gxg, 0, sizeof(float) * (size_t)(c->Cg * HW));
-                        col2im(c, (char *)gxg, (char *)s.d);
+                        td_conv_col2im(c, (char *)gxg, (char *)s.d);
                     }
                 }
                 continue;
             }
             if (gxg) { /* gx_g = W_g cols(gy_g) */
-                if (c->direct) td_sgemm_pack_b(s.b, gyg, L, 1, ckk, L);
-                else im2col_b(c, s.b, gyg, false, s.row);
-                td_sgemm_packed(c->Cg, L, ckk, wpk(c, false, g), s.b, gxg, L, false);
+                if (c->direct)
+                    td_sgemm_pack_b(s.b, gyg, L, 1, ckk, L);
+                else
+                    td_conv_im2col_b(c, s.b, gyg, false, s.row);
+                td_sgemm_packed(c->Cg, L, ckk, wpk(c, false, g), s.b, gxg, L, false, NULL,
+                                c->inner);
             }
             if (gwg) { /* gW_g += x_g cols(gy_g)^T */
                 td_sgemm_pack_a(s.a, xg, L, 1, c->Cg, L);
-                if (c->direct) td_sgemm_pack_b(s.bt, gyg, 1, L, L, ckk);
-                else im2col_b(c, s.bt, gyg, true, s.row);
-                td_sgemm_packed(c->Cg, ckk, L, s.a, s.bt, gwg, ckk, acc);
+                if (c->direct)
+                    td_sgemm_pack_b(s.bt, gyg, 1, L, L, ckk);
+                else
+                    td_conv_im2col_b(c, s.bt, gyg, true, s.row);
+                td_sgemm_packed(c->Cg, ckk, L, s.a, s.bt, gwg, ckk, acc, NULL, c->inner);
             }
         }
     }
@@ -389,8 +242,12 @@ static void fast_backward_part(const conv *c, int64_t p, char *scratch) {
 static void pack_weights(const conv *c, float *dst, bool trans) {
     const float *w = (const float *)c->w;
     for (int64_t g = 0; g < c->G; g++, w += c->wg)
-        if (trans) td_sgemm_pack_a(dst + g * td_sgemm_asize(c->ckk, c->wrows), w, 1, c->ckk, c->ckk, c->wrows);
-        else td_sgemm_pack_a(dst + g * td_sgemm_asize(c->wrows, c->ckk), w, c->ckk, 1, c->wrows, c->ckk);
+        if (trans)
+            td_sgemm_pack_a(dst + g * td_sgemm_asize(c->ckk, c->wrows), w, 1, c->ckk, c->ckk,
+                            c->wrows);
+        else
+            td_sgemm_pack_a(dst + g * td_sgemm_asize(c->wrows, c->ckk), w, c->ckk, 1, c->wrows,
+                            c->ckk);
 }
 
 /* Threads for `units` equal pieces of work: all of them when the units split evenly (or are
@@ -430,7 +287,8 @@ static int read_params(const td_node *n, params *p) {
     const char *fn = n->op->name;
     *p = (params){1, 1, 0, 0, 1, 1, 0, 0, a->step > 0 ? a->step : 1};
     if (a->nsizes == 0) return 0;
-    if (a->nsizes != 8) return td_error("%s: expected 8 sizes in the arguments, got %d", fn, a->nsizes);
+    if (a->nsizes != 8)
+        return td_error("%s: expected 8 sizes in the arguments, got %d", fn, a->nsizes);
     const int64_t *s = a->sizes;
     *p = (params){s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], a->step};
     if (p->sh < 1 || p->sw < 1)
@@ -442,7 +300,8 @@ static int read_params(const td_node *n, params *p) {
     if (p->dh < 1 || p->dw < 1)
         return td_error("%s: dilation must be positive, got %lldx%lld", fn, (long long)p->dh,
                         (long long)p->dw);
-    if (p->groups < 1) return td_error("%s: groups must be positive, got %lld", fn, (long long)p->groups);
+    if (p->groups < 1)
+        return td_error("%s: groups must be positive, got %lld", fn, (long long)p->groups);
     if (n->op != &td_op_conv_transpose2d && (p->oph || p->opw))
         return td_error("%s: output_padding is an option of conv_transpose2d", fn);
     if (p->oph < 0 || p->opw < 0 || (p->oph >= p->sh && p->oph >= p->dh) ||
@@ -466,7 +325,8 @@ static int conv_plan(const td_node *n, conv *c) {
         return td_error("%s: expected 2 or 3 inputs (input, weight[, bias]), got %d", fn, n->nin);
     td_tensor *x = n->in[0], *w = n->in[1], *b = n->nin == 3 ? n->in[2] : NULL;
     if (x->ndim != 3 && x->ndim != 4)
-        return td_error("%s: expected a 4-D input (N,C,H,W) or 3-D (C,H,W), got %s", fn, SHP(x, sx));
+        return td_error("%s: expected a 4-D input (N,C,H,W) or 3-D (C,H,W), got %s", fn,
+                        SHP(x, sx));
     if (w->ndim != 4)
         return td_error(tr ? "%s: expected a 4-D weight (in, out/groups, kh, kw), got %s"
                            : "%s: expected a 4-D weight (out, in/groups, kh, kw), got %s",
@@ -486,9 +346,8 @@ static int conv_plan(const td_node *n, conv *c) {
     int64_t G = p.groups, KH = w->shape[2], KW = w->shape[3];
     int64_t wc = tr ? w->shape[0] : w->shape[1] * G; /* the input channels w expects */
     if (w->shape[0] % G != 0)
-        return td_error("%s: groups %lld must divide the weight's %s channels %lld (weight %s)",
-                        fn, (long long)G, tr ? "input" : "output", (long long)w->shape[0],
-                        SHP(w, sw));
+        return td_error("%s: groups %lld must divide the weight's %s channels %lld (weight %s)", fn,
+                        (long long)G, tr ? "input" : "output", (long long)w->shape[0], SHP(w, sw));
     if (!tr && c->C % G != 0)
         return td_error("%s: groups %lld must divide the input channels %lld (input %s, weight %s)",
                         fn, (long long)G, (long long)c->C, SHP(x, sx), SHP(w, sw));
@@ -501,17 +360,17 @@ static int conv_plan(const td_node *n, conv *c) {
     c->K = tr ? w->shape[1] * G : w->shape[0];
     c->Cg = c->C / G, c->Kg = c->K / G;
     if (b && (b->ndim != 1 || b->shape[0] != c->K))
-        return td_error("%s: bias must be 1-D with %lld elements (the output channels), got %s",
-                        fn, (long long)c->K, SHP(b, sb));
+        return td_error("%s: bias must be 1-D with %lld elements (the output channels), got %s", fn,
+                        (long long)c->K, SHP(b, sb));
     int64_t ekh = (KH - 1) * p.dh + 1, ekw = (KW - 1) * p.dw + 1; /* the dilated kernel */
     if (!tr) {
         if (ekh > c->H + 2 * p.ph || ekw > c->W + 2 * p.pw)
             return td_error("%s: kernel %lldx%lld%s is larger than the padded input %lldx%lld "
                             "(input %s, weight %s, padding %lldx%lld)",
                             fn, (long long)ekh, (long long)ekw,
-                            p.dh > 1 || p.dw > 1 ? " (dilated)" : "",
-                            (long long)(c->H + 2 * p.ph), (long long)(c->W + 2 * p.pw),
-                            SHP(x, sx), SHP(w, sw), (long long)p.ph, (long long)p.pw);
+                            p.dh > 1 || p.dw > 1 ? " (dilated)" : "", (long long)(c->H + 2 * p.ph),
+                            (long long)(c->W + 2 * p.pw), SHP(x, sx), SHP(w, sw), (long long)p.ph,
+                            (long long)p.pw);
         c->OH = (c->H + 2 * p.ph - ekh) / p.sh + 1;
         c->OW = (c->W + 2 * p.pw - ekw) / p.sw + 1;
         c->g = (geom){c->Cg, c->H, c->W, KH, KW, c->OH, c->OW, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
@@ -561,11 +420,11 @@ static char *scratch_of(size_t bytes, td_storage **keep) {
     return *keep ? (*keep)->data : NULL;
 }
 
-/* Whether the products go through sgemm.c: float32 on AVX-512, unless one image at a time is
- * meant to run each (big) product on all of OpenBLAS's threads. */
-static bool use_fast(const conv *c, int nt, double flops) {
-    return c->dt == TD_FLOAT32 && td_sgemm_available() &&
-           (nt > 1 || td_get_num_threads() == 1 || flops < 4e6);
+/* Whether the products go through sgemm.c (float32 on AVX-512), and on how many threads each:
+ * all of them when images run one after another and the work is big enough. */
+static void use_fast(conv *c, int nt, double flops) {
+    c->fast = c->dt == TD_FLOAT32 && td_sgemm_available();
+    c->inner = nt == 1 && flops >= 4e6 ? td_get_num_threads() : 1;
 }
 
 /* per-thread scratch bytes, plus (fast) room for the packed weights: set up c->wn or c->wt */
@@ -597,14 +456,16 @@ static int conv_forward(td_node *n) {
     }
     if (c.C == 0 || c.x == NULL) { /* no input channels: y is the bias (or zero) */
         for (int64_t i = 0; i < c.N; i++)
-            if (c.b) fill_rows(&c, c.y + i * c.K * yspatial(&c) * c.es, yspatial(&c));
-            else memset(c.y + i * c.K * yspatial(&c) * c.es, 0, (size_t)(c.K * yspatial(&c)) * c.es);
+            if (c.b)
+                td_conv_fill_rows(&c, c.y + i * c.K * yspatial(&c) * c.es, yspatial(&c));
+            else
+                memset(c.y + i * c.K * yspatial(&c) * c.es, 0, (size_t)(c.K * yspatial(&c)) * c.es);
         rc = 0;
         goto done;
     }
     double flops = 2.0 * (double)c.N * (double)(c.K * c.L) * (double)c.ckk;
     int nt = threads_for(c.N, flops);
-    c.fast = use_fast(&c, nt, flops);
+    use_fast(&c, nt, flops);
     size_t wbytes, per = plan_scratch(&c, false, &wbytes);
     if (!(scratch = scratch_of(per * (size_t)nt + wbytes, &keep))) goto done;
     if (c.fast) { /* conv2d multiplies by W_g, the transposed convolution by W_g^T */
@@ -645,7 +506,7 @@ static int conv_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
         c.P = P;
         double flops = 2.0 * (double)c.N * (double)(c.Kg * c.L) * (double)c.ckk * (double)c.G;
         int nt = threads_for(P, flops);
-        c.fast = use_fast(&c, nt, flops);
+        use_fast(&c, nt, flops);
         size_t wbytes, per = plan_scratch(&c, true, &wbytes);
         size_t pw = gw ? ((size_t)(P * wsz) * c.es + 63) / 64 * 64 : 0;
         size_t pb = gb ? (size_t)(P * c.K) * sizeof(double) : 0;
@@ -675,8 +536,10 @@ static int conv_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
         for (int64_t k = 0; gb && k < c.K; k++) {
             double s = 0;
             for (int64_t p = 0; p < P; p++) s += c.gbp[p * c.K + k];
-            if (c.dt == TD_FLOAT32) ((float *)td_data(gb))[k] = (float)s;
-            else ((double *)td_data(gb))[k] = s;
+            if (c.dt == TD_FLOAT32)
+                ((float *)td_data(gb))[k] = (float)s;
+            else
+                ((double *)td_data(gb))[k] = s;
         }
     }
     gin[0] = gx, gin[1] = gw;

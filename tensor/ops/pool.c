@@ -51,7 +51,7 @@ static void span(int64_t d, int64_t s, int64_t n, int64_t on, int64_t *a, int64_
  * exact loop, where a NaN wins its window. Adaptive windows differ in size per output and take
  * plain loops. restrict and a constant stride let the passes vectorise. */
 #define MAX_ROW(sfx, T, S, name)                                                                   \
-    static int name(T *restrict y, int32_t *restrict at, const T *restrict r, int64_t a,         \
+    static int name(T *restrict y, int32_t *restrict at, const T *restrict r, int64_t a,           \
                     int64_t b, int64_t sw, int32_t base) {                                         \
         int64_t st = S ? S : sw;                                                                   \
         int nan = 0;                                                                               \
@@ -79,7 +79,7 @@ MAX_ROW(f64, double, 2, max_row2_f64)
 MAX_ROW(f64, double, 0, max_rown_f64)
 
 #define POOL(sfx, T)                                                                               \
-    static void max_exact_##sfx(const pool *p, int64_t u) { /* NaN wins its window */             \
+    static void max_exact_##sfx(const pool *p, int64_t u) { /* NaN wins its window */              \
         int64_t W = p->W, OW = p->OW;                                                              \
         const T *x = (const T *)p->x + u * p->H * W;                                               \
         T *y = (T *)p->y + u * p->OH * OW;                                                         \
@@ -100,9 +100,9 @@ MAX_ROW(f64, double, 0, max_rown_f64)
                 if (at) at[oy * OW + ox] = (int32_t)best;                                          \
             }                                                                                      \
     }                                                                                              \
-    /* tiling windows (kernel = stride, no padding: MaxPool2d(k)): each output's window in     \
-     * registers, no passes over the output row */                                                \
-    static int max_tiles_##sfx(const pool *p, const T *restrict x, T *restrict y,                 \
+    /* tiling windows (kernel = stride, no padding: MaxPool2d(k)): each output's window in         \
+     * registers, no passes over the output row */                                                 \
+    static int max_tiles_##sfx(const pool *p, const T *restrict x, T *restrict y,                  \
                                int32_t *restrict at) {                                             \
         int64_t W = p->W, kh = p->kh, kw = p->kw;                                                  \
         int nan = 0;                                                                               \
@@ -151,9 +151,12 @@ MAX_ROW(f64, double, 0, max_rown_f64)
                     span(d, sw, W, OW, &a, &b);                                                    \
                     const T *r = x + iy * W + d;                                                   \
                     int32_t base = (int32_t)(iy * W + d);                                          \
-                    if (sw == 1) nan |= max_row1_##sfx(y, at, r, a, b, 1, base);                   \
-                    else if (sw == 2) nan |= max_row2_##sfx(y, at, r, a, b, 2, base);              \
-                    else nan |= max_rown_##sfx(y, at, r, a, b, sw, base);                          \
+                    if (sw == 1)                                                                   \
+                        nan |= max_row1_##sfx(y, at, r, a, b, 1, base);                            \
+                    else if (sw == 2)                                                              \
+                        nan |= max_row2_##sfx(y, at, r, a, b, 2, base);                            \
+                    else                                                                           \
+                        nan |= max_rown_##sfx(y, at, r, a, b, sw, base);                           \
                 }                                                                                  \
         }                                                                                          \
         if (nan) max_exact_##sfx(p, u);                                                            \
@@ -241,21 +244,24 @@ static int pool_plan(const td_node *n, pool *p) {
     char sx[96];
     *p = (pool){.adaptive = n->op == &td_op_adaptive_avg_pool2d};
     if (x->ndim != 3 && x->ndim != 4)
-        return td_error("%s: expected a 4-D input (N,C,H,W) or 3-D (C,H,W), got %s", fn, SHP(x, sx));
+        return td_error("%s: expected a 4-D input (N,C,H,W) or 3-D (C,H,W), got %s", fn,
+                        SHP(x, sx));
     if (x->dtype != TD_FLOAT32 && x->dtype != TD_FLOAT64)
         return td_error("%s: expected a float32 or float64 input, got %s", fn,
                         td_dtype_name(x->dtype));
     int d = x->ndim;
     p->H = x->shape[d - 2], p->W = x->shape[d - 1];
-    if (d == 4) p->P = x->shape[0] * x->shape[1];
-    else p->P = x->shape[0];
+    if (d == 4)
+        p->P = x->shape[0] * x->shape[1];
+    else
+        p->P = x->shape[0];
     if (p->adaptive) {
         if (a->nsizes != 2)
             return td_error("%s: expected an output size (h, w), got %d sizes", fn, a->nsizes);
         p->OH = s[0], p->OW = s[1];
         if (p->OH < 1 || p->OW < 1)
-            return td_error("%s: output size must be positive, got %lldx%lld", fn,
-                            (long long)p->OH, (long long)p->OW);
+            return td_error("%s: output size must be positive, got %lldx%lld", fn, (long long)p->OH,
+                            (long long)p->OW);
         if (p->H < 1 || p->W < 1)
             return td_error("%s: input %s has an empty plane", fn, SHP(x, sx));
         return 0;
@@ -273,9 +279,8 @@ static int pool_plan(const td_node *n, pool *p) {
         return td_error("%s: stride must be positive, got %lldx%lld", fn, (long long)p->sh,
                         (long long)p->sw);
     if (p->ph < 0 || p->pw < 0 || 2 * p->ph > p->kh || 2 * p->pw > p->kw)
-        return td_error("%s: padding %lldx%lld must be between 0 and half the kernel %lldx%lld",
-                        fn, (long long)p->ph, (long long)p->pw, (long long)p->kh,
-                        (long long)p->kw);
+        return td_error("%s: padding %lldx%lld must be between 0 and half the kernel %lldx%lld", fn,
+                        (long long)p->ph, (long long)p->pw, (long long)p->kh, (long long)p->kw);
     if (p->kh > p->H + 2 * p->ph || p->kw > p->W + 2 * p->pw)
         return td_error("%s: kernel %lldx%lld is larger than the padded input %lldx%lld (input %s, "
                         "padding %lldx%lld)",

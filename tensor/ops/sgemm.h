@@ -24,9 +24,13 @@ void td_sgemm_pack_b(float *dst, const float *b, int64_t rs, int64_t cs, int64_t
 void td_sgemm_b_row(float *dst, const float *row, int64_t k, int64_t K, int64_t N);
 void td_sgemm_b_col(float *dst, const float *col, int64_t j, int64_t K, int64_t N);
 void td_sgemm_pad_b(float *dst, int64_t K, int64_t N);
+/* columns j..j+n-1 of B, given as n rows of K values ld apart (16 at a time transpose fast) */
+void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64_t n, int64_t K,
+                     int64_t N);
 
-/* C (M x N, row stride ldc) = A B, plus C when acc */
+/* C (M x N, row stride ldc) = A B, plus C when acc, else plus bias[i] on row i (bias may be
+ * NULL); on nt threads (panels of NR columns each on one thread: results do not depend on nt) */
 void td_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *ap, const float *bp, float *c,
-                     int64_t ldc, bool acc);
+                     int64_t ldc, bool acc, const float *bias, int nt);
 
 #endif

@@ -2,6 +2,7 @@
  * (written here, from the definitions) on many configurations and layouts, gradients against
  * finite differences, thread-count independence, and the error messages. Sizes: N C H W input,
  * K output channels, KH KW kernel, G groups. */
+#include "../../tensor/ops/sgemm.h"
 #include "ref.h"
 
 #include <criterion/criterion.h>
@@ -29,7 +30,8 @@ static td_tensor *zeros64(const int64_t *shape, int nd) {
 }
 
 /* y[n,k,oy,ox] = b[k] + sum x[n, g Cg + c, oy sh - ph + i dh, ox sw - pw + j dw] w[k, c, i, j] */
-static td_tensor *ref_conv(const td_tensor *x, const td_tensor *w, const td_tensor *b, const cfg *c) {
+static td_tensor *ref_conv(const td_tensor *x, const td_tensor *w, const td_tensor *b,
+                           const cfg *c) {
     int64_t Cg = c->C / c->G, Kg = c->K / c->G;
     int64_t OH = (c->H + 2 * c->ph - (c->KH - 1) * c->dh - 1) / c->sh + 1;
     int64_t OW = (c->W + 2 * c->pw - (c->KW - 1) * c->dw - 1) / c->sw + 1;
@@ -46,7 +48,8 @@ static td_tensor *ref_conv(const td_tensor *x, const td_tensor *w, const td_tens
                                 int64_t iy = oy * c->sh - c->ph + i * c->dh;
                                 int64_t ix = ox * c->sw - c->pw + j * c->dw;
                                 if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W) continue;
-                                int64_t xi[4] = {n, k / Kg * Cg + ci, iy, ix}, wi[4] = {k, ci, i, j};
+                                int64_t xi[4] = {n, k / Kg * Cg + ci, iy, ix},
+                                        wi[4] = {k, ci, i, j};
                                 s += td_get(x, xi) * td_get(w, wi);
                             }
                     int64_t yi[4] = {n, k, oy, ox};
@@ -56,7 +59,8 @@ static td_tensor *ref_conv(const td_tensor *x, const td_tensor *w, const td_tens
 }
 
 /* every x[n, c, iy, ix] w[c, ko, i, j] lands on y[n, g Kg + ko, iy sh - ph + i dh, ...] */
-static td_tensor *ref_convt(const td_tensor *x, const td_tensor *w, const td_tensor *b, const cfg *c) {
+static td_tensor *ref_convt(const td_tensor *x, const td_tensor *w, const td_tensor *b,
+                            const cfg *c) {
     int64_t Cg = c->C / c->G, Kg = c->K / c->G;
     int64_t OH = (c->H - 1) * c->sh - 2 * c->ph + (c->KH - 1) * c->dh + c->oph + 1;
     int64_t OW = (c->W - 1) * c->sw - 2 * c->pw + (c->KW - 1) * c->dw + c->opw + 1;
@@ -93,20 +97,20 @@ static const cfg convs[] = {
     {1, 2, 9, 9, 3, 3, 3, 1, 1, 0, 0, 2, 2, 0, 0, 1, false},
     {2, 4, 5, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 2, true},
     {2, 3, 5, 8, 2, 2, 3, 1, 2, 1, 0, 1, 1, 0, 0, 1, true},
-    {3, 4, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, true},   /* 1x1: no columns */
-    {2, 6, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 3, false},  /* grouped 1x1 */
-    {1, 2, 6, 7, 4, 3, 2, 3, 2, 2, 1, 2, 1, 0, 0, 2, true},   /* everything at once */
-    {2, 3, 6, 5, 4, 3, 3, 1, 1, 2, 2, 2, 2, 0, 0, 1, true},   /* dilated "same": flat rows */
-    {1, 2, 5, 7, 3, 3, 5, 1, 1, 1, 2, 1, 1, 0, 0, 1, false},  /* non-square "same" */
+    {3, 4, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, true},    /* 1x1: no columns */
+    {2, 6, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 3, false},   /* grouped 1x1 */
+    {1, 2, 6, 7, 4, 3, 2, 3, 2, 2, 1, 2, 1, 0, 0, 2, true},    /* everything at once */
+    {2, 3, 6, 5, 4, 3, 3, 1, 1, 2, 2, 2, 2, 0, 0, 1, true},    /* dilated "same": flat rows */
+    {1, 2, 5, 7, 3, 3, 5, 1, 1, 1, 2, 1, 1, 0, 0, 1, false},   /* non-square "same" */
     {8, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, true}, /* the threaded path */
 };
 static const cfg convts[] = {
     {2, 4, 3, 3, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, true},
     {1, 4, 4, 5, 4, 2, 3, 1, 1, 0, 0, 2, 2, 0, 0, 2, false},
-    {2, 3, 3, 3, 2, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, true},   /* 1x1 */
+    {2, 3, 3, 3, 2, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, true}, /* 1x1 */
     {1, 2, 4, 3, 3, 3, 2, 3, 2, 1, 0, 1, 2, 2, 1, 1, true},
-    {2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, true},   /* "same": flat rows */
-    {8, 16, 7, 7, 8, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 1, true},  /* the threaded path */
+    {2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, true},  /* "same": flat rows */
+    {8, 16, 7, 7, 8, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 1, true}, /* the threaded path */
 };
 
 static void make_inputs(const cfg *c, bool tr, td_dtype dt, int lay, td_tensor **in) {
@@ -130,7 +134,8 @@ static void check_forward(const cfg *cs, size_t ncfg, bool tr) {
                 td_args a = conv_args(c);
                 td_tensor *y = td_apply(op, in, c->bias ? 3 : 2, &a);
                 cr_assert_not_null(y, "%s cfg %zu: %s", op->name, ci, td_errmsg());
-                td_tensor *r = tr ? ref_convt(in[0], in[1], in[2], c) : ref_conv(in[0], in[1], in[2], c);
+                td_tensor *r =
+                    tr ? ref_convt(in[0], in[1], in[2], c) : ref_conv(in[0], in[1], in[2], c);
                 double d = ref_maxdiff(y, r), tol = dt == TD_FLOAT32 ? 1e-5 : 1e-12;
                 cr_assert(d < tol, "%s cfg %zu %s %s: off by %g", op->name, ci,
                           td_dtype_name((td_dtype)dt), ref_layout_name[lay], d);
@@ -179,6 +184,37 @@ static void grads_of(const td_op *op, td_tensor **in, int nin, const td_args *a,
     td_set_grad_enabled(prev);
 }
 
+/* float32 gradients (packed AVX-512 kernels where available) against float64 ones (BLAS) */
+static void check_f32_grads(const cfg *cs, size_t ncfg, bool tr) {
+    const td_op *op = tr ? &td_op_conv_transpose2d : &td_op_conv2d;
+    td_manual_seed(11);
+    for (size_t ci = 0; ci < ncfg; ci++) {
+        const cfg *c = &cs[ci];
+        int nin = c->bias ? 3 : 2;
+        td_tensor *in[3], *in64[3] = {0}, *g32[3], *g64[3];
+        make_inputs(c, tr, TD_FLOAT32, L_CONTIG, in);
+        for (int i = 0; i < nin; i++) in64[i] = td_to_dtype(in[i], TD_FLOAT64);
+        td_args a = conv_args(c);
+        td_tensor *y = td_apply(op, in, nin, &a);
+        td_tensor *g = ref_rand(y->shape, y->ndim, TD_FLOAT32, L_CONTIG, -1, 1);
+        td_tensor *gd = td_to_dtype(g, TD_FLOAT64);
+        grads_of(op, in, nin, &a, g, g32);
+        grads_of(op, in64, nin, &a, gd, g64);
+        for (int i = 0; i < nin; i++) {
+            double d = ref_maxdiff(g32[i], g64[i]);
+            cr_assert(d < 2e-5, "%s cfg %zu: float32 gradient of input %d off by %g", op->name, ci,
+                      i, d);
+            td_release(g32[i]), td_release(g64[i]), td_release(in[i]), td_release(in64[i]);
+        }
+        td_release(y), td_release(g), td_release(gd);
+    }
+}
+
+Test(conv, float32_gradients_match_float64) {
+    check_f32_grads(convs, sizeof convs / sizeof convs[0], false);
+    check_f32_grads(convts, sizeof convts / sizeof convts[0], true);
+}
+
 Test(conv, gradients_do_not_depend_on_the_thread_count) {
     const cfg *c = &convs[sizeof convs / sizeof convs[0] - 1];
     td_manual_seed(7);
@@ -192,7 +228,26 @@ Test(conv, gradients_do_not_depend_on_the_thread_count) {
     grads_of(&td_op_conv2d, in, 3, &a, g, g1);
     td_set_num_threads(2);
     grads_of(&td_op_conv2d, in, 3, &a, g, g2);
+    /* one big image: each product is split over the threads instead */
+    cfg big = {1, 16, 40, 40, 32, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, true};
+    td_tensor *bin[3], *y1, *y2, *bg1[3], *bg2[3];
+    make_inputs(&big, false, TD_FLOAT32, L_CONTIG, bin);
+    td_args ba = conv_args(&big);
+    td_tensor *bg = ref_rand((int64_t[]){1, 32, 40, 40}, 4, TD_FLOAT32, L_CONTIG, -1, 1);
+    y2 = td_apply(&td_op_conv2d, bin, 3, &ba);
+    grads_of(&td_op_conv2d, bin, 3, &ba, bg, bg2);
+    td_set_num_threads(1);
+    y1 = td_apply(&td_op_conv2d, bin, 3, &ba);
+    grads_of(&td_op_conv2d, bin, 3, &ba, bg, bg1);
     td_set_num_threads(nt);
+    /* (OpenBLAS, which float32 falls back to without AVX-512, rounds differently by threads) */
+    bool exact = td_sgemm_available();
+    cr_assert(!exact || ref_maxdiff(y1, y2) == 0, "one image: the output differs by threads");
+    for (int i = 0; i < 3; i++) {
+        cr_assert(!exact || ref_maxdiff(bg1[i], bg2[i]) == 0, "one image: gradient %d differs", i);
+        td_release(bg1[i]), td_release(bg2[i]), td_release(bin[i]);
+    }
+    td_release(y1), td_release(y2), td_release(bg);
     for (int i = 0; i < 3; i++) {
         cr_assert(ref_maxdiff(g1[i], g2[i]) == 0, "input %d: gradients differ by thread count", i);
         td_release(g1[i]), td_release(g2[i]), td_release(in[i]);
@@ -222,6 +277,61 @@ Test(conv, gradients_do_not_depend_on_the_thread_count) {
     cr_assert(worst < 1e-10, "threaded weight gradient off by %g", worst);
     for (int i = 0; i < 3; i++) td_release(g1[i]), td_release(in[i]);
     td_release(g), td_release(g64);
+}
+
+/* sgemm.c's packed products against a plain loop: odd sizes (edge tiles, K blocks, tails of 16
+ * columns), every operand layout, accumulation, a bias per row, and columns written one by one */
+Test(conv, packed_sgemm_matches_a_plain_loop) {
+    if (!td_sgemm_available()) return;
+    static const int64_t dims[][3] = {{1, 1, 1},      {8, 32, 16},  {9, 33, 300}, {17, 16, 7},
+                                      {64, 196, 288}, {5, 50, 513}, {16, 17, 0}};
+    td_manual_seed(12);
+    for (size_t q = 0; q < sizeof dims / sizeof dims[0]; q++)
+        for (int lay = 0; lay < 4; lay++) { /* A and B each row-major or transposed */
+            int64_t M = dims[q][0], N = dims[q][1], K = dims[q][2];
+            int64_t sa[2] = {M, K > 0 ? K : 1}, sb[2] = {K > 0 ? K : 1, N}, sc[2] = {M, N};
+            td_tensor *a = ref_rand(sa, 2, TD_FLOAT32, L_CONTIG, -1, 1);
+            td_tensor *b = ref_rand(sb, 2, TD_FLOAT32, L_CONTIG, -1, 1);
+            td_tensor *c = ref_rand(sc, 2, TD_FLOAT32, L_CONTIG, -1, 1);
+            td_tensor *bias = ref_rand(&M, 1, TD_FLOAT32, L_CONTIG, -1, 1);
+            const float *pa = td_data(a), *pb = td_data(b), *pbias = td_data(bias);
+            bool ta = lay & 1, tb = lay & 2; /* read the same memory as the transposed matrix */
+            int64_t ars = ta ? 1 : K, acs = ta ? M : 1, brs = tb ? 1 : N, bcs = tb ? K : 1;
+            float *ap = td_malloc(sizeof(float) * (size_t)(td_sgemm_asize(M, K) + 1));
+            float *bp = td_malloc(sizeof(float) * (size_t)(td_sgemm_bsize(K, N) + 1));
+            float *cc = td_malloc(sizeof(float) * (size_t)(M * N));
+            float *c2 = td_malloc(sizeof(float) * (size_t)(M * N));
+            td_sgemm_pack_a(ap, pa, ars, acs, M, K);
+            if (lay == 2) { /* B's columns through the column writer, 16 at a time */
+                for (int64_t j = 0; j < N; j += 16)
+                    td_sgemm_b_cols(bp, pb + j * K, K, j, N - j < 16 ? N - j : 16, K, N);
+                td_sgemm_pad_b(bp, K, N);
+            } else
+                td_sgemm_pack_b(bp, pb, brs, bcs, K, N);
+            for (int mode = 0; mode < 3; mode++) { /* plain, accumulate, bias */
+                memcpy(cc, td_data(c), sizeof(float) * (size_t)(M * N));
+                td_sgemm_packed(M, N, K, ap, bp, cc, N, mode == 1, mode == 2 ? pbias : NULL, 2);
+                memcpy(c2, td_data(c), sizeof(float) * (size_t)(M * N));
+                td_sgemm_packed(M, N, K, ap, bp, c2, N, mode == 1, mode == 2 ? pbias : NULL, 1);
+                cr_assert(memcmp(cc, c2, sizeof(float) * (size_t)(M * N)) == 0,
+                          "sgemm %ldx%ldx%ld: 2 threads differ from 1", M, N, K);
+                double worst = 0;
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) {
+                        double s = mode == 1   ? (double)((float *)td_data(c))[i * N + j]
+                                   : mode == 2 ? (double)pbias[i]
+                                               : 0;
+                        for (int64_t k = 0; k < K; k++)
+                            s += (double)pa[i * ars + k * acs] * (double)pb[k * brs + j * bcs];
+                        double d = fabs(s - (double)cc[i * N + j]);
+                        worst = d > worst ? d : worst;
+                    }
+                cr_assert(worst < 1e-4, "sgemm %ldx%ldx%ld layout %d mode %d: off by %g", M, N, K,
+                          lay, mode, worst);
+            }
+            td_free(ap), td_free(bp), td_free(cc), td_free(c2);
+            td_release(a), td_release(b), td_release(c), td_release(bias);
+        }
 }
 
 /* ---- pooling --------------------------------------------------------------------------------- */
@@ -290,7 +400,7 @@ static const pcfg pools[] = {
 };
 
 static const td_op *pool_op(int kind) {
-    return kind == P_MAX ? &td_op_max_pool2d
+    return kind == P_MAX   ? &td_op_max_pool2d
            : kind == P_AVG ? &td_op_avg_pool2d
                            : &td_op_adaptive_avg_pool2d;
 }
