@@ -62,7 +62,7 @@ test: deps
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan \
-	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  OPT="-O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  all build-asan/test_c
 	@BUILD=build-asan SANITIZE=1 T="$(T)" scripts/test.sh
 
