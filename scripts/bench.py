@@ -248,6 +248,10 @@ GROUPS = [
           cmd_side(lambda n: lua("overhead.lua", "0.3", *n), TIDE_ENV, "tide"),
           cmd_side(lambda n: peer_py("peer_overhead.py", "0.3"), PEER_ENV, "peer"), ">=10"),
 ]
+GROUPS.append(Group(["matmul_backward_1024"], "ms",
+                    cmd_side(lambda n: lua("backward.lua", "backward"), TIDE_ENV, "tide"),
+                    cmd_side(lambda n: lua("backward.lua", "two_sgemm"), TIDE_ENV,
+                             "two sgemm"), ">=0.83", lower=True))
 for _op in ("add_big", "sum_big"):
     GROUPS.append(Group([_op], "GB/s", cmd_side(lambda n: lua("bigops.lua", *n), TIDE_ENV, "tide"),
                         cmd_side(lambda n: [os.path.join(BUILD, "bench", "baseline"),
