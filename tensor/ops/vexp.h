@@ -1,5 +1,5 @@
 /* tensor/ops/vexp.h: e^x for float in a form the compiler vectorises, for the kernels that
- * exponentiate whole rows (cross_entropy; softmax.c has the same function inline). Cephes'
+ * exponentiate whole rows (softmax, log_softmax, cross_entropy). Cephes'
  * expf: x = n ln2 + r, a polynomial for e^r, 2^n through exponent bits; within 1 ulp of expf
  * down to 1e-37, 0 below -104, infinity above 88.7, NaN stays NaN. */
 #ifndef TIDE_VEXP_H

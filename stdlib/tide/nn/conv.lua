@@ -5,25 +5,10 @@ local tide = require "tide"
 local M = require "tide.nn.module"
 local init = require "tide.nn.init_fns"
 
+local U = require "tide.nn.util"
+
 local Module, Parameter, is_tensor = M.Module, M.Parameter, tide.is_tensor
-
--- opts checked against defaults (unknown keys are errors), raised at the constructor's caller
-local function options(cfg, o, defaults, lvl)
-  lvl = lvl or 4
-  if o ~= nil and type(o) ~= "table" then
-    error(cfg .. ": options must be a table, got " .. type(o), lvl)
-  end
-  for k in pairs(o or {}) do
-    if defaults[k] == nil then error(cfg .. ": unknown option '" .. tostring(k) .. "'", lvl) end
-  end
-  local out = {}
-  for k, v in pairs(defaults) do
-    if o == nil or o[k] == nil then out[k] = v else out[k] = o[k] end
-  end
-  return out
-end
-
-local function shape(x) return #x.shape == 0 and "scalar" or table.concat(x.shape, "x") end
+local options, shape = U.options, U.shape
 
 -- "3" or "{3, 5}"
 local function size_str(s)
@@ -67,16 +52,9 @@ local function check_channels(self, x, c)
   end
 end
 
--- the options worth showing: those that differ from the defaults
-local function opts_str(o, defaults, keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local v, d = o[k], defaults[k]
-    local same = v == d or (type(v) == "table" and v[1] == d and v[2] == d)
-    if not same then parts[#parts + 1] = k .. " = " .. size_str(v) end
-  end
-  return #parts > 0 and (", {" .. table.concat(parts, ", ") .. "}") or ""
-end
+-- the options worth showing: those that differ from the defaults ({3, 3} is the same as 3)
+local function same_size(v, d) return v == d or (type(v) == "table" and v[1] == d and v[2] == d) end
+local function opts_str(o, defaults, keys) return U.opts_str(o, defaults, keys, same_size, size_str) end
 
 ---- Conv2d, ConvTranspose2d -----------------------------------------------------------------
 

@@ -6,22 +6,7 @@ local M = require "tide.nn.module"
 local init = require "tide.nn.init_fns"
 
 local Module, Parameter, is_tensor = M.Module, M.Parameter, tide.is_tensor
-
--- opts checked against defaults (unknown keys are errors); raised at the caller of the
--- constructor (init <- new <- user code)
-local function options(cfg, o, defaults)
-  if o ~= nil and type(o) ~= "table" then
-    error(cfg .. ": options must be a table, got " .. type(o), 4)
-  end
-  local out = {}
-  for k in pairs(o or {}) do
-    if defaults[k] == nil then error(cfg .. ": unknown option '" .. tostring(k) .. "'", 4) end
-  end
-  for k, v in pairs(defaults) do
-    if o == nil or o[k] == nil then out[k] = v else out[k] = o[k] end
-  end
-  return out
-end
+local options = require("tide.nn.util").options
 
 local function check_input(self, x)
   if not is_tensor(x) then

@@ -4,24 +4,10 @@ local tide = require "tide"
 local M = require "tide.nn.module"
 local init = require "tide.nn.init_fns"
 
+local U = require "tide.nn.util"
+
 local Module, Parameter, is_tensor = M.Module, M.Parameter, tide.is_tensor
-
-local function options(cfg, o, defaults, lvl)
-  lvl = lvl or 4
-  if o ~= nil and type(o) ~= "table" then
-    error(cfg .. ": options must be a table, got " .. type(o), lvl)
-  end
-  for k in pairs(o or {}) do
-    if defaults[k] == nil then error(cfg .. ": unknown option '" .. tostring(k) .. "'", lvl) end
-  end
-  local out = {}
-  for k, v in pairs(defaults) do
-    if o == nil or o[k] == nil then out[k] = v else out[k] = o[k] end
-  end
-  return out
-end
-
-local function shape(x) return #x.shape == 0 and "scalar" or table.concat(x.shape, "x") end
+local options, shape, opts_str = U.options, U.shape, U.opts_str
 
 local function posint(cfg, what, v, lvl)
   local n = type(v) == "number" and math.tointeger(v)
@@ -33,15 +19,6 @@ local function check_input(self, x)
   if not is_tensor(x) then
     error(self:config() .. ": expected a tensor input, got " .. type(x), 3)
   end
-end
-
--- the options that differ from the defaults, as ", {k = v, ...}"
-local function opts_str(o, defaults, keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    if o[k] ~= defaults[k] then parts[#parts + 1] = k .. " = " .. tostring(o[k]) end
-  end
-  return #parts > 0 and (", {" .. table.concat(parts, ", ") .. "}") or ""
 end
 
 ---- BatchNorm1d, BatchNorm2d -----------------------------------------------------------------

@@ -1,0 +1,36 @@
+-- stdlib/tide/nn/util.lua: what the layer files share: options tables checked against their
+-- defaults, a tensor's shape as "8x3x28x28", and a layer's non-default options for tostring.
+local U = {}
+
+-- opts checked against defaults (unknown keys are errors), raised at level lvl: the caller of
+-- the constructor (init <- new <- user code) by default
+function U.options(cfg, o, defaults, lvl)
+  lvl = lvl or 4
+  if o ~= nil and type(o) ~= "table" then
+    error(cfg .. ": options must be a table, got " .. type(o), lvl)
+  end
+  for k in pairs(o or {}) do
+    if defaults[k] == nil then error(cfg .. ": unknown option '" .. tostring(k) .. "'", lvl) end
+  end
+  local out = {}
+  for k, v in pairs(defaults) do
+    if o == nil or o[k] == nil then out[k] = v else out[k] = o[k] end
+  end
+  return out
+end
+
+function U.shape(x) return #x.shape == 0 and "scalar" or table.concat(x.shape, "x") end
+
+-- the options that differ from the defaults, as ", {k = v, ...}"; same(v, d) and str(v)
+-- compare and print values (pairs such as {h, w} need their own)
+function U.opts_str(o, defaults, keys, same, str)
+  same = same or function(v, d) return v == d end
+  str = str or tostring
+  local parts = {}
+  for _, k in ipairs(keys) do
+    if not same(o[k], defaults[k]) then parts[#parts + 1] = k .. " = " .. str(o[k]) end
+  end
+  return #parts > 0 and (", {" .. table.concat(parts, ", ") .. "}") or ""
+end
+
+return U
