@@ -3,14 +3,7 @@
 -- errors naming the value and the valid range, and gradients. ops_spec.lua compares with PyTorch.
 local tide = require "tide"
 
-local function range(n, m) -- an n x m float64 tensor holding 1..n*m row by row
-  local rows = {}
-  for i = 1, n do
-    rows[i] = {}
-    for j = 1, m do rows[i][j] = (i - 1) * m + j end
-  end
-  return tide.tensor(rows, {dtype = "float64"})
-end
+local range = require("helpers").range -- n x m float64 holding 1..n*m
 
 local function long(t) return tide.tensor(t, {dtype = "int64"}) end
 

@@ -5,20 +5,8 @@
 -- the deterministic inputs built here (the same formulas in Python).
 local tide = require "tide"
 
-local function maxdiff(a, b)
-  return (a:double() - b:double()):abs():max():item()
-end
-local function close(a, b, tol, what)
-  local d = maxdiff(a, b)
-  assert(d <= tol, string.format("%s: off by %g (tolerance %g)", what or "values", d, tol))
-end
-local function T(vals, dtype) return tide.tensor(vals, {dtype = dtype or "float64"}) end
-local function long(vals) return tide.tensor(vals, {dtype = "int64"}) end
-local function err(pattern, f, ...)
-  local ok, msg = pcall(f, ...)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(msg):find(pattern, 1, true), "error was: " .. tostring(msg))
-end
+local H = require "helpers"
+local close, T, long, err = H.close, H.T, H.long, H.err
 local function leaf(t)
   t = t:detach()
   t.requires_grad = true

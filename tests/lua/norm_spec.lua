@@ -5,20 +5,8 @@
 -- formulas in Python).
 local tide = require "tide"
 
-local function maxdiff(a, b)
-  return (a:double() - b:double()):abs():max():item()
-end
-local function close(a, b, tol, what)
-  local d = maxdiff(a, b)
-  assert(d <= tol, string.format("%s: off by %g (tolerance %g)", what or "values", d, tol))
-end
-local function T(vals, dtype) return tide.tensor(vals, {dtype = dtype or "float64"}) end
-local function long(vals) return tide.tensor(vals, {dtype = "int64"}) end
-local function err(pattern, f, ...)
-  local ok, msg = pcall(f, ...)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(msg):find(pattern, 1, true), "error was: " .. tostring(msg))
-end
+local H = require "helpers"
+local close, T, long, err = H.close, H.T, H.long, H.err
 
 -- x_k[i][j] = sin(1.3 i + 0.7 j + k) (j + 1) + j, 6 x 3 (0-based i, j as in Python)
 local function bn_input(k, dtype)
