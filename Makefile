@@ -16,7 +16,7 @@ OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT)
 ALLFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp $(WARN) $(CFLAGS) -I$(BLASINC) -I$(LUAINC) -MMD -MP
 BLAS     := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas
-LIBS     := $(BLAS) -fopenmp -lm
+LIBS     := $(BLAS) -fopenmp -lm -lz
 
 TENSOR_SRC := $(wildcard tensor/*.c tensor/ops/*.c tensor/io/*.c)
 PROG_SRC   := vm/main.c vm/repl.c vm/history.c
@@ -29,7 +29,7 @@ CORE_OBJ   := $(call obj,$(CORE_SRC))
 PROG_OBJ   := $(call obj,$(PROG_SRC))
 TEST_OBJ   := $(call obj,$(TEST_SRC))
 
-.PHONY: all deps test test-c test-lua check run bench demo install fixtures format lint clean
+.PHONY: all deps test test-c test-lua check run bench demo install fixtures fuzz format lint clean
 all: $(BUILD)/tide $(BUILD)/lua/tide/core.so
 
 $(BUILD)/obj/%.o: %.c
@@ -77,6 +77,39 @@ demo: deps all
 
 fixtures:
 	/usr/bin/python3 scripts/gen_fixtures.py
+	/usr/bin/python3 scripts/gen_io_fixtures.py
+	/usr/bin/python3 scripts/gen_rnn_fixtures.py
+
+# make fuzz: libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each, linked
+# against the tensor/ sources built with ASan and UBSan into build-fuzz/. A target's seed corpus
+# is the files its "fuzz-seeds: <glob>" comment names; findings are written to build-fuzz/.
+# Not part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -march=native -fno-omit-frame-pointer -fopenmp \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wno-pass-failed \
+              -I$(BLASINC)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_OBJ   := $(patsubst %.c,build-fuzz/obj/%.o,$(TENSOR_SRC))
+
+.SECONDARY: $(FUZZ_OBJ)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	clang $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@for src in $(FUZZ_SRC); do \
+	  name=$$(basename $$src .c); corpus=build-fuzz/corpus/$$name; mkdir -p $$corpus; \
+	  for f in $$(sed -n 's/.*fuzz-seeds: *\([^ ]*\).*/\1/p' $$src); do cp $$f $$corpus/ 2>/dev/null; done; \
+	  echo "== $$name: $(FUZZ_SECONDS) s"; \
+	  build-fuzz/$$name -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/$$name- $$corpus 2>build-fuzz/$$name.log || \
+	    { tail -n 60 build-fuzz/$$name.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|stat::peak_rss' build-fuzz/$$name.log; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide \
@@ -96,4 +129,4 @@ lint:
 clean:
 	rm -rf build build-asan
 
--include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

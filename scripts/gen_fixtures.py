@@ -406,6 +406,38 @@ def addmm(x, a):
     return torch.addmm(x[0], x[1], x[2], beta=o.get("beta", 1), alpha=o.get("alpha", 1))
 
 
+def scan(kind):
+    """tide's recurrent scans (tensor/ops/rnn.c) step by step; S's saved gates are detached."""
+    def f(x, a):
+        gx, w, s = x
+        H = w.shape[1] - (kind == "gru")
+        h, c = (s[0], s[1]) if kind == "lstm" else (s, None)
+        outs, saved = [], []
+        for t in range(gx.shape[0]):
+            if kind == "lstm":
+                g = gx[t] + h @ w.T
+                i, fg, o = g[:, :H].sigmoid(), g[:, H:2 * H].sigmoid(), g[:, 3 * H:].sigmoid()
+                gg = g[:, 2 * H:3 * H].tanh()
+                c = fg * c + i * gg
+                tc = c.tanh()
+                h = o * tc
+                saved.append(torch.cat([c, torch.cat([i, fg, gg, o], 1).detach(), tc.detach()], 1))
+            elif kind == "gru":
+                gh = h @ w[:, :H].T + w[:, H]
+                r = (gx[t, :, :H] + gh[:, :H]).sigmoid()
+                z = (gx[t, :, H:2 * H] + gh[:, H:2 * H]).sigmoid()
+                n = (gx[t, :, 2 * H:] + r * gh[:, 2 * H:]).tanh()
+                h = (1 - z) * n + z * h
+                saved.append(torch.cat([r, z, n, gh[:, 2 * H:]], 1).detach())
+            else:
+                a_ = gx[t] + h @ w.T
+                h = a_.tanh() if kind == "tanh" else a_.relu()
+            outs.append(h)
+        out = torch.stack(outs)
+        return (out, torch.stack(saved)) if saved else out
+    return f
+
+
 def var_like(fn):
     return reduction(lambda t, o: fn(t, unbiased=o.get("unbiased", True)),
                      lambda t, d, k, o: fn(t, d, unbiased=o.get("unbiased", True), keepdim=k))
@@ -468,6 +500,20 @@ def batch_norm(x, a):
     return F.batch_norm(x[0], rm, rv, x[3] if len(x) > 3 else None, x[4] if len(x) > 4 else None,
                         training=o.get("training", False), momentum=o.get("momentum", 0.1),
                         eps=o.get("eps", 1e-5))
+
+
+def sdpa(x, a):
+    """scaled_dot_product_attention(q, k, v [, mask] [, {causal, scale}]) composed (torch 1.13
+    has no fused one); a bool mask marks with True the keys a query may attend to."""
+    a, o = opts_of(a)
+    q, k, v = x[0], x[1], x[2]
+    s = (q @ k.transpose(-2, -1)) * o.get("scale", 1 / math.sqrt(q.shape[-1]))
+    if len(x) > 3:
+        s = s.masked_fill(~x[3], -math.inf) if x[3].dtype == torch.bool else s + x[3]
+    if o.get("causal"):
+        s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool).triu(1), -math.inf)
+    w = torch.softmax(s, -1)
+    return w @ v, w
 
 
 def loss(fn, **fixed):
@@ -619,6 +665,11 @@ OPS = {
     "binary_cross_entropy": loss(F.binary_cross_entropy),
     "binary_cross_entropy_with_logits": loss(F.binary_cross_entropy_with_logits),
     "kl_div": loss(F.kl_div, reduction="mean"),
+    "lstm_scan": scan("lstm"),
+    "gru_scan": scan("gru"),
+    "rnn_tanh_scan": scan("tanh"),
+    "rnn_relu_scan": scan("relu"),
+    "scaled_dot_product_attention": sdpa,
 }
 
 

@@ -74,6 +74,44 @@ static td_tensor *detach_history(td_tensor *t) {
     return old;
 }
 
+/* The fast path's test: op has a flat loop for in[0]'s dtype, and every input is contiguous with
+ * in[0]'s shape and dtype, under TD_PAR_GRAIN elements (bigger ones go to the threaded path).
+ * The loop, or NULL; *numel gets the element count. */
+static td_loop flat_loop(const td_op *op, td_tensor *const *in, int nin, int64_t *numel) {
+    const td_tensor *a = in[0];
+    td_loop f = op->flat ? op->flat[a->dtype] : NULL;
+    if (!f) return NULL;
+    for (int k = 0; k < nin; k++) {
+        const td_tensor *t = in[k];
+        if (t->dtype != a->dtype || t->ndim != a->ndim) return NULL;
+        int64_t m = 1;
+        for (int i = t->ndim - 1; i >= 0; i--) {
+            if (t->shape[i] != a->shape[i] || (t->stride[i] != m && t->shape[i] != 1)) return NULL;
+            m *= t->shape[i];
+        }
+        *numel = m;
+    }
+    return *numel < TD_PAR_GRAIN ? f : NULL;
+}
+
+/* shape() + forward() of an elementwise row in one step: out has in[0]'s shape and dtype */
+static int run_flat(td_node *n, td_loop f, int64_t numel) {
+    static const int8_t esize[TD_NDTYPES] = {4, 8, 8, 1, 1}; /* td_dtype_size, inlined */
+    td_tensor *const *in = n->in;
+    td_meta *m = &n->meta[0];
+    m->ndim = in[0]->ndim;
+    m->dtype = in[0]->dtype;
+    for (int i = 0; i < m->ndim; i++) m->shape[i] = in[0]->shape[i];
+    if (!(n->out[0] = td_empty(m->shape, m->ndim, m->dtype))) return -1;
+    char *p[TD_ITER_MAX];
+    int64_t s[TD_ITER_MAX], es = esize[m->dtype];
+    p[0] = n->out[0]->storage->data, s[0] = es;
+    for (int k = 0; k < n->nin; k++)
+        p[k + 1] = (char *)in[k]->storage->data + in[k]->offset * es, s[k + 1] = es;
+    if (numel) f(p, s, numel, &n->args);
+    return 0;
+}
+
 int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_tensor **out) {
     static const td_args noargs;
     td_node n; /* only the forward fields: td_record sets the autograd ones (saves ~100 instr) */
@@ -91,7 +129,10 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
     td_tensor *local[TD_ITER_MAX], *old = NULL;
     if (!(op->flags & TD_VARIN) && nin != op->nin)
         return td_error("%s: expected %d inputs, got %d", op->name, op->nin, nin);
-    if (op->shape(&n) < 0) return -1;
+    int64_t numel = 0;
+    td_loop fl = !out[0] && nin == op->nin && nin < TD_ITER_MAX ? flat_loop(op, in, nin, &numel)
+                                                                 : NULL;
+    if (!fl && op->shape(&n) < 0) return -1;
     bool rec = grad_on && !(op->flags & TD_NOGRAD);
     if (rec) {
         bool any = false;
@@ -107,19 +148,18 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
         n.out[0] = out[0];
         k = 1;
     }
-    for (; k < n.nout; k++) {
-        td_meta *m = &n.meta[k];
-        n.out[k] = (op->flags & TD_VIEW)
-                       ? td_view_of(in[0], m->shape, m->stride, m->ndim, m->offset)
-                       : td_empty(m->shape, m->ndim, m->dtype);
-        if (!n.out[k]) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", td_errmsg());
-            td_error("%s: %s", op->name, msg); /* the allocator does not know the op */
-            goto fail;
+    if (fl) {
+        if (run_flat(&n, fl, numel) < 0) goto alloc_fail;
+    } else {
+        for (; k < n.nout; k++) {
+            td_meta *m = &n.meta[k];
+            n.out[k] = (op->flags & TD_VIEW)
+                           ? td_view_of(in[0], m->shape, m->stride, m->ndim, m->offset)
+                           : td_empty(m->shape, m->ndim, m->dtype);
+            if (!n.out[k]) goto alloc_fail;
         }
+        if (op->forward(&n) < 0) goto fail;
     }
-    if (op->forward(&n) < 0) goto fail;
     if (rec && preset && nin <= TD_ITER_MAX) {
         if (!(old = detach_history(out[0]))) goto fail;
         for (int i = 0; i < nin; i++) local[i] = in[i] == out[0] ? old : in[i];
@@ -136,6 +176,10 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
     td_free(n.ctx);
     for (k = preset; k < n.nout; k++) out[k] = n.out[k];
     return n.nout;
+alloc_fail:;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", td_errmsg());
+    td_error("%s: %s", op->name, msg); /* the allocator does not know the op */
 fail:
     if (old) { /* give the history back */
         out[0]->grad_fn = old->grad_fn;

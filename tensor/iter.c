@@ -113,11 +113,12 @@ static void iter_range(const iter *it, int64_t begin, int64_t end, td_loop loop,
     }
 }
 
-/* Whether every operand is either contiguous with operand 0's shape or a single element, so the
- * whole range is one row (the common case, and the only one small ops can afford). Fills the
- * data pointers p[] and byte strides s[]. One pass per operand, no calls: this runs for every
- * 4-element add. */
-static bool flat(td_tensor *const *ops, int nops, char **p, int64_t *s) {
+/* Whether the whole range is one row: operand 0 contiguous, and every other operand either
+ * contiguous with operand 0's shape or one element broadcast (a 0-dim or size-1 tensor, or an
+ * expanded view whose strides are all 0, as the gradient of a sum is). Fills the data pointers
+ * p[], byte strides s[] and the element count. One pass per operand, no calls: this runs for
+ * every 4-element add. */
+static bool flat(td_tensor *const *ops, int nops, char **p, int64_t *s, int64_t *total) {
     static const int8_t esize[TD_NDTYPES] = {4, 8, 8, 1, 1}; /* td_dtype_size, inlined */
     const td_tensor *o = ops[0];
     for (int k = 0; k < nops; k++) {
@@ -131,24 +132,25 @@ static bool flat(td_tensor *const *ops, int nops, char **p, int64_t *s) {
             if (t->stride[i] != n && t->shape[i] != 1) break;
             n *= t->shape[i];
         }
+        if (k == 0) *total = n;
         if (same && i < 0) continue; /* contiguous, operand 0's shape */
         if (k == 0) return false;
-        for (n = 1, i = 0; i < t->ndim; i++) n *= t->shape[i];
-        if (n != 1) return false;
+        for (i = 0; i < t->ndim; i++)
+            if (t->shape[i] != 1 && t->stride[i] != 0) return false;
         s[k] = 0; /* one element, broadcast */
     }
     return true;
 }
 
 int td_foreach(td_tensor *const *ops, int nops, td_loop loop, const void *ctx) {
-    int64_t total = td_numel(ops[0]), s[TD_ITER_MAX];
-    if (total == 0) return 0;
-    int nt = total < TD_PAR_GRAIN ? 1 : td_get_num_threads();
+    int64_t total, s[TD_ITER_MAX];
     char *p[TD_ITER_MAX];
-    if (nt <= 1 && flat(ops, nops, p, s)) {
-        loop(p, s, total, ctx);
-        return td_poll_interrupt();
+    if (flat(ops, nops, p, s, &total) && (total < TD_PAR_GRAIN || td_get_num_threads() <= 1)) {
+        if (total > 0) loop(p, s, total, ctx);
+        return td_interrupted ? td_poll_interrupt() : 0; /* no call on the common path */
     }
+    if ((total = td_numel(ops[0])) == 0) return 0;
+    int nt = total < TD_PAR_GRAIN ? 1 : td_get_num_threads();
     iter it;
     iter_init(&it, ops, nops);
     if (nt <= 1) {

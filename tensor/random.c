@@ -241,7 +241,8 @@ int td_fill_bernoulli(td_tensor *t, double p) {
     return run(&g, t);
 }
 
-td_tensor *td_randperm(int64_t n) {
+/* Fisher-Yates on counters base.. of key `key`: the global stream's, or a private one. */
+static td_tensor *randperm(int64_t n, uint64_t key, bool global) {
     if (n < 0) {
         td_error("randperm: expected n >= 0, got %lld", (long long)n);
         return NULL;
@@ -250,10 +251,10 @@ td_tensor *td_randperm(int64_t n) {
     if (!t) return NULL;
     int64_t *p = td_data(t);
     for (int64_t i = 0; i < n; i++) p[i] = i + 1; /* 1-based, like every index tensor */
-    uint64_t base = take((uint64_t)(n + 1) / 2);
+    uint64_t base = global ? take((uint64_t)(n + 1) / 2) : 0;
     uint32_t w[4] = {0};
     for (int64_t d = 0; d < n - 1; d++) { /* Fisher-Yates from the end; draw d: 2 words */
-        if (d % 2 == 0) philox(base + (uint64_t)d / 2, seed, w);
+        if (d % 2 == 0) philox(base + (uint64_t)d / 2, key, w);
         if (d % CHUNK == 0 && td_poll_interrupt() < 0) {
             td_release(t);
             return NULL;
@@ -265,4 +266,12 @@ td_tensor *td_randperm(int64_t n) {
         p[j] = tmp;
     }
     return t;
+}
+
+td_tensor *td_randperm(int64_t n) {
+    return randperm(n, seed, true);
+}
+
+td_tensor *td_randperm_seeded(int64_t n, uint64_t key) {
+    return randperm(n, key, false);
 }

@@ -10,7 +10,7 @@
 
 #define NCLASS          (4 * 48)
 #define CACHE_PER_CLASS   8
-#define CACHE_CLASS_BYTES ((size_t)4 << 20)
+#define CACHE_CLASS_BYTES ((size_t)16 << 20) /* > vm/check.c GC_SLACK: one collection's garbage */
 #define CACHE_MAX         ((size_t)512 << 20)
 
 static struct {

@@ -179,6 +179,11 @@ typedef struct td_op {
     int (*shape)(td_node *n);       /* validates, fills n->meta and n->nout; -1 + error */
     int (*forward)(td_node *n);     /* computes n->out from n->in; -1 + error (interrupts) */
     int (*backward)(td_node *n, td_tensor *const *gout, td_tensor **gin);
+    /* Elementwise rows only: flat[dt] computes the forward over contiguous operands {out, in...}
+     * that all have in[0]'s shape and dtype dt, giving dt, with no check needed first (NULL where
+     * the row must convert or check). td_run then skips shape() and forward() below
+     * TD_PAR_GRAIN elements: the whole cost of a small op is its overhead. */
+    const td_loop *flat;
 } td_op;
 
 /* Runs op; out[] receives new refs, out[0] may be preset (in-place: out[0] = in[0], or an
@@ -258,6 +263,18 @@ int td_fill_normal(td_tensor *t, double mean, double std); /* float dtypes, std 
 int td_fill_randint(td_tensor *t, int64_t lo, int64_t hi); /* [lo, hi] inclusive, any dtype */
 int td_fill_bernoulli(td_tensor *t, double p); /* 1 with probability p in [0, 1], else 0 */
 td_tensor *td_randperm(int64_t n);            /* int64, a permutation of 1..n */
+/* The same from a private stream keyed by `key` alone: a function of (n, key), leaving the
+ * global generator untouched (data loaders shuffle with it). */
+td_tensor *td_randperm_seeded(int64_t n, uint64_t key);
+
+/* ---- IDX files (tensor/io/idx.c): MNIST's format, plain or gzipped ------------------------
+ * uint8 (0x08) gives uint8; int8, int16, int32 (0x09, 0x0B, 0x0C) give int64; float32 (0x0D)
+ * and float64 (0x0E) keep their type; the shape is the file's (1..8 dims). Everything is
+ * checked before use: magic, type, ndims, size overflow, the exact data length (truncated or
+ * trailing bytes are refused); gzip data (1f 8b) is inflated no further than the header says.
+ * New ref, or NULL + an error naming `name` (or the path) and the expected and actual sizes. */
+td_tensor *td_idx_parse(const void *buf, size_t n, const char *name); /* name may be NULL */
+td_tensor *td_idx_read(const char *path);
 
 /* ---- optimizers (tensor/optim.c): one fused in-place update per parameter ------------------
  * PyTorch 1.13's formulas: each reads g, writes p and its state buffers in one pass, bumps
@@ -282,6 +299,63 @@ int td_adam_step(td_tensor *p, td_tensor *g, td_tensor *exp_avg, td_tensor *exp_
 int td_rmsprop_step(td_tensor *p, td_tensor *g, td_tensor *square_avg, td_tensor *grad_avg,
                     td_tensor *momentum_buf, const td_optim_hp *h);
 int td_adagrad_step(td_tensor *p, td_tensor *g, td_tensor *sum, const td_optim_hp *h);
+
+/* ---- files (tensor/io/): whole-file reads, atomic writes, safetensors, .npy ---------------
+ * Readers validate every header field against the buffer or file size before trusting a byte
+ * and never allocate from an unchecked size; messages name the format, the file and the problem
+ * ("safetensors: m.st: tensor 'w': data_offsets [0, 12] do not match shape 2x3 F32 (24 bytes)").
+ * The *_parse forms read from memory (the fuzz targets call them), `what` naming the source in
+ * messages; the *_load forms read a file with pread, straight into the tensors' storage.
+ * Writers go through td_write_atomic: a failure (or a crash) leaves the previous file whole. */
+/* Reads all of path: *buf gets td_malloc'd bytes (free with td_free) followed by a NUL that
+ * *len does not count. 0, or -1 + error naming path; nothing to free on failure. */
+int td_read_file(const char *path, void **buf, size_t *len);
+typedef struct td_iov {
+    const void *data;
+    size_t len;
+} td_iov;
+/* Writes the parts, in order, to a new path.tmp-XXXXXX beside path (same filesystem), fsyncs
+ * it, renames it over path and fsyncs the directory. 0, or -1 + error: path untouched and the
+ * temporary removed. */
+int td_write_atomic(const char *path, const td_iov *parts, int nparts);
+
+/* safetensors. dtypes read: F32 F64 I64 U8 BOOL as themselves; F16 and BF16 become float32;
+ * I8 I16 I32 U16 U32 become int64, and U64 too when every value fits (else an error). Others
+ * (C64, F8_*, F4, F6_*) are refused by name. Tensor entries with fields other than dtype, shape
+ * and data_offsets are refused. Names and metadata may not contain NUL (\u0000). */
+typedef struct td_safetensors {
+    int n;                /* tensors, in file (data offset) order */
+    char **names;         /* [n] owned UTF-8 names */
+    td_tensor **tensors;  /* [n] owned refs, contiguous */
+    int nmeta;            /* __metadata__ entries, in header order */
+    char **meta_keys, **meta_vals; /* [nmeta] owned strings */
+} td_safetensors;
+/* Fills *st (which the caller zeroes first); 0, or -1 + error with *st left empty. */
+int td_safetensors_parse(const void *buf, size_t len, const char *what, td_safetensors *st);
+int td_safetensors_load(const char *path, td_safetensors *st);
+void td_safetensors_free(td_safetensors *st); /* releases everything, zeroes *st */
+/* Writes tensors (any layout; dtypes float32/float64/int64/uint8/bool as F32/F64/I64/U8/BOOL)
+ * the way the reference writer does: sorted by descending alignment, then name; compact JSON,
+ * __metadata__ first with sorted keys (omitted when nmeta is 0), header padded with spaces to a
+ * multiple of 8. Names: non-empty valid UTF-8, unique, not "__metadata__". 0 or -1 + error. */
+int td_safetensors_save(const char *path, int n, const char *const *names, td_tensor *const *ts,
+                        int nmeta, const char *const *mkeys, const char *const *mvals);
+/* The same bytes into *buf (td_malloc'd, free with td_free), for tests and fuzzing. */
+int td_safetensors_serialize(int n, const char *const *names, td_tensor *const *ts, int nmeta,
+                             const char *const *mkeys, const char *const *mvals, void **buf,
+                             size_t *len);
+
+/* .npy (versions 1.0, 2.0, 3.0). descr read: <f4 <f8 <i8 |u1 |b1 as themselves; <f2 becomes
+ * float32; i1 <i2 <i4 <u2 <u4 become int64, <u8 too when every value fits; big-endian '>'
+ * forms are byte-swapped. Object arrays (pickles), structured, complex, string and datetime
+ * descrs are refused. fortran_order True is read into a C-order (contiguous) tensor. The data
+ * must be exactly prod(shape) items: truncation and trailing bytes are errors. */
+td_tensor *td_npy_parse(const void *buf, size_t len, const char *what); /* new ref or NULL */
+td_tensor *td_npy_load(const char *path);                               /* new ref or NULL */
+/* Writes numpy 1.24's exact bytes for t (any layout, written in C order): version 1.0, sorted
+ * keys, growth padding, header aligned to 64. 0 or -1 + error. */
+int td_npy_save(const char *path, td_tensor *t);
+int td_npy_serialize(td_tensor *t, void **buf, size_t *len); /* td_malloc'd bytes */
 
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
 void td_set_num_threads(int n);

@@ -435,18 +435,23 @@ static int l_randint(lua_State *L) {
     return finish(L, t, opt, "randint");
 }
 
-/* randperm(n [, opts]): a random permutation of 1..n, int64 by default. */
+/* randperm(n [, opts]): a random permutation of 1..n, int64 by default; {seed = s} draws it
+ * from a private stream keyed by s (the same as after manual_seed(s)), leaving tide's own. */
 static int l_randperm(lua_State *L) {
+    static const char *const perm_opts[] = {"dtype", "requires_grad", "seed", NULL};
     int64_t n = check_integer(L, 1, "randperm", "n");
     int opt = lua_gettop(L) >= 2 ? 2 : 0;
-    tdL_checkopts(L, opt, "randperm", create_opts);
+    tdL_checkopts(L, opt, "randperm", perm_opts);
+    bool seeded = opt && lua_getfield(L, opt, "seed") != LUA_TNIL;
+    int64_t key = seeded ? check_integer(L, -1, "randperm", "seed") : 0;
+    if (opt) lua_pop(L, 1);
     td_dtype dt = tdL_optdtypefield(L, opt, "randperm", TD_INT64);
     if (n < 0) return luaL_error(L, "randperm: expected n >= 0, got %I", (lua_Integer)n);
     if (dt == TD_BOOL || (dt == TD_UINT8 && n > 255))
         return luaL_error(L, "randperm: 1..%I does not fit a %s tensor", (lua_Integer)n,
                           td_dtype_name(dt));
     tdL_box *b = tdL_newbox(L);
-    td_tensor *p = td_randperm(n);
+    td_tensor *p = seeded ? td_randperm_seeded(n, (uint64_t)key) : td_randperm(n);
     if (!p) return luaL_error(L, "randperm: %s", td_errmsg());
     b->t = td_to_dtype(p, dt);
     td_release(p);

@@ -450,6 +450,25 @@ static void s_loss(lua_State *L, const char *fn, call *c) {
     retain_in(c, t, 3);
 }
 
+/* (q, k, v [, mask] [, {causal = false, scale = 1/sqrt(E), dropout = 0}]) */
+static void s_attention(lua_State *L, const char *fn, call *c) {
+    static const char *const known[] = {"causal", "scale", "dropout", NULL};
+    static const char *const what[] = {"mask"};
+    td_tensor *t[4];
+    for (int i = 0; i < 3; i++)
+        if (!(t[i] = tdL_totensor(L, i + 1)))
+            luaL_error(L, "%s: %s must be a tensor, got %s", fn, i ? i == 1 ? "k" : "v" : "q",
+                       luaL_typename(L, i + 1));
+    int opt = opt_tensors(L, 4, 1, fn, what, t + 3);
+    tdL_checkopts(L, opt, fn, known);
+    c->a.flag = tdL_optboolfield(L, opt, "causal", 0);
+    c->a.b = num_opt(L, opt, fn, "dropout", 0);
+    c->a.a = num_opt(L, opt, fn, "scale", 0);
+    c->a.has_a = opt && lua_getfield(L, opt, "scale") != LUA_TNIL;
+    if (opt) lua_pop(L, 1);
+    retain_in(c, t, t[3] ? 4 : 3);
+}
+
 static const sig_check checks[TD_NSIG] = {
     [SIG_T] = s_t,           [SIG_T_T] = s_t_t,           [SIG_T_T_T] = s_t_t_t,
     [SIG_T_DIM] = s_t_dim,   [SIG_T_DIM2] = s_t_dim2,     [SIG_T_ODIM] = s_t_odim,
@@ -461,6 +480,7 @@ static const sig_check checks[TD_NSIG] = {
     [SIG_T_T_T_AB] = s_t_t_t_ab,
     [SIG_CONV] = s_conv, [SIG_CONV_T] = s_conv_t, [SIG_POOL] = s_pool, [SIG_T_SIZE2] = s_t_size2,
     [SIG_LAYER_NORM] = s_layer_norm, [SIG_BATCH_NORM] = s_batch_norm, [SIG_LOSS] = s_loss,
+    [SIG_ATTENTION] = s_attention,
 };
 
 /* Runs row e, in place when inplace; pushes the results. The first output's box is made before
@@ -471,7 +491,7 @@ static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
     char fn[64]; /* errors name what was called: "add_" for the twin */
     if (inplace) snprintf(fn, sizeof fn, "%s_", e->name);
     checks[e->sig](L, inplace ? fn : e->name, &c);
-    tdL_box *box = tdL_newbox(L);
+    tdL_box *box = tdL_newboxmt(L, lua_upvalueindex(2));
     td_tensor *out[TD_MAX_OUT] = {inplace ? c.in[0] : NULL};
     int n = td_run(e->op, c.list ? c.list : c.in, c.nin, &c.a, out);
     if (n < 0) return tdL_error(L);
@@ -481,18 +501,26 @@ static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
         return 1;
     }
     box->t = out[0];
-    for (int k = 1; k < n; k++) tdL_newbox(L)->t = out[k];
+    for (int k = 1; k < n; k++) tdL_newboxmt(L, lua_upvalueindex(2))->t = out[k];
     tdL_gcpressure(L);
     return n;
 }
 
-/* The row travels as a light userdata upvalue: cheaper to read than an integer index. */
+/* The row travels as a light userdata upvalue (cheaper to read than an integer index), the
+ * metatable of the results as upvalue 2 (see push_row). */
 static int l_op(lua_State *L) {
     return run_row(L, lua_touserdata(L, lua_upvalueindex(1)), false);
 }
 
 static int l_op_(lua_State *L) {
     return run_row(L, lua_touserdata(L, lua_upvalueindex(1)), true);
+}
+
+/* Pushes the closure f for row i, with tide.Tensor's metatable as its second upvalue. */
+static void push_row(lua_State *L, size_t i, lua_CFunction f) {
+    lua_pushlightuserdata(L, (void *)&td_ops[i]);
+    luaL_getmetatable(L, TDL_TENSOR);
+    lua_pushcclosure(L, f, 2);
 }
 
 /* Adds every row to the table on top of the stack; methods_only skips list-taking rows. */
@@ -502,14 +530,12 @@ static void add_rows(lua_State *L, bool methods) {
         const td_op_entry *e = &td_ops[i];
         if (methods && e->sig == SIG_LIST_DIM) continue;
         if (!(e->op->flags & TD_INPLACE_ONLY)) {
-            lua_pushlightuserdata(L, (void *)&td_ops[i]);
-            lua_pushcclosure(L, l_op, 1);
+            push_row(L, i, l_op);
             lua_setfield(L, -2, e->name);
         }
         if (e->op->flags & (TD_INPLACE | TD_INPLACE_ONLY)) {
             snprintf(name, sizeof name, "%s_", e->name);
-            lua_pushlightuserdata(L, (void *)&td_ops[i]);
-            lua_pushcclosure(L, l_op_, 1);
+            push_row(L, i, l_op_);
             lua_setfield(L, -2, name);
         }
     }
@@ -553,8 +579,7 @@ void tdL_register_ops(lua_State *L) {
 void tdL_setoperator(lua_State *L, const char *meta, const char *row) {
     for (size_t i = 0; i < td_nops; i++)
         if (strcmp(td_ops[i].name, row) == 0) {
-            lua_pushlightuserdata(L, (void *)&td_ops[i]);
-            lua_pushcclosure(L, l_op, 1);
+            push_row(L, i, l_op);
             lua_setfield(L, -2, meta);
             return;
         }

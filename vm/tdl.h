@@ -21,6 +21,9 @@ typedef struct tdL_box {
 
 /* tensors */
 tdL_box *tdL_newbox(lua_State *L);              /* pushes an empty box: fill b->t afterwards */
+/* The same with the metatable at index mt (absolute or an upvalue): the op closures carry it as
+ * an upvalue, since luaL_setmetatable's lookup by name cost ~120 instructions per result. */
+tdL_box *tdL_newboxmt(lua_State *L, int mt);
 int tdL_pushtensor(lua_State *L, td_tensor *t); /* takes the ref; NULL raises td_errmsg() */
 td_tensor *tdL_checktensor(lua_State *L, int i);
 td_tensor *tdL_totensor(lua_State *L, int i);   /* NULL when not a (live) tensor */
@@ -28,6 +31,7 @@ td_tensor *tdL_totensor(lua_State *L, int i);   /* NULL when not a (live) tensor
 td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn);
 int tdL_error(lua_State *L);                    /* raises td_errmsg() */
 void tdL_gcpressure(lua_State *L);              /* steps the GC by the tensor bytes made */
+void tdL_pool_install(lua_State *L); /* small-block cache in front of the state's allocator */
 
 /* arguments */
 int64_t tdL_checkdim(lua_State *L, int i, int ndim, const char *fn); /* 1-based/neg -> 0-based */
@@ -47,6 +51,8 @@ void tdL_register_ops(lua_State *L);     /* vm/ops.c: every ops.def row */
 void tdL_register_create(lua_State *L);  /* vm/create.c: tensor, zeros, rand, ... */
 void tdL_register_autograd(lua_State *L);/* vm/autograd.c */
 void tdL_register_optim(lua_State *L);   /* vm/optim.c: tide._optim */
+void tdL_register_io(lua_State *L);      /* vm/io.c: tide._io (safetensors, npy) */
+void tdL_register_data(lua_State *L);    /* vm/data.c: tide._data */
 
 /* the method table of tide.Tensor (vm/tensor.c); ops.c adds its rows to it */
 void tdL_pushmethods(lua_State *L);

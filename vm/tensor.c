@@ -206,6 +206,7 @@ static int l_newindex(lua_State *L) {
 }
 
 void tdL_register_tensor(lua_State *L) {
+    tdL_pool_install(L); /* first: tensor boxes are most of what the state allocates */
     luaL_newmetatable(L, TDL_TENSOR);
     lua_newtable(L); /* methods */
     luaL_setfuncs(L, methods, 0);

@@ -11,5 +11,19 @@ function Tensor:zero_() return self:fill_(0) end
 
 require("tide.autograd")(tide)
 require("tide.tensor")(tide)
+require("tide.io")(tide) -- save, load, save_npy, load_npy, checkpoint
+
+-- Fields loaded on first use, so `tide -e` starts without nn or optim: tide.fit = the field
+-- "fit" of require "tide.fit"; a module alone (no field) is the field's value.
+local lazy = {fit = {"tide.fit", "fit"}, evaluate = {"tide.fit", "evaluate"},
+              metrics = {"tide.metrics"}}
+setmetatable(tide, {__lazy = lazy, __index = function(t, k)
+  local where = lazy[k]
+  if not where then return nil end
+  local m = require(where[1])
+  local v = where[2] and m[where[2]] or m
+  rawset(t, k, v)
+  return v
+end})
 
 return tide

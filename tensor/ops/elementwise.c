@@ -164,7 +164,8 @@ bool td_ew_any(td_tensor *t, bool negative) {
                               .doc = dc,                                                           \
                               .shape = nm##_shape,                                                 \
                               .forward = nm##_forward,                                             \
-                              .backward = nm##_backward};
+                              .backward = nm##_backward,                                           \
+                              .flat = nm##_loops};
 #include "unary.def"
 #undef UNARY
 
@@ -176,6 +177,11 @@ bool td_ew_any(td_tensor *t, bool negative) {
 #define BLOOPS_IDIV           BLOOPS_ARITH
 #define BLOOPS_IPOW           BLOOPS_ARITH
 #define BLOOPS_FLOAT(nm, fwd) static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};
+/* td_op.flat: the loops that need no conversion and no check (integer IDIV/IPOW are checked) */
+#define BFLAT_ARITH(nm)       nm##_loops
+#define BFLAT_FLOAT(nm)       nm##_loops
+#define BFLAT_IDIV(nm)        (const td_loop[TD_NDTYPES]){nm##_f32, nm##_f64}
+#define BFLAT_IPOW            BFLAT_IDIV
 #define BFLOAT_ARITH          false
 #define BFLOAT_IDIV           false
 #define BFLOAT_IPOW           false
@@ -229,6 +235,7 @@ static int binary_forward(td_node *n, td_loop const *loops, int check) {
                               .doc = dc,                                                           \
                               .shape = nm##_shape,                                                 \
                               .forward = nm##_forward,                                             \
-                              .backward = nm##_backward};
+                              .backward = nm##_backward,                                           \
+                              .flat = BFLAT_##kind(nm)};
 #include "binary.def"
 #undef BINARY

@@ -119,9 +119,26 @@ local rows = {
   binary_cross_entropy_with_logits = {function(x, y, w)
                                         return tide.binary_cross_entropy_with_logits(x, y, {pos_weight = w})
                                       end, {r(3, 4), tide.rand(3, 4):double(), pos(4)}},
+  scaled_dot_product_attention = {function(q, k, v, m)        -- plain, causal, float/bool masks, dropout
+                  local sdpa = tide.scaled_dot_product_attention
+                  local o1, w1 = sdpa(q, k, v)
+                  local o2, w2 = sdpa(q, k, v, m, {causal = true, scale = 0.7})
+                  local keep = m:gt(0):logical_or(tide.arange(1, 5):eq(2))   -- every query keeps a key
+                  tide.manual_seed(11)                     -- the same dropout mask at every evaluation
+                  local o3, w3 = sdpa(q, k, v, keep, {dropout = 0.3})
+                  return tide.cat({o1 + o2 + o3, w1 + w2 - w3}, 3)
+                end, {r(2, 3, 4), T(r(4, 5)), r(5, 2), r(3, 5)}},
   kl_div = {function(x, y)
               return tide.kl_div(x, y, {reduction = "batchmean"}) + tide.kl_div(x, y:log(), {log_target = true})
             end, {r(3, 4), pos(3, 4)}},
+  lstm_scan = {function(gx, w, s)                          -- out, and the c columns of S
+                 local out, S = gx:transpose(2, 3):lstm_scan(w, s) -- gates not contiguous
+                 return out * 2 + S:narrow(3, 1, 2)
+               end, {r(3, 8, 2), r(8, 2), r(2, 2, 2)}},
+  gru_scan = {function(gx, w, h) return (gx:transpose(1, 2):gru_scan(w, h)) end, -- strided steps
+              {r(2, 3, 6), r(6, 3), r(2, 2)}},
+  rnn_tanh_scan = {function(gx, w, h) return gx:rnn_tanh_scan(w, h) end, {r(3, 2, 2), r(2, 2), r(2, 2)}},
+  rnn_relu_scan = {function(gx, w, h) return gx:rnn_relu_scan(w, h) end, {away(3, 2, 2), r(2, 2) * 0.1, r(2, 2) * 0.1}},
 }
 
 local function check(name)

@@ -414,6 +414,14 @@ check("layer_norm", {{4, 6}, {6}}, {{6}})
 check("batch_norm", {{4, 3}, {3}, {3, lo = 0.5}, {3}, {3}}, {{training = true}})
 check("batch_norm", {{2, 3, 4, 5}, {3}, {3, lo = 0.5}, {3}, {3}}, {{training = true, momentum = 0.2, eps = 0.001}})
 check("batch_norm", {{5, 2, 3}, {2}, {2, lo = 0.5}}, {{training = true}})
+
+-- attention: the output and the weights; masks broadcast (bool: true = may attend)
+check("scaled_dot_product_attention", {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}})
+check("scaled_dot_product_attention", {{2, 2, 4, 3}, {2, 2, 4, 3}, {2, 2, 4, 5}}, {{causal = true}})
+check("scaled_dot_product_attention", {{2, 3, 4}, {5, 4}, {2, 5, 3}, {3, 5}}, {{scale = 0.5}})
+check("scaled_dot_product_attention", {{2, 3, 4}, {2, 5, 4, view = "T"}, {2, 5, 3},
+      {3, 5, dtype = "bool", values = {true, false, true, false, false, false, true, true, false,
+                                       true, true, true, false, false, true}}}, {{causal = true}})
 check("batch_norm", {{4, 3}, {3}, {3, lo = 0.5}, {3}, {3}}, {}, {nogradcheck = true})
 check("batch_norm", {{2, 3, 2, 2}, {3}, {3, lo = 0.5}, {3}, {3}}, {{training = false}}, {nogradcheck = true})
 check("embedding", {{5, index = 10}, {10, 3}})
@@ -453,6 +461,15 @@ check("kl_div", {{3, 4}, {3, 4, lo = 0.05, hi = 1}})
 check("kl_div", {{3, 4}, {3, 4, lo = 0.05, hi = 1}}, {{reduction = "batchmean"}})
 check("kl_div", {{2, 3}, {2, 3, lo = 0.05, hi = 1}}, {{reduction = "none"}})
 check("kl_div", {{3, 4}, {3, 4, lo = -3, hi = 0}}, {{log_target = true, reduction = "sum"}})
+
+-- recurrent scans (one layer, one direction): gx T x B x G, w_hh, initial state; S's saved gates
+-- get no gradient (only LSTM's c columns do)
+check("lstm_scan", {{4, 3, 8}, {8, 2}, {2, 3, 2}})
+check("lstm_scan", {{3, 2, 12, view = "T"}, {12, 3}, {2, 2, 3}})
+check("gru_scan", {{4, 3, 6}, {6, 3}, {3, 2}})
+check("gru_scan", {{3, 2, 9, view = "narrow"}, {9, 4}, {2, 3}})
+check("rnn_tanh_scan", {{4, 3, 2}, {2, 2}, {3, 2}})
+check("rnn_relu_scan", {{4, 2, 3}, {3, 3}, {2, 3}})
 
 describe("ops against PyTorch", function()
   F.suite(it, pending)

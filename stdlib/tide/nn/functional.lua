@@ -26,9 +26,12 @@ function F.linear(x, w, b)
   return b and y + b or y
 end
 
--- softmax(q k^T / sqrt(d) + mask) v over the last two dims (q: ... x L x d, k: ... x S x d,
--- v: ... x S x dv). mask: a bool tensor (true = may attend) or a float tensor added to the
--- scores, broadcasting to ... x L x S; causal: query i sees keys 1..i (PyTorch's is_causal).
+-- softmax(q k^T * scale + mask) v over the last two dims (q: ... x L x d, k: ... x S x d,
+-- v: ... x S x dv), by the fused op tide.scaled_dot_product_attention. mask: a bool tensor
+-- (true = may attend) or a float tensor added to the scores, broadcasting to ... x L x S;
+-- causal: query i sees keys 1..i (PyTorch's is_causal); dropout: a probability applied to the
+-- weights (as PyTorch's dropout_p: always, a layer passes 0 in eval mode); scale: 1/sqrt(d).
+local SDPA_OPTS = {mask = true, causal = true, dropout = true, scale = true}
 function F.scaled_dot_product_attention(q, k, v, opts)
   for i, t in ipairs({q, k, v}) do
     if not tide.is_tensor(t) then
@@ -44,7 +47,7 @@ function F.scaled_dot_product_attention(q, k, v, opts)
   end
   opts = opts or {}
   for key in pairs(opts) do
-    if key ~= "mask" and key ~= "causal" then
+    if not SDPA_OPTS[key] then
       error("nn.F.scaled_dot_product_attention: unknown option '" .. tostring(key) .. "'", 2)
     end
   end
@@ -52,21 +55,40 @@ function F.scaled_dot_product_attention(q, k, v, opts)
   if k:size(-1) ~= d then
     error(("nn.F.scaled_dot_product_attention: q has %d features, k has %d"):format(d, k:size(-1)), 2)
   end
-  local scores = q:matmul(k:transpose(-2, -1)) / math.sqrt(d)
   local mask = opts.mask
-  if mask ~= nil then
-    if not tide.is_tensor(mask) then
-      error("nn.F.scaled_dot_product_attention: mask must be a tensor, got " .. type(mask), 2)
-    end
-    if mask.dtype == "bool" then scores = scores:masked_fill(mask:logical_not(), -math.huge)
-    else scores = scores + mask end
+  if mask ~= nil and not tide.is_tensor(mask) then
+    error("nn.F.scaled_dot_product_attention: mask must be a tensor, got " .. type(mask), 2)
   end
-  if opts.causal then
-    local L, S = q:size(-2), k:size(-2)
-    local above = tide.arange(1, S):view(1, S):gt(tide.arange(1, L):view(L, 1))
-    scores = scores:masked_fill(above, -math.huge)
+  local out = tide.scaled_dot_product_attention(q, k, v, mask, {causal = opts.causal or false,
+                                                dropout = opts.dropout or 0, scale = opts.scale})
+  return out
+end
+
+
+-- Hinton et al.'s distillation loss for student and teacher logits (N x C) and int64 classes:
+-- alpha T^2 KL(softmax(t/T) || softmax(s/T)) (batchmean) + (1 - alpha) CE(s, target). T^2 keeps
+-- the soft term's gradients on the hard term's scale; the teacher gets no gradient.
+function F.distillation_loss(s, t, target, opts)
+  if not (tide.is_tensor(s) and tide.is_tensor(t) and tide.is_tensor(target)) then
+    error(("nn.F.distillation_loss: expected student logits, teacher logits and target tensors, "
+           .. "got %s, %s and %s"):format(type(s), type(t), type(target)), 2)
   end
-  return scores:softmax(-1):matmul(v)
+  if table.concat(s.shape, "x") ~= table.concat(t.shape, "x") then
+    error(("nn.F.distillation_loss: student logits %s and teacher logits %s differ in shape")
+          :format(table.concat(s.shape, "x"), table.concat(t.shape, "x")), 2)
+  end
+  local o = require("tide.nn.util").options("nn.F.distillation_loss", opts,
+                                            {temperature = 4, alpha = 0.9}, 3)
+  local T, a = o.temperature, o.alpha
+  if type(T) ~= "number" or T <= 0 then
+    error("nn.F.distillation_loss: temperature must be a positive number, got " .. tostring(T), 2)
+  end
+  if type(a) ~= "number" or a < 0 or a > 1 then
+    error("nn.F.distillation_loss: alpha must be in [0, 1], got " .. tostring(a), 2)
+  end
+  local soft = tide.kl_div((s / T):log_softmax(2), (t:detach() / T):softmax(2),
+                           {reduction = "batchmean"})
+  return soft * (a * T * T) + tide.cross_entropy(s, target) * (1 - a)
 end
 
 return F

@@ -307,6 +307,25 @@ function Module:load_state_dict(sd, opts)
   return missing, unexpected
 end
 
+-- The state dict as a safetensors file (tide.save), and back through load_state_dict (opts as
+-- there: strict, from = "pytorch"). A checkpoint file works too: its model part is loaded.
+function Module:save(path)
+  tide.save(path, self:state_dict())
+  return self
+end
+
+function Module:load(path, opts)
+  local flat, kind = tide.load(path, {flat = true})
+  local sd = {}
+  for k, v in pairs(flat) do
+    if is_tensor(v) then -- metadata other tools write ("format": "pt") is not state
+      local name = kind == "checkpoint" and k:match("^model%.(.+)$") or kind ~= "checkpoint" and k
+      if name then sd[name] = v end
+    end
+  end
+  return self:load_state_dict(sd, opts)
+end
+
 ---- printing --------------------------------------------------------------------------------
 
 -- what goes between the parentheses: by default the module's own parameters and their count

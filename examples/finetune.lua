@@ -1,0 +1,73 @@
+-- examples/finetune.lua: transfer learning on Fashion-MNIST. Trains models.cnn on the five
+-- classes T-shirt/top, Trouser, Pullover, Dress, Coat (one epoch) and saves it; then builds a
+-- CNN for the five other classes (Sandal, Shirt, Sneaker, Bag, Ankle boot), loads the saved
+-- weights except the last layer (a partial load_state_dict), freezes that feature extractor and
+-- trains only the new head, on 500 images. For contrast the same head is trained on a frozen
+-- random CNN. Expected: at least 90% test accuracy on the new classes with the pretrained
+-- features, and more than with the random ones; ends with an error otherwise.
+-- Usage: tide examples/finetune.lua [--epochs N] [--smoke]   (N: epochs of the head, 10)
+local opt = {epochs = 10}
+local i = 1
+while arg[i] do                            -- --name value, --smoke
+  local k = arg[i]:match("^%-%-(%w+)$")
+  if k == "smoke" then opt.smoke = true
+  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
+  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
+  i = i + 1
+end
+if opt.smoke then opt.epochs = 1 end
+
+-- The examples of classes lo..hi (at most n), relabelled 1..hi-lo+1.
+local function classes(ds, lo, hi, n)
+  local x, y = ds:tensors()
+  local keep = tide.arange(1, #ds):long():masked_select(y:ge(lo):logical_and(y:le(hi)))
+  if n and n < keep:size(1) then keep = keep:narrow(1, 1, n) end
+  return data.TensorDataset(x:index(1, keep), y:index(1, keep) - (lo - 1))
+end
+
+tide.manual_seed(0)
+local train = data.fashion_mnist{split = "train"}
+local test = data.fashion_mnist{split = "test"}
+if opt.smoke then
+  train = data.split(train, {2048, #train - 2048}, 0)[1]
+  test = data.split(test, {512, #test - 512}, 0)[1]
+end
+local old = classes(train, 1, 5)                                      -- 30000 images
+local new, new_test = classes(train, 6, 10, 500), classes(test, 6, 10)
+print(("pretraining on %d images of 5 classes; the new task has %d images"):format(#old, #new))
+
+local pretrained = models.cnn{classes = 5}
+tide.fit(pretrained, {
+  train = data.DataLoader(old, {batch_size = 64, shuffle = true, seed = 0}),
+  optimizer = optim.Adam(pretrained:parameters(), {lr = 1e-3}), epochs = 1,
+})
+local path = os.tmpname()
+pretrained:save(path)
+
+-- A new model for the new classes: every weight but the head's (layer 10) from the file.
+local function transfer(load)
+  local model = models.cnn{classes = 5}
+  if load then
+    local sd = tide.load(path)
+    sd[10] = nil                              -- tide.load nests "10.weight" as sd[10].weight: the head
+    local missing = model:load_state_dict(sd, {strict = false})
+    print("not loaded (the new head): " .. table.concat(missing, ", "))
+  end
+  model:freeze()                                              -- the feature extractor
+  local head = model[#model]:unfreeze()
+  local history = tide.fit(model, {
+    train = data.DataLoader(new, {batch_size = 32, shuffle = true, seed = 1}),
+    val = data.DataLoader(new_test, {batch_size = 1000}),
+    optimizer = optim.Adam(head:parameters(), {lr = 3e-3}), epochs = opt.epochs,
+  })
+  return history.val_accuracy[opt.epochs]
+end
+
+local fine = transfer(true)
+local random = transfer(false)
+os.remove(path)
+print(("test accuracy on the new classes, head trained on %d images: %.2f%% with the "
+       .. "pretrained features, %.2f%% with random ones"):format(#new, 100 * fine, 100 * random))
+if not opt.smoke and (fine < 0.9 or fine <= random) then
+  error("expected at least 90% with the pretrained features, and more than with random ones", 0)
+end
