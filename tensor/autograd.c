@@ -279,19 +279,18 @@ static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
         if (--to->pending == 0) w->ready[w->nready++] = to;
         return 0;
     }
+    td_tensor **acc = &t->grad;
     if (w->out) { /* td_grad: leaves' .grad stay untouched */
         int j = wanted(w, t);
-        if (j < 0) {
-            td_release(r);
-            return 0;
-        }
-        return accumulate(&w->out[j], r);
+        acc = j < 0 ? NULL : &w->out[j];
     }
-    if (!t->requires_grad) {
+    if (!acc || (!w->out && !t->requires_grad)) {
         td_release(r);
         return 0;
     }
-    if (!t->grad && (r->refcount > 1 || !td_is_contiguous(r))) { /* .grad owns its buffer */
+    /* what the user gets owns its buffer: a gradient shared with another path (elementwise.c
+     * passes `g` itself on), or a view of one, is copied first */
+    if (!*acc && (r->refcount > 1 || r->storage->refcount > 1 || !td_is_contiguous(r))) {
         td_tensor *c = td_empty(r->shape, r->ndim, r->dtype);
         if (!c || td_copy_into(c, r) < 0) {
             td_release(c);
@@ -301,7 +300,7 @@ static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
         td_release(r);
         r = c;
     }
-    return accumulate(&t->grad, r);
+    return accumulate(acc, r);
 }
 
 static int run_node(walk *w, td_node *n, bool retain) {

@@ -109,11 +109,7 @@ static int l_listdir(lua_State *L) {
 }
 
 static const luaL_Reg funcs[] = {
-    {"idx", l_idx},
-    {"bytes", l_bytes},
-    {"text", l_text},
-    {"listdir", l_listdir},
-    {NULL, NULL},
+    {"idx", l_idx}, {"bytes", l_bytes}, {"text", l_text}, {"listdir", l_listdir}, {NULL, NULL},
 };
 
 void tdL_register_data(lua_State *L) {

@@ -80,6 +80,12 @@ end
 -- prints a statement's values: tab-separated on one line, or one per line when any is long
 function M.show(...)
   local n, out, multi = select("#", ...), {}, false
+  -- a plot drawn as text was printed already: its returned page is not echoed a second time
+  local gp = package.loaded["tide.plot.gnuplot"]
+  if n == 1 and gp and gp.shown ~= nil and rawequal((...), gp.shown) then
+    gp.shown = nil
+    return
+  end
   for i = 1, n do
     out[i] = M.format((select(i, ...)))
     multi = multi or out[i]:find("\n", 1, true) ~= nil
@@ -96,8 +102,10 @@ local KEYWORDS = {"and", "break", "do", "else", "elseif", "end", "false", "for",
 
 local TENSOR_PROPS = {"shape", "ndim", "dtype", "grad", "requires_grad", "grad_fn", "is_leaf", "T"}
 
-local function lazy()
-  local mt = getmetatable(_G)
+-- the fields a table loads on first use (_G's globals, tide.fit...), listed in its
+-- metatable's __lazy
+local function lazy(v)
+  local mt = getmetatable(v)
   local l = type(mt) == "table" and rawget(mt, "__lazy")
   return type(l) == "table" and l or {}
 end
@@ -107,17 +115,14 @@ local function tensor_methods()
   return type(tide) == "table" and rawget(tide, "Tensor") or {}
 end
 
--- v's field k without running code: raw gets through __index tables; tensors and the lazy
--- globals are the exceptions (their __index is tide's own and known to be harmless)
+-- v's field k without running code: raw gets through __index tables; tensors and lazy
+-- fields are the exceptions (their __index is tide's own and known to be harmless)
 local function field(v, k)
-  if v == _G then
-    local g = rawget(_G, k)
-    if g == nil and lazy()[k] then
-      local ok, m = pcall(require, lazy()[k])
-      if ok then g = m end
-    end
-    return g
+  if type(v) == "table" and rawget(v, k) == nil and lazy(v)[k] then
+    local ok, r = pcall(function() return v[k] end)
+    return ok and r or nil
   end
+  if v == _G then return rawget(_G, k) end
   if is_tensor(v) then
     local ok, r = pcall(function() return v[k] end)
     return ok and r or nil
@@ -150,8 +155,8 @@ local function fields(v, methods)
       out[#out + 1] = {k, val}
     end
   end
-  if v == _G then
-    for k in pairs(lazy()) do add(k, rawget(_G, k) or {}) end
+  if type(v) == "table" then
+    for k in pairs(lazy(v)) do add(k, field(v, k) or {}) end
   end
   if is_tensor(v) then
     for k, f in pairs(tensor_methods()) do add(k, f) end

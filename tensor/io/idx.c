@@ -2,33 +2,35 @@
  * validated before a byte is trusted: magic 00 00 type ndims, ndims big-endian u32 sizes, then
  * exactly prod(sizes) elements, big-endian. uint8 stays uint8, int8/int16/int32 become int64,
  * float32 and float64 stay as they are. */
+#include "../tide.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "../tide.h"
-
-#define MAX_DATA  ((uint64_t)1 << 40) /* bytes: td_empty's own limit */
-#define GZ_RATIO  1032                /* deflate's best compression ratio: caps the claimed size */
-#define GZ_CHUNK  ((size_t)1 << 22)   /* bytes inflated between interrupt polls */
+#define MAX_DATA ((uint64_t)1 << 40) /* bytes: td_empty's own limit */
+#define GZ_RATIO 1032                /* deflate's best compression ratio: caps the claimed size */
+#define GZ_CHUNK ((size_t)1 << 22)   /* bytes inflated between interrupt polls */
 
 typedef struct idx_header {
-    int code, ndim;          /* element type code, 1..8 */
-    td_dtype dt;             /* of the tensor made */
-    size_t esz;              /* bytes per element in the file */
+    int code, ndim; /* element type code, 1..8 */
+    td_dtype dt;    /* of the tensor made */
+    size_t esz;     /* bytes per element in the file */
     int64_t shape[TD_MAX_DIMS];
-    size_t hdr, data;        /* bytes of header (4 + 4 ndim) and of data (overflow-checked) */
+    size_t hdr, data; /* bytes of header (4 + 4 ndim) and of data (overflow-checked) */
 } idx_header;
 
 static const struct {
     int code;
-    size_t esz;
+    size_t esz; /* bytes per element in the file */
     td_dtype dt;
-    const char *name;
 } types[] = {
-    {0x08, 1, TD_UINT8, "uint8"},   {0x09, 1, TD_INT64, "int8"},
-    {0x0B, 2, TD_INT64, "int16"},   {0x0C, 4, TD_INT64, "int32"},
-    {0x0D, 4, TD_FLOAT32, "float32"}, {0x0E, 8, TD_FLOAT64, "float64"},
+    {0x08, 1, TD_UINT8},   /* unsigned byte */
+    {0x09, 1, TD_INT64},   /* signed byte */
+    {0x0B, 2, TD_INT64},   /* short */
+    {0x0C, 4, TD_INT64},   /* int */
+    {0x0D, 4, TD_FLOAT32}, /* float */
+    {0x0E, 8, TD_FLOAT64}, /* double */
 };
 
 /* Header from its first bytes b[0..n): n may be short, in which case *need says how many
@@ -57,8 +59,8 @@ static int parse_header(const uint8_t *b, size_t n, const char *name, idx_header
     bool over = false;
     for (int i = 0; i < h->ndim; i++) {
         const uint8_t *p = b + 4 + 4 * i;
-        h->shape[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-                                (uint32_t)p[2] << 8 | p[3]);
+        h->shape[i] =
+            (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
         over = over || __builtin_mul_overflow(total, (uint64_t)h->shape[i], &total) ||
                __builtin_mul_overflow(span, h->shape[i] ? (uint64_t)h->shape[i] : 1, &span);
     }
@@ -82,12 +84,24 @@ static void decode(td_tensor *t, const uint8_t *raw, const idx_header *h) {
         uint64_t v = 0;
         for (size_t k = 0; k < h->esz; k++) v = v << 8 | p[k];
         switch (h->code) {
-        case 0x08: out[i] = (uint8_t)v; break;
-        case 0x09: ((int64_t *)(void *)out)[i] = (int8_t)v; break;
-        case 0x0B: ((int64_t *)(void *)out)[i] = (int16_t)v; break;
-        case 0x0C: ((int64_t *)(void *)out)[i] = (int32_t)v; break;
-        case 0x0D: memcpy(out + 4 * i, &(uint32_t){(uint32_t)v}, 4); break;
-        default: memcpy(out + 8 * i, &v, 8); break;
+        case 0x08:
+            out[i] = (uint8_t)v;
+            break;
+        case 0x09:
+            ((int64_t *)(void *)out)[i] = (int8_t)v;
+            break;
+        case 0x0B:
+            ((int64_t *)(void *)out)[i] = (int16_t)v;
+            break;
+        case 0x0C:
+            ((int64_t *)(void *)out)[i] = (int32_t)v;
+            break;
+        case 0x0D:
+            memcpy(out + 4 * i, &(uint32_t){(uint32_t)v}, 4);
+            break;
+        default:
+            memcpy(out + 8 * i, &v, 8);
+            break;
         }
     }
 }
@@ -142,7 +156,7 @@ typedef struct gz {
     z_stream z;
     const uint8_t *end; /* of the compressed input */
     const char *name;
-    bool done;          /* the last member ended */
+    bool done; /* the last member ended */
 } gz;
 
 /* Inflates up to `want` bytes into dst (NULL: count and discard). Returns the bytes made, which
@@ -208,16 +222,16 @@ static td_tensor *parse_gz(const uint8_t *b, size_t n, const char *name) {
     }
     if (rc < 0) goto fail;
     if (h.data / GZ_RATIO > n) { /* refuse before allocating what a bomb claims */
-        td_error("idx: %s: the header claims %s of data, more than a %s gzip file can hold",
-                 name, size_str(h.data, e, sizeof e), size_str(n, g, sizeof g));
+        td_error("idx: %s: the header claims %s of data, more than a %s gzip file can hold", name,
+                 size_str(h.data, e, sizeof e), size_str(n, g, sizeof g));
         goto fail;
     }
     uint8_t *raw;
     if (!(t = make(&h, &raw))) goto fail;
     if ((got = gz_read(&s, raw, h.data)) == (size_t)-1) goto fail;
     if (got < h.data) {
-        td_error("idx: %s: truncated: expected %s of data after the %zu-byte header, got %s",
-                 name, size_str(h.data, e, sizeof e), h.hdr, size_str(got, g, sizeof g));
+        td_error("idx: %s: truncated: expected %s of data after the %zu-byte header, got %s", name,
+                 size_str(h.data, e, sizeof e), h.hdr, size_str(got, g, sizeof g));
         goto fail;
     }
     size_t extra = gz_read(&s, NULL, (size_t)1 << 20); /* counts what follows, up to 1 MiB */
@@ -225,8 +239,8 @@ static td_tensor *parse_gz(const uint8_t *b, size_t n, const char *name) {
     if (extra) {
         td_error("idx: %s: trailing bytes: expected %s of data after the %zu-byte header, got "
                  "%s%s",
-                 name, size_str(h.data, e, sizeof e), h.hdr, extra == (size_t)1 << 20 ? "over " : "",
-                 size_str(h.data + extra, g, sizeof g));
+                 name, size_str(h.data, e, sizeof e), h.hdr,
+                 extra == (size_t)1 << 20 ? "over " : "", size_str(h.data + extra, g, sizeof g));
         goto fail;
     }
     inflateEnd(&s.z);

@@ -206,6 +206,20 @@ static int binary_forward(td_node *n, td_loop const *loops, int check) {
     return td_ew_run(n, dt, loops);
 }
 
+/* A derivative written as plain `g` (add's dx and dy, sub's dx) passes the gradient on itself,
+ * shared rather than computed into a copy; autograd never writes a gradient in place and copies
+ * a shared one before it becomes a leaf's .grad. The test folds to a constant. */
+#define IS_G(e) (__builtin_strcmp(#e, "g") == 0)
+static int grad_of(td_node *n, td_tensor *g, td_loop const *loops, int i, td_tensor **gin,
+                   bool is_g) {
+    if (is_g && g->dtype == n->in[i]->dtype) {
+        td_retain(g);
+        *gin = g;
+        return 0;
+    }
+    return td_ew_grad(n, g, loops, i, gin);
+}
+
 #define BINARY(nm, kind, reads, fwd, dx, dy, dc)                                                   \
     LOOP2(nm##_f32, float, float, fwd)                                                             \
     LOOP2(nm##_f64, double, double, fwd)                                                           \
@@ -221,8 +235,8 @@ static int binary_forward(td_node *n, td_loop const *loops, int check) {
         return binary_forward(n, nm##_loops, CHECK_##kind);                                        \
     }                                                                                              \
     static int nm##_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {                \
-        if (n->needs_grad[0] && td_ew_grad(n, gout[0], nm##_dx, 0, &gin[0]) < 0) return -1;        \
-        if (n->needs_grad[1] && td_ew_grad(n, gout[0], nm##_dy, 1, &gin[1]) < 0) {                 \
+        if (n->needs_grad[0] && grad_of(n, gout[0], nm##_dx, 0, &gin[0], IS_G(dx)) < 0) return -1; \
+        if (n->needs_grad[1] && grad_of(n, gout[0], nm##_dy, 1, &gin[1], IS_G(dy)) < 0) {          \
             td_release(gin[0]); /* leaves no half-filled gin behind */                             \
             gin[0] = NULL;                                                                         \
             return -1;                                                                             \

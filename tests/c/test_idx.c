@@ -15,7 +15,8 @@ static uint8_t *idx1(int code, size_t esz, uint32_t n, size_t *len) {
     uint8_t *b = malloc(*len);
     cr_assert_not_null(b);
     b[0] = 0, b[1] = 0, b[2] = (uint8_t)code, b[3] = 1;
-    b[4] = (uint8_t)(n >> 24), b[5] = (uint8_t)(n >> 16), b[6] = (uint8_t)(n >> 8), b[7] = (uint8_t)n;
+    b[4] = (uint8_t)(n >> 24), b[5] = (uint8_t)(n >> 16), b[6] = (uint8_t)(n >> 8),
+    b[7] = (uint8_t)n;
     for (uint32_t i = 0; i < n; i++) {
         int64_t v = (int64_t)i * 7919 - 100000; /* negative and positive, all widths */
         for (size_t k = 0; k < esz; k++) b[8 + i * esz + k] = (uint8_t)(v >> (8 * (esz - 1 - k)));
@@ -91,8 +92,8 @@ Test(idx, errors_name_the_source) {
     size_t len;
     uint8_t *b = idx1(0x0D, 4, 3, &len);
     cr_assert_null(td_idx_parse(b, len - 1, "short.idx"));
-    cr_assert(strstr(td_errmsg(), "idx: short.idx: truncated: expected 12 bytes of data"),
-              "%s", td_errmsg());
+    cr_assert(strstr(td_errmsg(), "idx: short.idx: truncated: expected 12 bytes of data"), "%s",
+              td_errmsg());
     cr_assert_null(td_idx_parse(b, 0, NULL));
     cr_assert(strstr(td_errmsg(), "(buffer)"), "%s", td_errmsg());
     b[3] = 0;

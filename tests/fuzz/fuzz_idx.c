@@ -3,19 +3,24 @@
 // Any input must give a tensor or an error message, never a crash, leak or sanitizer report.
 // Differential check: a plain input, gzipped here, must parse to the same result (the same
 // tensor, or an error in both), and a tensor's size must account for every input byte.
+#include "../../tensor/tide.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "../../tensor/tide.h"
-
 static size_t file_elem_size(const uint8_t *d) {
     switch (d[2]) {
-    case 0x0B: return 2;
-    case 0x0C: case 0x0D: return 4;
-    case 0x0E: return 8;
-    default: return 1;
+    case 0x0B:
+        return 2;
+    case 0x0C:
+    case 0x0D:
+        return 4;
+    case 0x0E:
+        return 8;
+    default:
+        return 1;
     }
 }
 
@@ -48,8 +53,8 @@ static void same(const td_tensor *a, const td_tensor *b) {
     if (!a) return;
     if (a->dtype != b->dtype || a->ndim != b->ndim ||
         memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) ||
-        (td_numel(a) && memcmp(td_data(a), td_data(b),
-                               (size_t)td_numel(a) * td_dtype_size(a->dtype))))
+        (td_numel(a) &&
+         memcmp(td_data(a), td_data(b), (size_t)td_numel(a) * td_dtype_size(a->dtype))))
         __builtin_trap();
 }
 

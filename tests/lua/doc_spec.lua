@@ -1,6 +1,6 @@
 -- tests/lua/doc_spec.lua: every ```lua example of doc/*.md runs (doc/README.md: each entry has
--- one). An example runs under stock lua5.4 with `tide` as a global, as the REPL has it; one that
--- needs a module not written yet (nn, optim, data, plot, models, help) is pending until it loads.
+-- one). An example runs under stock lua5.4 with `tide` and the program's other globals (nn, optim,
+-- data, plot, models, help), as the REPL has them.
 local tide = require "tide"
 
 local DOC = os.getenv("TIDE_DOC_DIR") or "doc"
@@ -37,28 +37,10 @@ local function examples(path)
   return blocks
 end
 
--- The globals the `tide` program preloads besides tide, and how stock Lua gets them.
-local OPTIONAL = {
-  nn = "tide.nn", optim = "tide.optim", data = "tide.data", plot = "tide.plot",
-  models = "tide.models", help = "tide.help",
-}
-local GLOBALS = {}
-for name, mod in pairs(OPTIONAL) do
-  local ok, m = pcall(require, mod)
-  GLOBALS[name] = ok and m or nil
-end
-
--- nil, or why the block cannot run yet
-local function missing(code, env)
-  for name in pairs(OPTIONAL) do
-    if code:find("%f[%w_]" .. name .. "%s*[%.:(%[\"]") and not env[name] then
-      return name .. " is not available yet (require \"" .. OPTIONAL[name] .. "\" fails)"
-    end
-  end
-  if code:find("%f[%w_]plot%s*[%.:]") and not os.getenv("TIDE_DOC_PLOT") then
-    return "plot examples draw with gnuplot: set TIDE_DOC_PLOT=1 to run them"
-  end
-end
+-- The globals the `tide` program preloads besides tide: examples use them as it does.
+local GLOBALS = {nn = require "tide.nn", optim = require "tide.optim", data = require "tide.data",
+                 plot = require "tide.plot", models = require "tide.models",
+                 help = require "tide.help"}
 
 local function run(block, env)
   local out = {}
@@ -110,12 +92,7 @@ describe("doc examples", function()
       local name = string.format("%s:%d %s", block.file, block.line, block.heading)
       local env = setmetatable({tide = tide}, {__index = _G})
       for g, m in pairs(GLOBALS) do env[g] = m end
-      local why = missing(block.code, env)
-      if why then
-        pending(name .. ": " .. why)
-      else
-        it(name, function() run(block, env) end)
-      end
+      it(name, function() run(block, env) end)
     end
   end
 end)

@@ -190,6 +190,16 @@ describe("the REPL on a terminal", function()
       "eof"})
     assert.equal(0, code, out)
   end)
+
+  it("draws a text plot once: the page it returns is not echoed again", function()
+    local out, code = session({PROMPT,
+      "send:T = 'drawn' .. '-once'\n", PROMPT,
+      "send:plot.lines{title = T, {y = {1, 2, 3}}}\n", F("drawn-once"), PROMPT,
+      "send:1 + 1\n", X("\n2\n> "), "eof"})
+    assert.equal(0, code, out)
+    local _, n = out:gsub("drawn%-once", "")
+    assert.equal(1, n, out)
+  end)
 end)
 
 describe("tide.repl", function()
@@ -234,6 +244,21 @@ describe("tide.repl", function()
     assert.same({"obj.field", "obj.method(", "obj.value"}, repl.complete("obj."))
     assert.same({"obj:method("}, repl.complete("obj:"))
     _G.obj = nil
+  end)
+
+  it("lists a table's lazy fields (tide.fit) before their first use", function()
+    local loads = 0
+    _G.lz = setmetatable({}, {__lazy = {later = {"m", "later"}}, __index = function(t, k)
+      if k ~= "later" then return nil end
+      loads = loads + 1
+      rawset(t, k, function() end)
+      return t[k]
+    end})
+    assert.same({"lz.later("}, repl.complete("lz.la"))
+    assert.equal(1, loads)
+    _G.lz, _G.tide = nil, tide
+    assert.same({"tide.fill_(", "tide.fit("}, repl.complete("tide.fi"))
+    _G.tide = nil
   end)
 
   it("completes tensor methods and properties", function()

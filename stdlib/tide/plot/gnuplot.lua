@@ -193,6 +193,7 @@ function G.run(fname, t, body)
   local page = exec(fname, t.term .. "\n" .. body)
   io.write(page)
   io.flush()
+  G.shown = page -- the REPL does not echo this return value (repl.lua's show)
   return page
 end
 
