@@ -1,11 +1,12 @@
 -- examples/distill.lua: knowledge distillation on Fashion-MNIST. Trains a teacher (models.cnn
--- with BatchNorm, 2 epochs), then a small student (an MLP 784-32-10, 40 times fewer
--- parameters) twice from the same start: on the labels alone (cross-entropy), and on the
--- teacher's softened outputs with nn.F.distillation_loss (temperature 4, alpha 0.9), in a
--- hand-written training loop. Expected: the teacher above 90% test accuracy and the distilled
--- student above 85%; ends with an error otherwise. Prints all three accuracies.
--- Usage: tide examples/distill.lua [--epochs N] [--smoke]   (N: student epochs, 5)
-local opt = {epochs = 5}
+-- with BatchNorm, 2 epochs on all 60000 images), then a small student (an MLP 784-32-10, 17
+-- times fewer parameters) that sees only 5000 labelled images, twice from the same start: on
+-- the labels alone (cross-entropy), and on the labels plus the teacher's softened outputs with
+-- nn.F.distillation_loss (temperature 2, alpha 0.5), in a hand-written training loop.
+-- Expected: the teacher at 89.5% test accuracy or more and the distilled student at 82% or
+-- more (the student on labels alone reaches about 81.5%); ends with an error otherwise.
+-- Usage: tide examples/distill.lua [--epochs N] [--smoke]   (N: student epochs, 15)
+local opt = {epochs = 15}
 local i = 1
 while arg[i] do                            -- --name value, --smoke
   local k = arg[i]:match("^%-%-(%w+)$")
@@ -26,47 +27,51 @@ end
 local test_loader = data.DataLoader(test, {batch_size = 1000})
 
 local teacher = models.cnn{batchnorm = true, dropout = 0.25}
+local optimizer = optim.Adam(teacher:parameters(), {lr = 1e-3})
+local teacher_epochs = opt.smoke and 1 or 2
 tide.fit(teacher, {
   train = data.DataLoader(train, {batch_size = 64, shuffle = true, seed = 0}),
-  optimizer = optim.Adam(teacher:parameters(), {lr = 1e-3}), epochs = opt.smoke and 1 or 2,
+  optimizer = optimizer, epochs = teacher_epochs,
+  scheduler = optim.CosineAnnealingLR(optimizer, {T_max = teacher_epochs}),
 })
 local teacher_acc = tide.evaluate(teacher, test_loader).accuracy
 
--- The teacher's logits for every training image, computed once: example i is (x, y, logits).
+-- The student's data: n images, their labels and the teacher's logits for them, computed once.
+local n = math.min(5000, #train)
 local x, y = train:tensors()
+x, y = x:narrow(1, 1, n), y:narrow(1, 1, n)
 teacher:eval()
 local logits = tide.no_grad(function()
   local parts = {}
-  for s = 1, #train, 1000 do parts[#parts + 1] = teacher(x:narrow(1, s, math.min(1000, #train - s + 1))) end
-  return tide.cat(parts, 1)
+  for s = 1, n, 1000 do parts[#parts + 1] = teacher(x:narrow(1, s, math.min(1000, n - s + 1))) end
+  return tide.cat(parts, 1)                                   -- n x 10
 end)
-local with_teacher = data.DataLoader(data.TensorDataset(x, y, logits),
-                                     {batch_size = 64, shuffle = true, seed = 1})
+local loader = data.DataLoader(data.TensorDataset(x, y, logits),
+                               {batch_size = 64, shuffle = true, seed = 1})
 
 local function student_run(distill)
   tide.manual_seed(1)                                         -- both students start alike
   local student = models.mlp{784, 32, 10}
-  local optimizer = optim.Adam(student:parameters(), {lr = 1e-3})
-  for epoch = 1, opt.epochs do
-    for xb, yb, tb in with_teacher:iter() do
+  local adam = optim.Adam(student:parameters(), {lr = 1e-3})
+  for _ = 1, opt.epochs do
+    for xb, yb, tb in loader:iter() do
       local out = student(xb)
-      local loss = distill and nn.F.distillation_loss(out, tb, yb, {temperature = 4, alpha = 0.9})
+      local loss = distill and nn.F.distillation_loss(out, tb, yb, {temperature = 2, alpha = 0.5})
                    or nn.F.cross_entropy(out, yb)
-      optimizer:zero_grad()
+      adam:zero_grad()
       loss:backward()
-      optimizer:step()
+      adam:step()
     end
-    print(("%s student, epoch %d: test accuracy %.4f"):format(distill and "distilled" or "plain",
-          epoch, tide.evaluate(student, test_loader).accuracy))
   end
   return tide.evaluate(student, test_loader).accuracy, student:num_parameters()
 end
 
 local plain = student_run(false)
-local distilled, n = student_run(true)
-print(("test accuracy: teacher %.2f%% (%d parameters), student %.2f%% on labels, %.2f%% "
-       .. "distilled (%d parameters)"):format(100 * teacher_acc, teacher:num_parameters(),
-       100 * plain, 100 * distilled, n))
-if not opt.smoke and (teacher_acc < 0.9 or distilled < 0.85) then
-  error("expected the teacher above 90% and the distilled student above 85%", 0)
+local distilled, size = student_run(true)
+print(("test accuracy: teacher %.2f%% (%d parameters, %d images); student (%d parameters, %d "
+       .. "images) %.2f%% on labels alone, %.2f%% distilled (%s)"):format(100 * teacher_acc,
+       teacher:num_parameters(), #train, size, n, 100 * plain, 100 * distilled,
+       distilled > plain and "the teacher helped" or "no gain this time"))
+if not opt.smoke and (teacher_acc < 0.895 or distilled < 0.82) then
+  error("expected the teacher at 89.5% or more and the distilled student at 82% or more", 0)
 end

@@ -1,10 +1,10 @@
--- examples/finetune.lua: transfer learning on Fashion-MNIST. Trains models.cnn on the five
--- classes T-shirt/top, Trouser, Pullover, Dress, Coat (one epoch) and saves it; then builds a
--- CNN for the five other classes (Sandal, Shirt, Sneaker, Bag, Ankle boot), loads the saved
--- weights except the last layer (a partial load_state_dict), freezes that feature extractor and
--- trains only the new head, on 500 images. For contrast the same head is trained on a frozen
--- random CNN. Expected: at least 90% test accuracy on the new classes with the pretrained
--- features, and more than with the random ones; ends with an error otherwise.
+-- examples/finetune.lua: transfer learning on Fashion-MNIST. Trains models.cnn on five classes
+-- (T-shirt/top, Pullover, Coat, Sneaker, Bag; one epoch) and saves it; then builds a CNN for
+-- the five others (Trouser, Dress, Sandal, Shirt, Ankle boot), loads the saved weights except
+-- the last layer (a partial load_state_dict), freezes that feature extractor and trains only
+-- the new head, a Linear(128, 5), on 500 images. For contrast the same head is trained on a
+-- frozen random CNN. Expected: at least 90% test accuracy on the new classes with the
+-- pretrained features, and more than with the random ones; ends with an error otherwise.
 -- Usage: tide examples/finetune.lua [--epochs N] [--smoke]   (N: epochs of the head, 10)
 local opt = {epochs = 10}
 local i = 1
@@ -17,12 +17,17 @@ while arg[i] do                            -- --name value, --smoke
 end
 if opt.smoke then opt.epochs = 1 end
 
--- The examples of classes lo..hi (at most n), relabelled 1..hi-lo+1.
-local function classes(ds, lo, hi, n)
+-- The examples of the classes in `set` (at most n), relabelled 1..#set in that order.
+local function classes(ds, set, n)
   local x, y = ds:tensors()
-  local keep = tide.arange(1, #ds):long():masked_select(y:ge(lo):logical_and(y:le(hi)))
-  if n and n < keep:size(1) then keep = keep:narrow(1, 1, n) end
-  return data.TensorDataset(x:index(1, keep), y:index(1, keep) - (lo - 1))
+  local relabel, keep = tide.zeros(10, {dtype = "int64"}), tide.zeros(#ds, {dtype = "bool"})
+  for new, old in ipairs(set) do
+    relabel[old] = new
+    keep = keep:logical_or(y:eq(old))
+  end
+  local rows = tide.arange(1, #ds):long():masked_select(keep)
+  if n and n < rows:size(1) then rows = rows:narrow(1, 1, n) end
+  return data.TensorDataset(x:index(1, rows), relabel:index(1, y:index(1, rows)))
 end
 
 tide.manual_seed(0)
@@ -32,8 +37,9 @@ if opt.smoke then
   train = data.split(train, {2048, #train - 2048}, 0)[1]
   test = data.split(test, {512, #test - 512}, 0)[1]
 end
-local old = classes(train, 1, 5)                                      -- 30000 images
-local new, new_test = classes(train, 6, 10, 500), classes(test, 6, 10)
+local A, B = {1, 3, 5, 8, 9}, {2, 4, 6, 7, 10}
+local old = classes(train, A)                                 -- 30000 images
+local new, new_test = classes(train, B, 500), classes(test, B)
 print(("pretraining on %d images of 5 classes; the new task has %d images"):format(#old, #new))
 
 local pretrained = models.cnn{classes = 5}
@@ -44,7 +50,8 @@ tide.fit(pretrained, {
 local path = os.tmpname()
 pretrained:save(path)
 
--- A new model for the new classes: every weight but the head's (layer 10) from the file.
+-- A new model for the new classes, trained on its head alone; with `load`, every other
+-- weight comes from the file.
 local function transfer(load)
   local model = models.cnn{classes = 5}
   if load then
@@ -55,12 +62,11 @@ local function transfer(load)
   end
   model:freeze()                                              -- the feature extractor
   local head = model[#model]:unfreeze()
-  local history = tide.fit(model, {
-    train = data.DataLoader(new, {batch_size = 32, shuffle = true, seed = 1}),
-    val = data.DataLoader(new_test, {batch_size = 1000}),
-    optimizer = optim.Adam(head:parameters(), {lr = 3e-3}), epochs = opt.epochs,
+  tide.fit(model, {
+    train = data.DataLoader(new, {batch_size = 16, shuffle = true, seed = 1}),
+    optimizer = optim.Adam(head:parameters(), {lr = 1e-2}), epochs = opt.epochs,
   })
-  return history.val_accuracy[opt.epochs]
+  return tide.evaluate(model, data.DataLoader(new_test, {batch_size = 1000})).accuracy
 end
 
 local fine = transfer(true)

@@ -96,7 +96,6 @@ static td_loop flat_loop(const td_op *op, td_tensor *const *in, int nin, int64_t
 
 /* shape() + forward() of an elementwise row in one step: out has in[0]'s shape and dtype */
 static int run_flat(td_node *n, td_loop f, int64_t numel) {
-    static const int8_t esize[TD_NDTYPES] = {4, 8, 8, 1, 1}; /* td_dtype_size, inlined */
     td_tensor *const *in = n->in;
     td_meta *m = &n->meta[0];
     m->ndim = in[0]->ndim;
@@ -104,7 +103,7 @@ static int run_flat(td_node *n, td_loop f, int64_t numel) {
     for (int i = 0; i < m->ndim; i++) m->shape[i] = in[0]->shape[i];
     if (!(n->out[0] = td_empty(m->shape, m->ndim, m->dtype))) return -1;
     char *p[TD_ITER_MAX];
-    int64_t s[TD_ITER_MAX], es = esize[m->dtype];
+    int64_t s[TD_ITER_MAX], es = td_dtype_sizes[m->dtype];
     p[0] = n->out[0]->storage->data, s[0] = es;
     for (int k = 0; k < n->nin; k++)
         p[k + 1] = (char *)in[k]->storage->data + in[k]->offset * es, s[k + 1] = es;
@@ -166,15 +165,16 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
         n.in = local;
     }
     if (rec && td_record(&n) < 0) goto fail;
-    td_release(old);
+    if (old) td_release(old);
     if (preset) { /* after td_record saved the input versions: the old values are gone */
         td_bump_version(out[0]);
         td_node *h = out[0]->grad_fn;
         if (rec && h && h->saved_out[0]) /* but the saved output is this new value */
             h->out_version[0] = out[0]->storage->version;
     }
-    td_free(n.ctx);
-    for (k = preset; k < n.nout; k++) out[k] = n.out[k];
+    if (n.ctx) td_free(n.ctx);
+    if (!preset) out[0] = n.out[0]; /* not a loop: gcc made that one a memcpy call */
+    if (n.nout > 1) out[1] = n.out[1];
     return n.nout;
 alloc_fail:;
     char msg[512];

@@ -119,11 +119,10 @@ static void iter_range(const iter *it, int64_t begin, int64_t end, td_loop loop,
  * p[], byte strides s[] and the element count. One pass per operand, no calls: this runs for
  * every 4-element add. */
 static bool flat(td_tensor *const *ops, int nops, char **p, int64_t *s, int64_t *total) {
-    static const int8_t esize[TD_NDTYPES] = {4, 8, 8, 1, 1}; /* td_dtype_size, inlined */
     const td_tensor *o = ops[0];
     for (int k = 0; k < nops; k++) {
         const td_tensor *t = ops[k];
-        int64_t es = esize[t->dtype], n = 1;
+        int64_t es = td_dtype_sizes[t->dtype], n = 1;
         p[k] = (char *)t->storage->data + t->offset * es;
         s[k] = es;
         int i = t->ndim - 1;

@@ -7,6 +7,8 @@
 
 static td_tensor *free_tensors; /* structs reused through their grad field */
 
+const uint8_t td_dtype_sizes[TD_NDTYPES] = {4, 8, 8, 1, 1}; /* float32 float64 int64 uint8 bool */
+
 /* Elements above this are refused before any allocation ("absurd sizes"): 2^40 bytes. */
 #define MAX_BYTES ((int64_t)1 << 40)
 
@@ -37,7 +39,11 @@ td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
         td_error("at most %d dims are supported, got %d", TD_MAX_DIMS, ndim);
         return NULL;
     }
-    int64_t n = 1, esz = (int64_t)td_dtype_size(dt), limit = MAX_BYTES / esz;
+    if ((unsigned)dt >= TD_NDTYPES) {
+        td_error("unknown dtype %d", (int)dt);
+        return NULL;
+    }
+    int64_t n = 1, esz = td_dtype_sizes[dt], limit = MAX_BYTES / esz;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             td_error("negative size %lld in shape %s", (long long)shape[i],

@@ -13,7 +13,7 @@ for _, name in ipairs({
   F[name] = tide[name]
 end
 
--- y = x W^T + b, W out x in, b nil or out; x is ... x in (addmm when x is 2-D)
+-- y = x W^T + b, W out x in, b nil or out; x is ... x in (tide.linear with a bias)
 function F.linear(x, w, b)
   if not tide.is_tensor(x) or not tide.is_tensor(w) then
     error("nn.F.linear: expected tensors x and w, got " .. type(x) .. " and " .. type(w), 2)
@@ -21,9 +21,9 @@ function F.linear(x, w, b)
   if b ~= nil and not tide.is_tensor(b) then
     error("nn.F.linear: bias must be a tensor or nil, got " .. type(b), 2)
   end
-  if x:dim() == 2 then return b and tide.addmm(b, x, w:t()) or x:mm(w:t()) end
-  local y = x:matmul(w:t())
-  return b and y + b or y
+  if b then return tide.linear(x, w, b) end
+  if x:dim() == 2 then return x:mm(w:t()) end
+  return x:matmul(w:t())
 end
 
 -- softmax(q k^T * scale + mask) v over the last two dims (q: ... x L x d, k: ... x S x d,

@@ -63,9 +63,9 @@ function Linear:forward(x)                   -- x: ... x in -> ... x out
           self.in_features, x:size(-1), table.concat(x.shape, "x")), 2)
   end
   local w, b = self.weight, self.bias
-  if x:dim() == 2 then return b and tide.addmm(b, x, w:t()) or x:mm(w:t()) end
-  local y = x:matmul(w:t())
-  return b and y + b or y
+  if b then return tide.linear(x, w, b) end  -- one op: gradients come out in W's own layout
+  if x:dim() == 2 then return x:mm(w:t()) end
+  return x:matmul(w:t())
 end
 
 ---- shape and regularisation ------------------------------------------------------------------
