@@ -643,7 +643,7 @@ OPS = {
     # linear algebra
     "matmul": binary(torch.matmul), "mm": binary(torch.mm), "bmm": binary(torch.bmm),
     "mv": binary(torch.mv), "dot": binary(torch.dot), "outer": binary(torch.outer),
-    "addmm": addmm,
+    "addmm": addmm, "linear": lambda x, a: F.linear(x[0], x[1], x[2]),
     # neural
     "softmax": lambda x, a: torch.softmax(x[0], D(a[0])),
     "log_softmax": lambda x, a: torch.log_softmax(x[0], D(a[0])),

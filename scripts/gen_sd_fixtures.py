@@ -117,8 +117,8 @@ def vision():
     y = m.train()(xg)
     (y * w).sum().backward()
     io = {"input": x, "output": out, "w": w, "train_output": y, "grad_input": xg.grad,
-          "grad_0.weight": m[0].weight.grad, "running_mean": bn.running_mean,
-          "running_var": bn.running_var}
+          "grad_0.weight": m[0].weight.grad, "running_mean": bn.running_mean.clone(),
+          "running_var": bn.running_var.clone()}  # clones: load_state_dict copies in place
     m.load_state_dict(state)                 # the file holds the state before the train forward
     save("vision", m, io)
 

@@ -239,7 +239,8 @@ static int no_dups(char **s, int n, const char *what, const char *kind) {
 
 /* offsets and sizes, after sorting by offsets (FORMATS.md rules 3-5) */
 static int check_layout(header *h, uint64_t data_len, const char *what) {
-    qsort(h->e, (size_t)h->n, sizeof(entry), cmp_offsets);
+    if (h->n > 0) /* an empty header has no entry array: qsort must not see NULL */
+        qsort(h->e, (size_t)h->n, sizeof(entry), cmp_offsets);
     uint64_t pos = 0;
     for (int i = 0; i < h->n; i++) {
         entry *e = &h->e[i];

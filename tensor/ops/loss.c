@@ -130,6 +130,12 @@ static int class_shape(td_node *n, layout *lay, int64_t *shape, int *ndim) {
                                                                                (size_t)x->ndim)
                            : t->ndim == *ndim &&
                                  !memcmp(t->shape, shape, sizeof(int64_t) * (size_t)*ndim);
+    if (!same && lay->probs && t->ndim == *ndim &&
+        !memcmp(t->shape, shape, sizeof(int64_t) * (size_t)*ndim)) /* float class labels */
+        return td_error("%s: target is %s of shape %s for input %s: class indices must be int64 "
+                        "(or the target probabilities of shape %s)",
+                        fn, td_dtype_name(t->dtype), td_shape_str(t->shape, t->ndim, s1, sizeof s1),
+                        td_shape_str(x->shape, x->ndim, s2, sizeof s2), s2);
     if (!same)
         return td_error("%s: target shape %s does not match input %s (expected %s %s)", fn,
                         td_shape_str(t->shape, t->ndim, s1, sizeof s1),

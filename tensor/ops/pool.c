@@ -123,6 +123,30 @@ MAX_ROW(f64, double, 0, max_rown_f64)
             }                                                                                      \
         return nan;                                                                                \
     }                                                                                              \
+    /* MaxPool2d(2), the common case: one pass per output row over two input rows, the four     \
+     * candidates compared in window order with selects, so the loop vectorises */                 \
+    static int max_2x2_##sfx(const pool *p, const T *restrict x, T *restrict y,                    \
+                             int32_t *restrict at) {                                               \
+        int64_t W = p->W, OW = p->OW;                                                              \
+        int nan = 0;                                                                               \
+        for (int64_t oy = 0; oy < p->OH; oy++) {                                                   \
+            const T *r0 = x + 2 * oy * W, *r1 = r0 + W;                                            \
+            T *yr = y + oy * OW;                                                                   \
+            int32_t *ar = at ? at + oy * OW : NULL, i0 = (int32_t)(2 * oy * W);                    \
+            for (int64_t ox = 0; ox < OW; ox++) {                                                  \
+                T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];          \
+                nan |= (a != a) | (b != b) | (c != c) | (d != d);                                  \
+                int32_t q = i0 + (int32_t)(2 * ox), best = q;                                      \
+                T m = a;                                                                           \
+                best = b > m ? q + 1 : best, m = b > m ? b : m;                                    \
+                best = c > m ? q + (int32_t)W : best, m = c > m ? c : m;                           \
+                best = d > m ? q + (int32_t)W + 1 : best, m = d > m ? d : m;                       \
+                yr[ox] = m;                                                                        \
+                if (ar) ar[ox] = best;                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        return nan;                                                                                \
+    }                                                                                              \
     static void max_fwd_##sfx(void *vp, int64_t u) {                                               \
         const pool *p = vp;                                                                        \
         int64_t W = p->W, OW = p->OW, sw = p->sw;                                                  \
@@ -130,7 +154,9 @@ MAX_ROW(f64, double, 0, max_rown_f64)
         int nan = 0;                                                                               \
         if (p->kh == p->sh && p->kw == p->sw && p->ph == 0 && p->pw == 0) {                        \
             T *y = (T *)p->y + u * p->OH * OW;                                                     \
-            if (max_tiles_##sfx(p, x, y, p->at ? p->at + u * p->OH * OW : NULL))                   \
+            int32_t *at = p->at ? p->at + u * p->OH * OW : NULL;                                   \
+            if (p->kh == 2 && p->kw == 2 ? max_2x2_##sfx(p, x, y, at)                              \
+                                         : max_tiles_##sfx(p, x, y, at))                           \
                 max_exact_##sfx(p, u);                                                             \
             return;                                                                                \
         }                                                                                          \

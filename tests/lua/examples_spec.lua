@@ -1,6 +1,7 @@
 -- tests/lua/examples_spec.lua: every examples/*.lua runs through the tide program, so examples
 -- cannot rot. Each runs with --smoke (a few batches, no result check; files go to a temporary
--- directory) and must exit with status 0 and print its closing line.
+-- directory; one thread: the batches are tiny) and must exit with status 0 and print its
+-- closing line.
 local TIDE = (os.getenv("TIDE_BUILD") or "build") .. "/tide"
 
 local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directory), closing words
@@ -33,7 +34,7 @@ describe("examples", function()
   for _, e in ipairs(SMOKE) do
     local name, opts, closing = e[1], e[2], e[3]
     it(name .. ".lua runs" .. (opts and " (--smoke)" or ""), function()
-      local cmd = ("%s examples/%s.lua %s 2>&1"):format(TIDE, name,
+      local cmd = ("%s --threads 1 examples/%s.lua %s 2>&1"):format(TIDE, name,
                   opts and ("--smoke " .. opts:format(dir)) or "")
       local p = io.popen(cmd)
       local out = p:read("a")

@@ -67,6 +67,7 @@ local rows = {
   outer = {function(a, b) return tide.outer(a, b) end, {r(3), r(4)}},
   addmm = {function(c, a, b) return tide.addmm(c, a, b, {alpha = 0.5, beta = 2}) end,
            {r(3, 5), r(3, 4), r(4, 5)}},
+  linear = {function(x, w, b) return tide.linear(x, w, b) end, {r(2, 3, 4), T(r(4, 5)), r(5)}},
   view = {function(a) return a:view(4, 3) end, {r(3, 4)}},
   reshape = {function(a) return a:reshape(-1) end, {T(r(4, 3))}},
   transpose = {function(a) return a:transpose(1, 3) end, {r(2, 3, 4)}},

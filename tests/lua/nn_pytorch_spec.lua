@@ -12,11 +12,12 @@ local RTOL = 1e-4
 
 local function shape(t) return #t.shape == 0 and "scalar" or table.concat(t.shape, "x") end
 
--- |a - b| <= RTOL (|b| + 1e-3 * max|b|) elementwise, float32 against PyTorch's float32
+-- |a - b| <= RTOL (|b| + 0.1 max|b|) elementwise: float32 against PyTorch's float32, whose
+-- sums (BatchNorm's batch statistics and their gradients) round differently
 local function close(got, want, what)
   assert.same(want.shape, got.shape, what .. " shape")
   local g, w = got:double(), want:double()
-  local tol = (w:abs() + w:abs():max():item() * 1e-3) * RTOL
+  local tol = (w:abs() + w:abs():max():item() * 0.1) * RTOL
   local bad = ((g - w):abs() - tol):max():item()
   assert(bad <= 0, ("%s: off by %g beyond tolerance (max diff %g)"):format(what, bad,
          H.maxdiff(g, w)))
@@ -96,7 +97,8 @@ describe("PyTorch state dicts load and give PyTorch's outputs", function()
     local x, h0 = io.input:clone(), io.h0:clone()
     x.requires_grad, h0.requires_grad = true, true
     local y = m(x, h0)
-    (y * io.w):sum():backward()
+    local loss = (y * io.w):sum()
+    loss:backward()
     close(x.grad, io.grad_input, "GRU grad input")
     close(h0.grad, io.grad_h0, "GRU grad h0")
     close(m.weight_hh_l0.grad, io.grad_weight_hh_l0, "GRU grad weight_hh_l0")
@@ -123,7 +125,8 @@ describe("PyTorch state dicts load and give PyTorch's outputs", function()
     x.requires_grad = true
     local y = m(x)
     close(y, io.train_output, "vision train output")
-    (y * io.w):sum():backward()
+    local loss = (y * io.w):sum()
+    loss:backward()
     close(x.grad, io.grad_input, "vision grad input")
     close(m[1].weight.grad, io["grad_0.weight"], "vision grad ConvTranspose2d weight")
     close(m[7].running_mean, io.running_mean, "running_mean after a train step")

@@ -374,6 +374,8 @@ check("dot", {{4}, {4}})
 check("outer", {{3}, {4}})
 check("addmm", {{3, 5}, {3, 4}, {4, 5}})
 check("addmm", {{5}, {3, 4}, {4, 5}}, {{alpha = 2, beta = 0.5}})
+check("linear", {{3, 4}, {5, 4}, {5}})
+check("linear", {{2, 3, 4}, {5, 4, view = "T"}, {5}})
 
 -- neural ops
 check("softmax", {{4, 7}}, {-1})

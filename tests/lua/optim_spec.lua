@@ -638,6 +638,38 @@ describe("schedulers match PyTorch 1.13", function()
   end)
 end)
 
+describe("per-group options of AdamW, RMSprop and Adagrad match PyTorch 1.13", function()
+  local GROUPS = {  -- 3 steps of w1 and w2 (%.12g), from the G part of the script at the end
+    adamw = {{0.574999999, -1.32500000033, 1.80000000017, 2.750000001, 0.954045454545, -1.95061290323, 0.285589285714},
+      {0.645501555642, -1.15926366246, 1.61023906195, 2.51928203819, 0.90827787861, -1.90128599847, 0.320184334061},
+      {0.711097282594, -1.00273038454, 1.4303696126, 2.31909896934, 0.862749698728, -1.85203491191, 0.353547230148}},
+    rmsprop = {{0.600503771425, -1.39949622184, 1.89949622016, 2.89949622858, 0.9, -1.85, 0.29},
+      {0.663741164919, -1.33040434843, 1.82911630208, 2.83625883508, 0.773130823038, -1.66382484827, 0.341685247414},
+      {0.711239892628, -1.27486938093, 1.77184407208, 2.78876010737, 0.648882945765, -1.48035701378, 0.390800455778}},
+    adagrad = {{0.59999999999, -1.4, 1.9, 2.90000000001, 0.866666666667, -1.82857142857, 0.316666666667},
+      {0.641646336491, -1.35451211665, 1.85366519355, 2.85835366351, 0.771600711293, -1.70620732566, 0.361933154892},
+      {0.666065024759, -1.32696568095, 1.82543923931, 2.83393497524, 0.695649107729, -1.60656741655, 0.394830796012}},
+  }
+  local MAKE = {
+    adamw = function(a, b, c) return optim.AdamW({{params = {a}, weight_decay = 0.5, amsgrad = true},
+                                                  {params = {b, c}, lr = 0.05, eps = 0.1}}, {lr = 0.1}) end,
+    rmsprop = function(a, b, c) return optim.RMSprop({{params = {a}, centered = true},
+      {params = {b, c}, lr = 0.02, momentum = 0.5, eps = 0.1}}, {lr = 0.01}) end,
+    adagrad = function(a, b, c) return optim.Adagrad({{params = {a}, lr_decay = 0.5},
+                                                      {params = {b, c}, lr = 0.2, eps = 0.5}}, {lr = 0.1}) end,
+  }
+  for name, make in pairs(MAKE) do
+    it(name, function()
+      local w1, w2, w3, loss = problem("float64")
+      local opt = make(w1, w2, w3)
+      for step = 1, 3 do
+        train(opt, loss, 1)
+        close(values(w1, w2), GROUPS[name][step], 1e-10, name .. " groups, step " .. step)
+      end
+    end)
+  end
+end)
+
 describe("nn.utils.clip_grad_norm_", function()
   local function params()
     local a, b = tide.zeros(2, {requires_grad = true}), tide.zeros(2, 2, {requires_grad = true})
@@ -731,6 +763,17 @@ CASES = {  # CASES below, in PyTorch's spelling
 print("local REF = {")
 for name, make in CASES.items(): emit(name, traj(make))
 print("}")
+G = {  # MAKE of the per-group describe: 3 steps at %.12g
+    "adamw": lambda a, b, c: O.AdamW([{"params": [a], "weight_decay": 0.5, "amsgrad": True},
+                                      {"params": [b, c], "lr": 0.05, "eps": 0.1}], lr=0.1),
+    "rmsprop": lambda a, b, c: O.RMSprop([{"params": [a], "centered": True}, {"params": [b, c],
+                                          "lr": 0.02, "momentum": 0.5, "eps": 0.1}], lr=0.01),
+    "adagrad": lambda a, b, c: O.Adagrad([{"params": [a], "lr_decay": 0.5},
+                                          {"params": [b, c], "lr": 0.2, "eps": 0.5}], lr=0.1),
+}
+for name, make in G.items():
+    rows = ["{" + ", ".join("%.12g" % x for x in r) + "}" for r in traj(make)[:3]]
+    print("    %s = {%s}," % (name, ",\n      ".join(rows)))
 M = [1.0, 0.9, 0.95, 0.91, 0.92, 0.905, 0.85, 0.86, 0.87, 0.88, 0.84, 0.845]
 SCHED = {  # SCHED below
     "step": lambda o: L.StepLR(o, step_size=3, gamma=0.5),

@@ -109,6 +109,11 @@ function MultiheadAttention:forward(q, k, v, opts)
   if q:size(-1) ~= d or k:size(-1) ~= d or v:size(-1) ~= d then
     bad("expected " .. d .. " features in the last dim")
   end
+  local dt = self.in_proj_weight.dtype
+  if q.dtype ~= dt or k.dtype ~= dt or v.dtype ~= dt then
+    bad(("expected %s inputs (the dtype of its parameters), got %s, %s and %s"):format(dt,
+        q.dtype, k.dtype, v.dtype))
+  end
   local unbatched = nd == 2
   local x, kk, vv = q, k, v
   if unbatched then

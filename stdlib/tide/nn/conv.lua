@@ -8,7 +8,7 @@ local init = require "tide.nn.init_fns"
 local U = require "tide.nn.util"
 
 local Module, Parameter, is_tensor = M.Module, M.Parameter, tide.is_tensor
-local options, shape = U.options, U.shape
+local options, shape, call = U.options, U.shape, U.call
 
 -- "3" or "{3, 5}"
 local function size_str(s)
@@ -120,7 +120,7 @@ end
 function Conv2d:forward(x)
   check_image(self, x)
   check_channels(self, x, self.in_channels)
-  return tide.conv2d(x, self.weight, self.bias, conv_opts(self))
+  return call(self, tide.conv2d, x, self.weight, self.bias, conv_opts(self))
 end
 
 local ConvTranspose2d = Module:extend("ConvTranspose2d")
@@ -139,7 +139,7 @@ end
 function ConvTranspose2d:forward(x)
   check_image(self, x)
   check_channels(self, x, self.in_channels)
-  return tide.conv_transpose2d(x, self.weight, self.bias, conv_opts(self))
+  return call(self, tide.conv_transpose2d, x, self.weight, self.bias, conv_opts(self))
 end
 
 ---- pooling ---------------------------------------------------------------------------------
@@ -152,6 +152,12 @@ local function pool(name, op)
     self.kernel_size = pair(cfg, "kernel_size", k, true)
     self.stride = o.stride and pair(cfg, "stride", o.stride, true) or self.kernel_size
     self.padding = pair(cfg, "padding", o.padding, false)
+    for i = 1, 2 do                          -- PyTorch's rule: no window of padding alone
+      if 2 * self.padding[i] > self.kernel_size[i] then
+        error(("%s: padding %s must be at most half the kernel size"):format(cfg,
+              size_str(o.padding)), 3)
+      end
+    end
     self._k, self._opts = k, o
   end
   function cls:config()
@@ -164,21 +170,23 @@ local function pool(name, op)
   function cls:extra_repr() return self:config():match("^" .. name .. "%((.*)%)$") end
   function cls:forward(x)
     check_image(self, x)
-    return tide[op](x, self.kernel_size, {stride = self.stride, padding = self.padding})
+    return call(self, tide[op], x, self.kernel_size, {stride = self.stride, padding = self.padding})
   end
   return cls
 end
 
 local AdaptiveAvgPool2d = Module:extend("AdaptiveAvgPool2d")
-function AdaptiveAvgPool2d:init(out)
-  self.output_size = pair("AdaptiveAvgPool2d(" .. size_str(out) .. ")", "output_size", out, true)
+function AdaptiveAvgPool2d:init(out, opts)
+  local cfg = "AdaptiveAvgPool2d(" .. size_str(out) .. ")"
+  self.output_size = pair(cfg, "output_size", out, true)
+  options(cfg, opts, {})
   self._out = out
 end
 function AdaptiveAvgPool2d:config() return "AdaptiveAvgPool2d(" .. size_str(self._out) .. ")" end
 function AdaptiveAvgPool2d:extra_repr() return size_str(self._out) end
 function AdaptiveAvgPool2d:forward(x)
   check_image(self, x)
-  return tide.adaptive_avg_pool2d(x, self.output_size)
+  return call(self, tide.adaptive_avg_pool2d, x, self.output_size)
 end
 
 return {

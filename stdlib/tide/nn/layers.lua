@@ -6,7 +6,8 @@ local M = require "tide.nn.module"
 local init = require "tide.nn.init_fns"
 
 local Module, Parameter, is_tensor = M.Module, M.Parameter, tide.is_tensor
-local options = require("tide.nn.util").options
+local U = require "tide.nn.util"
+local options, call = U.options, U.call
 
 local function check_input(self, x)
   if not is_tensor(x) then
@@ -63,6 +64,7 @@ function Linear:forward(x)                   -- x: ... x in -> ... x out
           self.in_features, x:size(-1), table.concat(x.shape, "x")), 2)
   end
   local w, b = self.weight, self.bias
+  if x.dtype ~= w.dtype then U.dtype_error(self, x, w.dtype, 2) end
   if b then return tide.linear(x, w, b) end  -- one op: gradients come out in W's own layout
   if x:dim() == 2 then return x:mm(w:t()) end
   return x:matmul(w:t())
@@ -74,36 +76,43 @@ local Identity = Module:extend("Identity")
 function Identity.forward(_, x) return x end
 
 local Flatten = Module:extend("Flatten")
-function Flatten:init(start_dim, end_dim)
+function Flatten:init(start_dim, end_dim, opts)
+  local cfg = ("Flatten(%s, %s)"):format(tostring(start_dim or 2), tostring(end_dim or -1))
   self.start_dim, self.end_dim = start_dim or 2, end_dim or -1
+  if math.type(self.start_dim) ~= "integer" or math.type(self.end_dim) ~= "integer" then
+    error(cfg .. ": start_dim and end_dim must be integers", 3)
+  end
+  options(cfg, opts, {})
 end
 function Flatten:extra_repr() return ("start_dim=%d, end_dim=%d"):format(self.start_dim, self.end_dim) end
 function Flatten:forward(x)
   check_input(self, x)
-  return x:flatten(self.start_dim, self.end_dim)
+  return call(self, x.flatten, x, self.start_dim, self.end_dim)
 end
 
 local Dropout = Module:extend("Dropout")
-function Dropout:init(p)
+function Dropout:init(p, opts)
   p = p or 0.5
   if type(p) ~= "number" or p < 0 or p > 1 then
     error("Dropout(" .. tostring(p) .. "): p must be a probability in [0, 1]", 3)
   end
+  options("Dropout(" .. p .. ")", opts, {})
   self.p = p
 end
 function Dropout:extra_repr() return "p=" .. self.p end
 function Dropout:forward(x)
   check_input(self, x)
-  return x:dropout(self.p, self.training)
+  return call(self, x.dropout, x, self.p, self.training)
 end
 
 ---- activations -----------------------------------------------------------------------------
 
 local function activation(name, method)
   local cls = Module:extend(name)
+  function cls.init(_, opts) options(name, opts, {}) end
   function cls:forward(x)
     check_input(self, x)
-    return x[method](x)
+    return call(self, x[method], x)
   end
   return cls
 end
@@ -125,16 +134,17 @@ end
 
 local function with_dim(name, method)
   local cls = activation(name, method)
-  function cls:init(dim)
+  function cls:init(dim, opts)
     if math.type(dim) ~= "integer" then
       error(name .. ": dim must be an integer (e.g. nn." .. name .. "(-1)), got " .. tostring(dim), 3)
     end
+    options(name .. "(" .. dim .. ")", opts, {})
     self.dim = dim
   end
   function cls:extra_repr() return "dim=" .. self.dim end
   function cls:forward(x)
     check_input(self, x)
-    return x[method](x, self.dim)
+    return call(self, x[method], x, self.dim)
   end
   return cls
 end

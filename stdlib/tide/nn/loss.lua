@@ -2,6 +2,7 @@
 -- tide.* op (doc/nn_functional.md) with the options given to the constructor.
 local tide = require "tide"
 local M = require "tide.nn.module"
+local call = require("tide.nn.util").call
 
 local Module = M.Module
 
@@ -54,7 +55,7 @@ local function loss(name, op, extra, reductions)
       error(("%s: expected input and target tensors, got %s and %s"):format(self:config(),
             type(input), type(target)), 2)
     end
-    return tide[op](input, target, self._opts)
+    return call(self, tide[op], input, target, self._opts)
   end
   return cls
 end

@@ -7,7 +7,7 @@ local init = require "tide.nn.init_fns"
 local U = require "tide.nn.util"
 
 local Module, Parameter, is_tensor = M.Module, M.Parameter, tide.is_tensor
-local options, shape, opts_str = U.options, U.shape, U.opts_str
+local options, shape, opts_str, call = U.options, U.shape, U.opts_str, U.call
 
 local function posint(cfg, what, v, lvl)
   local n = type(v) == "number" and math.tointeger(v)
@@ -83,8 +83,8 @@ local function batchnorm(name, dims, what)
     end
     local rm, rv = self.running_mean, self.running_var
     if not self.track_running_stats then rm, rv = nil, nil end
-    return tide.batch_norm(x, rm, rv, self.weight, self.bias,
-                           {training = training, momentum = self.momentum, eps = self.eps})
+    return call(self, tide.batch_norm, x, rm, rv, self.weight, self.bias,
+                {training = training, momentum = self.momentum, eps = self.eps})
   end
   return cls
 end
@@ -125,7 +125,7 @@ function LayerNorm:forward(x)
     error(("%s: expected input ending in %s, got %s"):format(self:config(),
           table.concat(ns, "x"), shape(x)), 2)
   end
-  return tide.layer_norm(x, ns, self.weight, self.bias, {eps = self.eps})
+  return call(self, tide.layer_norm, x, ns, self.weight, self.bias, {eps = self.eps})
 end
 
 ---- Embedding -------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ function Embedding:forward(idx)
     error(("%s: expected int64 indices, got %s (input %s)"):format(self:config(), idx.dtype,
           shape(idx)), 2)
   end
-  return tide.embedding(idx, self.weight)
+  return call(self, tide.embedding, idx, self.weight)
 end
 
 return {

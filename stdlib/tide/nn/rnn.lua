@@ -154,7 +154,10 @@ function RNNBase:forward(x, state)
       self.input_size, x:size(-1), U.shape(x)))
   end
   local p = self.weight_ih_l0
-  if x.dtype ~= p.dtype then
+  if not x.dtype:match("^float") then
+    self:fail(("expected a %s input (the dtype of its parameters), got %s (input %s)"):format(
+      p.dtype, x.dtype, U.shape(x)))
+  elseif x.dtype ~= p.dtype then
     self:fail(("input is %s but the parameters are %s (use :to(\"%s\"))"):format(
       x.dtype, p.dtype, x.dtype))
   end

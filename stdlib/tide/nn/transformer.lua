@@ -97,6 +97,11 @@ function EncoderLayer:forward(x, opts)                 -- x: B x T x d (T x B x 
     error(("%s: expected input %s x %d, got %s"):format(cfg,
           self.batch_first and "B x T" or "T x B", self.d_model, shape(x)), 2)
   end
+  local dt = self.linear1.weight.dtype
+  if x.dtype ~= dt then
+    error(("%s: expected a %s input (the dtype of its parameters), got %s (input %s)"):format(cfg,
+          dt, x.dtype, shape(x)), 2)
+  end
   local o = options(cfg, opts, CALL_DEFAULTS, 3)
   if self.norm_first then
     x = x + self:_sa(self.norm1(x), o)
@@ -114,17 +119,18 @@ local Encoder = Module:extend("TransformerEncoder")
 -- either way one layer is cloned n times, so the layers start equal, as in PyTorch.
 -- opts.norm: a module applied after the last layer, or true for LayerNorm(d_model).
 function Encoder:init(layer, n, opts)
-  local cfg = ("TransformerEncoder(%s, %s)"):format(is_module(layer) and tostring(layer:config())
-                                                    or type(layer), tostring(n))
   local proto = layer
   if not (is_module(layer) and getmetatable(layer) == EncoderLayer) then
     if type(layer) ~= "table" or is_module(layer) then
-      error(cfg .. ": expected a TransformerEncoderLayer or its options {d_model=, nhead=, ...}", 3)
+      error(("TransformerEncoder(%s, %s): expected a TransformerEncoderLayer or its options "
+             .. "{d_model=, nhead=, ...}"):format(is_module(layer) and layer:config() or type(layer),
+             tostring(n)), 3)
     end
     local lo = {}
     for k, v in pairs(layer) do if k ~= "d_model" and k ~= "nhead" then lo[k] = v end end
     proto = EncoderLayer(layer.d_model, layer.nhead, lo)
   end
+  local cfg = ("TransformerEncoder(%s, %s)"):format(proto:config(), tostring(n))
   n = posint(cfg, "num_layers", n)
   local o = options(cfg, opts, {norm = false})
   local list = {}
@@ -183,6 +189,9 @@ function PositionalEncoding:forward(x)                -- x: B x T x d (T x B x d
   if not is_tensor(x) or x:dim() ~= 3 or x:size(3) ~= self.d_model then
     error(("%s: expected input %s x %d, got %s"):format(cfg, self.batch_first and "B x T" or "T x B",
           self.d_model, is_tensor(x) and shape(x) or type(x)), 2)
+  end
+  if not x.dtype:match("^float") then
+    error(("%s: expected a float input, got %s (input %s)"):format(cfg, x.dtype, shape(x)), 2)
   end
   local T = x:size(self.batch_first and 2 or 1)
   if T > self.max_len then

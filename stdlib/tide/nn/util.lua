@@ -1,5 +1,6 @@
 -- stdlib/tide/nn/util.lua: what the layer files share: options tables checked against their
--- defaults, a tensor's shape as "8x3x28x28", and a layer's non-default options for tostring.
+-- defaults, a tensor's shape as "8x3x28x28", op errors re-raised naming the layer, and a layer's
+-- non-default options for tostring.
 local U = {}
 
 -- opts checked against defaults (unknown keys are errors), raised at level lvl: the caller of
@@ -20,6 +21,21 @@ function U.options(cfg, o, defaults, lvl)
 end
 
 function U.shape(x) return #x.shape == 0 and "scalar" or table.concat(x.shape, "x") end
+
+-- f(...) for layer m: an error of the op (whose message names the op and the shapes) is raised
+-- again as "<m's config>: <message>", at the caller of m's forward
+local function rethrow(m, ok, ...)
+  if ok then return ... end
+  local msg = tostring((...)):gsub("^[^\n]-%.lua:%d+: ", "")
+  error(m:config() .. ": " .. msg, 2)
+end
+function U.call(m, f, ...) return rethrow(m, pcall(f, ...)) end
+
+-- the error for an input x whose dtype is not that of layer m's parameters
+function U.dtype_error(m, x, dtype, lvl)
+  error(("%s: expected a %s input (the dtype of its parameters), got %s (input %s)"):format(
+        m:config(), dtype, x.dtype, U.shape(x)), lvl + 1)
+end
 
 -- the options that differ from the defaults, as ", {k = v, ...}"; same(v, d) and str(v)
 -- compare and print values (pairs such as {h, w} need their own)
