@@ -3,15 +3,7 @@
 -- 0.013 after the default 5 epochs; ends with an error when it is not reached. Writes 8 test
 -- images (top row) and their reconstructions (bottom row) to build/autoencoder.png.
 -- Usage: tide examples/autoencoder.lua [--epochs N] [--out PATH] [--smoke]
-local opt = {epochs = 5, out = "build/autoencoder.png"}
-local i = 1
-while arg[i] do                            -- --name value, --smoke
-  local k = arg[i]:match("^%-%-(%w+)$")
-  if k == "smoke" then opt.smoke = true
-  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
-  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
-  i = i + 1
-end
+local opt = tide.args{epochs = 5, out = "build/autoencoder.png", smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 tide.manual_seed(0)

@@ -5,15 +5,7 @@
 -- nats per byte (5.55 is chance), in a few minutes on 2 cores; ends with an error otherwise.
 -- The loss curve goes to build/char_lstm_loss.png.
 -- Usage: tide examples/char_lstm.lua [--epochs N] [--plot PATH] [--smoke]
-local opt = {epochs = 1, plot = "build/char_lstm_loss.png"}
-local i = 1
-while arg[i] do                            -- --name value, --smoke
-  local k = arg[i]:match("^%-%-(%w+)$")
-  if k == "smoke" then opt.smoke = true
-  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
-  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
-  i = i + 1
-end
+local opt = tide.args{epochs = 1, plot = "build/char_lstm_loss.png", smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 local CharLSTM = nn.Module:extend("CharLSTM")

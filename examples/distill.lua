@@ -6,15 +6,7 @@
 -- Expected: the teacher at 89% test accuracy or more and the distilled student at 82% or
 -- more (the student on labels alone reaches about 81.5%); ends with an error otherwise.
 -- Usage: tide examples/distill.lua [--epochs N] [--smoke]   (N: student epochs, 15)
-local opt = {epochs = 15}
-local i = 1
-while arg[i] do                            -- --name value, --smoke
-  local k = arg[i]:match("^%-%-(%w+)$")
-  if k == "smoke" then opt.smoke = true
-  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
-  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
-  i = i + 1
-end
+local opt = tide.args{epochs = 15, smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 tide.manual_seed(0)

@@ -5,15 +5,7 @@
 -- when the accuracy is not reached.
 -- Usage: tide examples/fashion_cnn.lua [--epochs N] [--plot PATH] [--smoke]
 -- (--smoke: 1 epoch on 512 training and 512 test images, no accuracy check: the test suite)
-local opt = {epochs = 5, plot = "build/loss.png"}
-local i = 1
-while arg[i] do                            -- --name value, --smoke
-  local k = arg[i]:match("^%-%-(%w+)$")
-  if k == "smoke" then opt.smoke = true
-  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
-  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
-  i = i + 1
-end
+local opt = tide.args{epochs = 5, plot = "build/loss.png", smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 tide.manual_seed(0)

@@ -3,15 +3,7 @@
 -- least 87.5% test accuracy after the default 5 epochs (above 83% after one); ends with an error
 -- when it is not reached. The loss curve goes to build/mlp_loss.png.
 -- Usage: tide examples/fashion_mlp.lua [--epochs N] [--plot PATH] [--smoke]
-local opt = {epochs = 5, plot = "build/mlp_loss.png"}
-local i = 1
-while arg[i] do                            -- --name value, --smoke
-  local k = arg[i]:match("^%-%-(%w+)$")
-  if k == "smoke" then opt.smoke = true
-  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
-  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
-  i = i + 1
-end
+local opt = tide.args{epochs = 5, plot = "build/mlp_loss.png", smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 tide.manual_seed(0)

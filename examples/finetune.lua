@@ -6,15 +6,7 @@
 -- frozen random CNN. Expected: at least 90% test accuracy on the new classes with the
 -- pretrained features, and more than with the random ones; ends with an error otherwise.
 -- Usage: tide examples/finetune.lua [--epochs N] [--smoke]   (N: epochs of the head, 10)
-local opt = {epochs = 10}
-local i = 1
-while arg[i] do                            -- --name value, --smoke
-  local k = arg[i]:match("^%-%-(%w+)$")
-  if k == "smoke" then opt.smoke = true
-  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
-  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
-  i = i + 1
-end
+local opt = tide.args{epochs = 10, smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 -- The examples of the classes in `set` (at most n), relabelled 1..#set in that order.

@@ -5,15 +5,7 @@
 -- loss below 1.9 nats per byte (5.55 is chance); ends with an error otherwise. The loss curve
 -- goes to build/gpt_loss.png.
 -- Usage: tide examples/gpt.lua [--epochs N] [--plot PATH] [--smoke]
-local opt = {epochs = 2, plot = "build/gpt_loss.png"}
-local i = 1
-while arg[i] do                            -- --name value, --smoke
-  local k = arg[i]:match("^%-%-(%w+)$")
-  if k == "smoke" then opt.smoke = true
-  elseif k and opt[k] then i = i + 1; opt[k] = tonumber(arg[i]) or arg[i]
-  else error("unknown argument " .. arg[i] .. " (see the top of " .. arg[0] .. ")", 0) end
-  i = i + 1
-end
+local opt = tide.args{epochs = 2, plot = "build/gpt_loss.png", smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 tide.manual_seed(0)
