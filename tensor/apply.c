@@ -74,6 +74,23 @@ static td_tensor *detach_history(td_tensor *t) {
     return old;
 }
 
+/* An in-place op under autograd whose backward reads its inputs (mul_, div_, clamp_, pow_...)
+ * overwrites a value it will need: as PyTorch does, it saves a copy of the original taken before
+ * the forward into *keep (left NULL when no input is the output); -1 + error. */
+static int saved_original(td_tensor *const *in, int nin, td_tensor *out, td_tensor **keep) {
+    bool reads_out = false;
+    for (int i = 0; i < nin; i++) reads_out = reads_out || in[i] == out;
+    if (!reads_out) return 0;
+    td_tensor *c = td_empty(out->shape, out->ndim, out->dtype);
+    if (!c) return -1;
+    if (td_copy_into(c, out) < 0) {
+        td_release(c);
+        return -1;
+    }
+    *keep = c;
+    return 0;
+}
+
 /* The fast path's test: op has a flat loop for in[0]'s dtype, and every input is contiguous with
  * in[0]'s shape and dtype, under TD_PAR_GRAIN elements (bigger ones go to the threaded path).
  * The loop, or NULL; *numel gets the element count. */
@@ -125,7 +142,7 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
     n.needs_grad = NULL;
     n.in_version = NULL;
     n.next = NULL;
-    td_tensor *local[TD_ITER_MAX], *old = NULL;
+    td_tensor *local[TD_ITER_MAX], *old = NULL, *keep = NULL;
     if (!(op->flags & TD_VARIN) && nin != op->nin)
         return td_error("%s: expected %d inputs, got %d", op->name, op->nin, nin);
     int64_t numel = 0;
@@ -146,6 +163,8 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
             return -1;
         n.out[0] = out[0];
         k = 1;
+        if (rec && !(op->flags & TD_GRAD_NOREAD) && saved_original(in, nin, out[0], &keep) < 0)
+            return -1;
     }
     if (fl) {
         if (run_flat(&n, fl, numel) < 0) goto alloc_fail;
@@ -161,6 +180,13 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
     }
     if (rec && preset && nin <= TD_ITER_MAX) {
         if (!(old = detach_history(out[0]))) goto fail;
+        if (keep) { /* backward reads the values the op overwrote: it gets the copy instead */
+            keep->grad_fn = old->grad_fn, keep->out_index = old->out_index;
+            keep->requires_grad = old->requires_grad;
+            old->grad_fn = NULL;
+            td_release(old);
+            old = keep, keep = NULL;
+        }
         for (int i = 0; i < nin; i++) local[i] = in[i] == out[0] ? old : in[i];
         n.in = local;
     }
@@ -181,6 +207,7 @@ alloc_fail:;
     snprintf(msg, sizeof msg, "%s", td_errmsg());
     td_error("%s: %s", op->name, msg); /* the allocator does not know the op */
 fail:
+    if (keep) td_release(keep);
     if (old) { /* give the history back */
         out[0]->grad_fn = old->grad_fn;
         old->grad_fn = NULL;

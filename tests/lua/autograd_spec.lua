@@ -102,6 +102,34 @@ describe("backward", function()
     tide.no_grad(function() x:add_(1) end)  -- how optimizers update
     close(x, {2, 3})
   end)
+
+  -- PyTorch saves a copy of what such an op overwrites; the gradients equal the out-of-place ones
+  it("differentiates in-place ops whose backward reads the value they overwrite", function()
+    local cases = {
+      mul_ = function(z, w) return z:mul_(w) end, div_ = function(z, w) return z:div_(w) end,
+      pow_ = function(z) return z:pow_(3) end, clamp_ = function(z) return z:clamp_(-1, 1) end,
+      abs_ = function(z) return z:abs_() end,
+      twice = function(z, w) return z:mul_(w):mul_(z:detach() + 1) end,
+    }
+    local plain = {
+      mul_ = function(z, w) return z * w end, div_ = function(z, w) return z / w end,
+      pow_ = function(z) return z:pow(3) end, clamp_ = function(z) return z:clamp(-1, 1) end,
+      abs_ = function(z) return z:abs() end,
+      twice = function(z, w) return (z * w) * (z * w):detach() + z * w end,
+    }
+    local X, W = {-1.5, 0.2, 0.7}, {0.5, -2, 3}
+    for name, f in pairs(cases) do
+      local grads = {}
+      for k, g in ipairs{f, plain[name]} do
+        local x = tide.tensor(X, {dtype = "float64", requires_grad = true})
+        local w = tide.tensor(W, {dtype = "float64", requires_grad = true})
+        local z = x * 2
+        g(z, w):sum():backward()
+        grads[k] = {x.grad:totable(), w.grad and w.grad:totable()}
+      end
+      assert.same(grads[2], grads[1], name)
+    end
+  end)
 end)
 
 describe("grad mode", function()
