@@ -125,9 +125,12 @@ describe("backward", function()
         local w = tide.tensor(W, {dtype = "float64", requires_grad = true})
         local z = x * 2
         g(z, w):sum():backward()
-        grads[k] = {x.grad:totable(), w.grad and w.grad:totable()}
+        grads[k] = {x.grad, w.grad or tide.zeros(3, {dtype = "float64"})}
       end
-      assert.same(grads[2], grads[1], name)
+      for i = 1, 2 do
+        local d = (grads[1][i] - grads[2][i]):abs():max():item()
+        assert.is_true(d < 1e-12, ("%s: gradient %d differs by %g"):format(name, i, d))
+      end
     end
   end)
 end)
