@@ -267,6 +267,32 @@ for _w in ("mlp", "cnn", "lstm", "autoencoder", "transformer"):
                         cmd_side(lambda n: lua("train.lua", n[0][6:]), TIDE_ENV, "tide"),
                         cmd_side(lambda n: peer_py("peer_train.py", n[0][6:]), PEER_ENV, "peer"),
                         ">=1.5", train=True))
+
+
+def renamed(side, new):
+    """side's run with its train_* RESULT line renamed to new: the same script measures the
+    variants below (a DataLoader, tide.fit) under names of their own."""
+    def go(names):
+        r = side(names)
+        r["out"] = re.sub(r"name=train_\w+", "name=" + new, r["out"])
+        return r
+    return go
+
+
+# issue 5's two end-to-end figures: the DataLoader's cost against tide's own in-memory batches
+# (>= 0.95: it adds < 5%), and the cnn trained through tide.fit against PyTorch's plain loop
+GROUPS.append(Group(["train_cnn_loader"], "samples/s",
+                    renamed(cmd_side(lambda n: lua("train.lua", "cnn", "--loader", "1"),
+                                     TIDE_ENV, "tide DataLoader"), "train_cnn_loader"),
+                    renamed(cmd_side(lambda n: lua("train.lua", "cnn"), TIDE_ENV,
+                                     "tide in-memory"), "train_cnn_loader"),
+                    ">=0.95", train=True))
+GROUPS.append(Group(["train_cnn_fit"], "samples/s",
+                    renamed(cmd_side(lambda n: lua("train.lua", "cnn", "--fit", "1"), TIDE_ENV,
+                                     "tide.fit"), "train_cnn_fit"),
+                    renamed(cmd_side(lambda n: peer_py("peer_train.py", "cnn"), PEER_ENV,
+                                     "peer"), "train_cnn_fit"),
+                    ">=1.0", train=True))
 UNITS = {"overhead_add": "ops/s", "overhead_autograd_step": "steps/s"}
 
 
