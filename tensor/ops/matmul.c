@@ -169,6 +169,7 @@ static int mat_of(const td_tensor *t, int nb, mat *m) {
         int j = i - (nb - tb);
         m->bst[i] = j < 0 || t->shape[j] == 1 ? 0 : t->stride[j];
     }
+    m->trans = false, m->ld = 0; /* defined for int64, whose strided operands skip BLAS */
     return blas_form(m->rows, m->cols, m->rs, m->cs, &m->trans, &m->ld) ? 0 : 1;
 }
 

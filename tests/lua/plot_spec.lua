@@ -85,7 +85,8 @@ end
 -- this process's descendants as "pid stat comm" lines (the ps pipeline itself left out)
 local function descendants()
   local me = tonumber(slurp("/proc/self/stat"):match("^%d+"))
-  local p = io.popen("ps -e -o pid=,ppid=,stat=,comm=")
+  -- LD_PRELOAD cleared: ps hangs with make check's sanitizer runtime preloaded
+  local p = io.popen("LD_PRELOAD= ps -e -o pid=,ppid=,stat=,comm=")
   local procs = {}
   for l in p:lines() do
     local pid, ppid, stat, comm = l:match("^%s*(%d+)%s+(%d+)%s+(%S+)%s+(.-)%s*$")
@@ -268,7 +269,7 @@ describe("plot.live", function()
       for i = 1, 20 do lp:add("train", i, 1 / i); lp:add("val", i, 1.5 / i) end
       print("closed", lp:close())
       local me = io.open("/proc/self/stat"):read("a"):match("^%d+")
-      local p = io.popen("ps -o comm= --ppid " .. me)
+      local p = io.popen("LD_PRELOAD= ps -o comm= --ppid " .. me)
       print("children", (p:read("a"):gsub("%s+", " ")))
       p:close()
     ]])
