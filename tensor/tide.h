@@ -315,8 +315,8 @@ typedef struct td_iov {
     const void *data;
     size_t len;
 } td_iov;
-/* Writes the parts, in order, to a new path.tmp-XXXXXX beside path (same filesystem), fsyncs
- * it, renames it over path and fsyncs the directory. 0, or -1 + error: path untouched and the
+/* Writes the parts, in order, to a new temporary file beside path ("path.tmp-" and 6 random
+ * characters, same filesystem), fsyncs it, renames it over path and fsyncs the directory. 0, or -1 + error: path untouched and the
  * temporary removed. */
 int td_write_atomic(const char *path, const td_iov *parts, int nparts);
 
