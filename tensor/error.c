@@ -1,5 +1,5 @@
 /* tensor/error.c: the thread-local error message, Ctrl-C polling, and the tensor allocator
- * (64-byte aligned, byte-counted for the Lua GC, with TIDE_FAIL_ALLOC=N fault injection). */
+ * (tensor/alloc.c is where memory comes from). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,28 +38,3 @@ int td_poll_interrupt(void) {
     if (!td_interrupted) return 0;
     return td_error("interrupted!");
 }
-
-/* TIDE_FAIL_ALLOC=N makes the Nth td_malloc fail (make check walks N to prove error paths). */
-static long fail_at = -1, nalloc;
-
-static int should_fail(void) {
-    if (fail_at == -1) {
-        const char *e = getenv("TIDE_FAIL_ALLOC");
-        fail_at = e ? atol(e) : 0;
-    }
-    return fail_at > 0 && ++nalloc == fail_at;
-}
-
-void *td_malloc(size_t n) {
-    void *p = NULL;
-    if (should_fail() || posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64) != 0) {
-        td_error("out of memory allocating %zu bytes", n);
-        return NULL;
-    }
-    return p;
-}
-
-void td_free(void *p) {
-    free(p);
-}
-

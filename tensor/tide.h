@@ -40,8 +40,14 @@ char *td_shape_str(const int64_t *shape, int ndim, char *buf, size_t n); /* "2x3
 extern volatile sig_atomic_t td_interrupted; /* set by vm/'s SIGINT handler */
 int td_poll_interrupt(void);                 /* -1 + "interrupted!" once the flag is set */
 
+/* tensor/alloc.c: size-classed buffers with a cache of freed ones, main thread only */
 void *td_malloc(size_t n);   /* 64-byte aligned; NULL + error on failure or TIDE_FAIL_ALLOC=N */
 void td_free(void *p);
+void *td_buf_alloc(size_t n);         /* the same without the size word: free with the size */
+void td_buf_free(void *p, size_t n);  /* n as given to td_buf_alloc */
+void td_buf_trim(void);   /* releases buffers unused since the last trim (at most once a second) */
+void td_buf_release(void); /* returns every cached buffer to the system */
+size_t td_buf_cached(void); /* bytes waiting in the cache */
 uint64_t td_alloc_total(void); /* bytes of storage created so far (monotonic) */
 uint64_t td_live_bytes(void);  /* bytes of storage alive now: vm/ collects garbage by it */
 
@@ -55,8 +61,7 @@ typedef struct td_storage {
 
 td_storage *td_storage_new(size_t nbytes); /* new ref, uninitialised bytes; NULL + error */
 void td_storage_retain(td_storage *s);
-void td_storage_release(td_storage *s);    /* frees (to the size-bucketed cache) at zero */
-void td_storage_cache_clear(void);         /* returns cached buffers to the system */
+void td_storage_release(td_storage *s);    /* frees (to the buffer cache) at zero */
 
 /* ---- tensors: a strided view of a storage ------------------------------------------------- */
 struct td_node;

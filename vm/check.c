@@ -102,6 +102,7 @@ void tdL_gcpressure(lua_State *L) {
         live = td_live_bytes();
     }
     threshold = live + (live / 4 > GC_SLACK ? live / 4 : GC_SLACK);
+    td_buf_trim(); /* the buffers this collection freed wait for reuse; idle ones go */
 }
 
 int tdL_pushtensor(lua_State *L, td_tensor *t) {

@@ -2,6 +2,7 @@
  * while the syntax error ends in <eof>), readline with Ctrl-C clearing the line, completion and
  * value printing delegated to stdlib/tide/repl.lua, errors with a trimmed traceback. */
 #include "prog.h"
+#include "../tensor/tide.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,6 +150,7 @@ static int pushline(lua_State *L, int first) {
     const char *prompt = lua_tostring(L, -1); /* a string or a number */
     if (!prompt) prompt = first ? "> " : ">> ";
     char *line;
+    if (first) td_buf_release(); /* idle at the prompt: cached tensor buffers go back */
     int status = use_readline ? read_tty(prompt, &line) : read_plain(prompt, &line);
     lua_pop(L, 1);
     if (status != READ_OK) return status;

@@ -1,7 +1,9 @@
 /* tests/c/test_core.c: storage, tensors, broadcasting, the iterator and td_run's contracts. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../tensor/tide.h"
 
@@ -14,6 +16,49 @@ Test(core, storage_cache_reuses_buffers) {
     td_storage *b = td_storage_new(990); /* same size class */
     cr_assert_eq(b->data, p);
     td_storage_release(b);
+}
+
+Test(core, td_malloc_is_aligned_and_reused) {
+    if (getenv("TIDE_NO_CACHE")) cr_skip_test("the cache is off (make check)");
+    char *a = td_malloc(3000);
+    cr_assert_not_null(a);
+    cr_assert_eq((uintptr_t)a % 64, 0);
+    memset(a, 7, 3000);
+    td_free(a);
+    char *b = td_malloc(2900); /* same class once the size word is counted */
+    cr_assert_eq(b, a);
+    td_free(b);
+    td_free(NULL);
+}
+
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    cr_assert(f && fscanf(f, "%ld %ld", &pages, &res) == 2);
+    fclose(f);
+    return res * 4;
+}
+
+Test(core, trim_returns_buffers_unused_for_a_period) {
+    if (getenv("TIDE_NO_CACHE")) cr_skip_test("the cache is off (make check)");
+    td_buf_release();
+    size_t mb = (size_t)1 << 20;
+    char *a = td_buf_alloc(16 * mb), *b = td_buf_alloc(16 * mb);
+    memset(a, 1, 16 * mb), memset(b, 1, 16 * mb);
+    long before = rss_kb();
+    td_buf_free(a, 16 * mb), td_buf_free(b, 16 * mb);
+    cr_assert_eq(td_buf_cached(), 32 * mb);
+    td_buf_trim(); /* starts a period: nothing was idle through a whole one yet */
+    cr_assert_eq(td_buf_cached(), 32 * mb);
+    char *c = td_buf_alloc(16 * mb); /* one of the two is used again, one stays idle */
+    cr_assert(c == a || c == b);
+    usleep(1100 * 1000);
+    td_buf_trim();
+    cr_assert_eq(td_buf_cached(), 0, "the idle buffer went, the busy one is not cached");
+    cr_assert_lt(rss_kb(), before - 15 * 1024, "the idle 16 MB left the resident set");
+    td_buf_free(c, 16 * mb);
+    td_buf_release();
+    cr_assert_eq(td_buf_cached(), 0);
 }
 
 Test(core, empty_rejects_bad_shapes) {
