@@ -43,7 +43,8 @@ void td_sgemm_pack_a(float *dst, const float *a, int64_t rs, int64_t cs, int64_t
 
 void td_sgemm_pack_b(float *dst, const float *b, int64_t rs, int64_t cs, int64_t K, int64_t N) {
     if (cs != 1 && rs == 1) { /* B's columns are contiguous: one column at a time */
-        for (int64_t j = 0; j < N; j++) td_sgemm_b_col(dst, b + j * cs, j, K, N);
+        for (int64_t j = 0; j < N; j += 16) /* 16 x 16 transposes where they fit */
+            td_sgemm_b_cols(dst, b + j * cs, cs, j, N - j < 16 ? N - j : 16, K, N);
         td_sgemm_pad_b(dst, K, N);
         return;
     }
@@ -66,12 +67,6 @@ void td_sgemm_b_row(float *dst, const float *row, int64_t k, int64_t K, int64_t 
         memcpy(d, row + j0, sizeof(float) * (size_t)n);
         for (int64_t j = n; j < NR; j++) d[j] = 0;
     }
-}
-
-void td_sgemm_b_col(float *dst, const float *col, int64_t j, int64_t K, int64_t N) {
-    (void)N;
-    float *d = dst + (j / NR) * NR * K + j % NR;
-    for (int64_t k = 0; k < K; k++) d[k * NR] = col[k];
 }
 
 #ifdef __AVX512F__

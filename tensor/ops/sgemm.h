@@ -19,12 +19,11 @@ int64_t td_sgemm_bsize(int64_t K, int64_t N); /* floats of packed B */
 /* A(i, k) = a[i rs + k cs]; B(k, j) = b[k rs + j cs] (transposes cost nothing but locality) */
 void td_sgemm_pack_a(float *dst, const float *a, int64_t rs, int64_t cs, int64_t M, int64_t K);
 void td_sgemm_pack_b(float *dst, const float *b, int64_t rs, int64_t cs, int64_t K, int64_t N);
-/* one row k of B (N values), or one column j of B (K values), into packed B; after columns,
- * td_sgemm_pad_b zeroes the padding columns of the last panel */
+/* one row k of B (N values) into packed B */
 void td_sgemm_b_row(float *dst, const float *row, int64_t k, int64_t K, int64_t N);
-void td_sgemm_b_col(float *dst, const float *col, int64_t j, int64_t K, int64_t N);
+/* columns j..j+n-1 of B, given as n rows of K values ld apart (16 at a time transpose fast);
+ * after columns, td_sgemm_pad_b zeroes the padding columns of the last panel */
 void td_sgemm_pad_b(float *dst, int64_t K, int64_t N);
-/* columns j..j+n-1 of B, given as n rows of K values ld apart (16 at a time transpose fast) */
 void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64_t n, int64_t K,
                      int64_t N);
 
