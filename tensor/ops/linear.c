@@ -39,24 +39,13 @@ static int linear_shape(td_node *n) {
 
 /* C (M x N, row-major, ld N) = A B (+ C when acc), A(i, k) = a[i ars + k acs] and B(k, j) =
  * b[k brs + j bcs]. float32 runs on sgemm.c's AVX-512 kernels (about 2x OpenBLAS's AVX2 ones
- * here, and no separate pass zeroing C for beta 0), with both operands packed into scratch from
- * the storage cache; float64 on OpenBLAS, whose transposes cover the same three products.
- * Returns 0, or -1 + error when the scratch cannot be had. */
+ * here, and no separate pass zeroing C for beta 0); float64 on OpenBLAS, whose transposes cover
+ * the same three products. Returns 0, or -1 + error when the scratch cannot be had. */
 static int gemm(td_dtype dt, int64_t M, int64_t N, int64_t K, const void *a, int64_t ars,
                 int64_t acs, const void *b, int64_t brs, int64_t bcs, bool acc, void *c) {
     if (M == 0 || N == 0) return 0;
-    if (dt == TD_FLOAT32 && td_sgemm_available()) {
-        int64_t na = (td_sgemm_asize(M, K) + 15) / 16 * 16, nb = td_sgemm_bsize(K, N);
-        td_storage *s = td_storage_new((size_t)(na + nb) * sizeof(float));
-        if (!s) return -1;
-        float *ap = s->data, *bp = ap + na;
-        td_sgemm_pack_a(ap, a, ars, acs, M, K);
-        td_sgemm_pack_b(bp, b, brs, bcs, K, N);
-        double flops = 2.0 * (double)M * (double)N * (double)K;
-        td_sgemm_packed(M, N, K, ap, bp, c, N, acc, NULL, flops >= 4e6 ? td_get_num_threads() : 1);
-        td_storage_release(s);
-        return 0;
-    }
+    if (dt == TD_FLOAT32 && td_sgemm_available())
+        return td_sgemm(M, N, K, a, ars, acs, b, brs, bcs, acc, c);
     /* an operand is read as stored when its columns are unit-stride (or it has one column),
      * else as the transpose of the stored matrix; a one-row operand needs ld >= its columns */
     bool ta = !(acs == 1 || K == 1), tb = !(bcs == 1 || N == 1);

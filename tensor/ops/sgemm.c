@@ -116,6 +116,21 @@ void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64
     (void)N;
 }
 
+int td_sgemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs,
+             const float *b, int64_t brs, int64_t bcs, bool acc, float *c) {
+    if (M == 0 || N == 0) return 0;
+    size_t na = (size_t)(td_sgemm_asize(M, K) + 15) / 16 * 16, nb = (size_t)td_sgemm_bsize(K, N);
+    size_t bytes = (na + nb) * sizeof(float);
+    float *ap = td_buf_alloc(bytes), *bp = ap + na;
+    if (!ap) return -1;
+    td_sgemm_pack_a(ap, a, ars, acs, M, K);
+    td_sgemm_pack_b(bp, b, brs, bcs, K, N);
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    td_sgemm_packed(M, N, K, ap, bp, c, N, acc, NULL, flops >= 4e6 ? td_get_num_threads() : 1);
+    td_buf_free(ap, bytes);
+    return 0;
+}
+
 void td_sgemm_pad_b(float *dst, int64_t K, int64_t N) {
     int64_t n = N % NR;
     if (n == 0) return;

@@ -1,5 +1,5 @@
-/* tensor/ops/sgemm.h: a packed float32 GEMM for the small products of conv.c (one image at a
- * time, on one thread), with AVX-512 kernels. Sizes: C (M x N) = A (M x K) B (K x N). OpenBLAS
+/* tensor/ops/sgemm.h: the packed float32 GEMM of matmul, linear, conv and the RNNs, with
+ * AVX-512 kernels. Sizes: C (M x N) = A (M x K) B (K x N). OpenBLAS
  * runs its AVX2 kernels here (OPENBLAS_CORETYPE=Haswell); these use the 512-bit units. A is
  * packed in panels of MR rows (K x MR each, k-major), B in panels of NR columns (K x NR each);
  * padding rows and columns are zeros. Producers (im2col) may write packed B directly. */
@@ -31,5 +31,11 @@ void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64
  * NULL); on nt threads (panels of NR columns each on one thread: results do not depend on nt) */
 void td_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *ap, const float *bp, float *c,
                      int64_t ldc, bool acc, const float *bias, int nt);
+
+/* C (M x N, row stride N) = A B (+ C when acc) for A(i, k) = a[i ars + k acs] and B(k, j) =
+ * b[k brs + j bcs], both packed into scratch from the buffer cache; on every thread once the
+ * product is big enough. Only where td_sgemm_available(). 0, or -1 + error (no scratch). */
+int td_sgemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs,
+             const float *b, int64_t brs, int64_t bcs, bool acc, float *c);
 
 #endif
