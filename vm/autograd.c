@@ -10,7 +10,7 @@ static int l_backward(lua_State *L) {
     int opt = 0;
     if ((g = tdL_totensor(L, 2)))
         opt = 3;
-    else if (lua_istable(L, 2) && !luaL_testudata(L, 2, TDL_TENSOR))
+    else if (lua_istable(L, 2) && !tdL_istensor(L, 2))
         opt = 2;
     else if (!lua_isnoneornil(L, 2))
         return luaL_error(L, "backward: expected a gradient tensor or an options table, got %s",

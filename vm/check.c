@@ -14,7 +14,7 @@
  * Only exact sizes are reused, so that allocator always gets a block back with the size it
  * handed out, and any realloc can go straight to it. Pools are never freed: blocks still come
  * back through them while lua_close runs, and `pools` keeps them reachable for leak checkers. */
-#define POOL_MAX   128
+#define POOL_MAX   160 /* tdL_small boxes take ~150 */
 #define POOL_BYTES ((size_t)4 << 20)
 
 typedef struct pool {
@@ -115,17 +115,19 @@ int tdL_pushtensor(lua_State *L, td_tensor *t) {
 td_tensor *tdL_totensor(lua_State *L, int i) {
     /* two API calls, not three: rawlen is 0 for a light userdata, and touserdata gives NULL for
      * the strings and tables whose length could match */
-    if (lua_rawlen(L, i) != sizeof(tdL_box)) return NULL;
+    size_t n = lua_rawlen(L, i);
+    if (n != sizeof(tdL_box) && n != sizeof(tdL_small)) return NULL;
     tdL_box *b = lua_touserdata(L, i);
+    if (b && b->magic == TDL_SMALL) return tdL_promote(L, i, (tdL_small *)b);
     return b && b->magic == TDL_MAGIC ? b->t : NULL;
 }
 
 td_tensor *tdL_checktensor(lua_State *L, int i) {
     td_tensor *t = tdL_totensor(L, i);
     if (t) return t;
-    tdL_box *b = luaL_checkudata(L, i, TDL_TENSOR); /* raises the standard message */
-    if (!b->t) luaL_argerror(L, i, "tensor was closed");
-    return b->t;
+    if (tdL_istensor(L, i)) luaL_argerror(L, i, "tensor was closed");
+    luaL_typeerror(L, i, TDL_TENSOR);
+    return NULL;
 }
 
 td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn) {
@@ -145,6 +147,7 @@ td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn) 
         if (!t) tdL_error(L);
         return t;
     }
+    if (tdL_istensor(L, i)) luaL_error(L, "%s: argument #%d: tensor was closed", fn, i);
     luaL_error(L, "%s: expected a tensor or a number, got %s", fn, luaL_typename(L, i));
     return NULL;
 }

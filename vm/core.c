@@ -23,7 +23,7 @@ static int l_get_num_threads(lua_State *L) {
 }
 
 static int l_is_tensor(lua_State *L) {
-    lua_pushboolean(L, luaL_testudata(L, 1, TDL_TENSOR) != NULL);
+    lua_pushboolean(L, tdL_istensor(L, 1));
     return 1;
 }
 

@@ -38,7 +38,10 @@ static void s_t(lua_State *L, const char *fn, call *c) {
 static void s_t_t(lua_State *L, const char *fn, call *c) {
     td_tensor *t = tdL_totensor(L, 1);
     td_tensor *u = tdL_totensor(L, 2);
-    if (!t && !u) luaL_error(L, "%s: expected a tensor argument", fn);
+    if (!t && !u) {
+        if (tdL_istensor(L, 1) || tdL_istensor(L, 2)) luaL_error(L, "%s: tensor was closed", fn);
+        luaL_error(L, "%s: expected a tensor argument", fn);
+    }
     td_dtype like = t ? t->dtype : u->dtype;
     if (t) /* the common case, tensor op tensor, without a second look at each box */
         c->in[c->nin++] = t;
@@ -160,7 +163,7 @@ static void s_t_t_num(lua_State *L, const char *fn, call *c) {
 }
 static void s_list_dim(lua_State *L, const char *fn, call *c) {
     lua_settop(L, 2); /* the dim stays at 2 (maybe nil) when the list array is pushed */
-    if (!lua_istable(L, 1) || luaL_testudata(L, 1, TDL_TENSOR))
+    if (!lua_istable(L, 1) || tdL_istensor(L, 1))
         luaL_error(L, "%s: expected a list of tensors, got %s", fn, luaL_typename(L, 1));
     int n = (int)luaL_len(L, 1);
     if (n == 0) luaL_error(L, "%s: expected a non-empty list of tensors", fn);
@@ -242,7 +245,7 @@ static void pair_at(lua_State *L, int i, const char *fn, const char *what, int64
         p[0] = p[1] = v;
         return;
     }
-    if (!lua_istable(L, i) || luaL_testudata(L, i, TDL_TENSOR) || luaL_len(L, i) != 2)
+    if (!lua_istable(L, i) || tdL_istensor(L, i) || luaL_len(L, i) != 2)
         luaL_error(L, "%s: %s must be an integer or a pair {h, w}, got %s", fn, what,
                    lua_istable(L, i) ? "a table that is not a pair" : luaL_typename(L, i));
     for (int k = 0; k < 2; k++) {
@@ -269,7 +272,7 @@ static void conv_args(lua_State *L, const char *fn, call *c, bool tr) {
                                           "groups", NULL};
     td_tensor *x = tdL_checktensor(L, 1), *w = tdL_checktensor(L, 2), *b = tdL_totensor(L, 3);
     int opt = lua_isnoneornil(L, 4) ? 0 : 4;
-    if (!b && lua_istable(L, 3) && !luaL_testudata(L, 3, TDL_TENSOR)) opt = 3;
+    if (!b && lua_istable(L, 3) && !tdL_istensor(L, 3)) opt = 3;
     else if (!b && !lua_isnoneornil(L, 3))
         luaL_error(L, "%s: bias must be a tensor or nil, got %s", fn, luaL_typename(L, 3));
     tdL_checkopts(L, opt, fn, tr ? known_t : known);
@@ -507,20 +510,25 @@ static int run_row(lua_State *L, const td_op_entry *e, bool inplace) {
 }
 
 /* The row travels as a light userdata upvalue (cheaper to read than an integer index), the
- * metatable of the results as upvalue 2 (see push_row). */
+ * metatable of the results as upvalue 2 and that of small results as upvalue 3 (push_row). */
 static int l_op(lua_State *L) {
-    return run_row(L, lua_touserdata(L, lua_upvalueindex(1)), false);
+    const td_op_entry *e = lua_touserdata(L, lua_upvalueindex(1));
+    if ((e->sig == SIG_T_T || e->sig == SIG_T) &&
+        tdL_small_op(L, e->op, e->sig == SIG_T_T ? 2 : 1)) /* a small result: no td_run */
+        return 1;
+    return run_row(L, e, false);
 }
 
 static int l_op_(lua_State *L) {
     return run_row(L, lua_touserdata(L, lua_upvalueindex(1)), true);
 }
 
-/* Pushes the closure f for row i, with tide.Tensor's metatable as its second upvalue. */
+/* Pushes the closure f for row i, with the two tensor metatables as upvalues 2 and 3. */
 static void push_row(lua_State *L, size_t i, lua_CFunction f) {
     lua_pushlightuserdata(L, (void *)&td_ops[i]);
     luaL_getmetatable(L, TDL_TENSOR);
-    lua_pushcclosure(L, f, 2);
+    lua_getfield(L, LUA_REGISTRYINDEX, TDL_SMALLMT);
+    lua_pushcclosure(L, f, 3);
 }
 
 /* Adds every row to the table on top of the stack; methods_only skips list-taking rows. */

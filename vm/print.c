@@ -152,8 +152,8 @@ static void render(luaL_Buffer *b, const fmt *f, const td_tensor *t, int64_t *id
 }
 
 int tdL_tostring(lua_State *L) {
-    tdL_box *box = luaL_checkudata(L, 1, TDL_TENSOR);
-    td_tensor *t = box->t;
+    if (!tdL_istensor(L, 1)) luaL_typeerror(L, 1, TDL_TENSOR);
+    td_tensor *t = tdL_totensor(L, 1);
     if (!t) return lua_pushliteral(L, "[closed tensor]"), 1;
     char shape[160], grad[64];
     int64_t idx[TD_MAX_DIMS] = {0};

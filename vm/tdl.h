@@ -19,6 +19,27 @@ typedef struct tdL_box {
     td_tensor *t;   /* one reference; NULL once released (__gc and __close are idempotent) */
 } tdL_box;
 
+/* A small tensor (vm/small.c): an elementwise result of at most TDL_SMALL_BYTES that keeps its
+ * values in its own userdata, with no finalizer, until tdL_totensor promotes it to a regular
+ * box (magic TDL_MAGIC, b.t set). */
+#define TDL_SMALL 0x74696465536d616cULL /* "tideSmal" */
+#define TDL_SMALL_BYTES 64
+#define TDL_SMALL_DIMS 4
+#define TDL_SMALLMT "tide.Tensor.small" /* its metatable: the tensor one without __gc */
+typedef struct tdL_small {
+    tdL_box b; /* magic TDL_SMALL and t NULL while the values are below */
+    int32_t ndim;
+    td_dtype dtype;
+    int64_t shape[TDL_SMALL_DIMS];
+    _Alignas(16) char data[TDL_SMALL_BYTES];
+} tdL_small;
+bool tdL_istensor(lua_State *L, int i); /* a box of either kind, live or closed */
+td_tensor *tdL_promote(lua_State *L, int i, tdL_small *s); /* the regular tensor of box i */
+/* The op on its 1 or 2 arguments as a small tensor when they allow (pushed: returns 1), else 0.
+ * For op closures whose upvalue 3 is the small metatable. */
+int tdL_small_op(lua_State *L, const td_op *op, int nin);
+void tdL_small_metatable(lua_State *L); /* once the tensor metatable is complete */
+
 /* tensors */
 tdL_box *tdL_newbox(lua_State *L);              /* pushes an empty box: fill b->t afterwards */
 /* The same with the metatable at index mt (absolute or an upvalue): the op closures carry it as

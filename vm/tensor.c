@@ -6,9 +6,9 @@
 #include "tdl.h"
 
 static int l_release(lua_State *L) {
-    tdL_box *b = lua_touserdata(L, 1); /* __gc: always a box; t:close() checks below */
-    if (!b || lua_rawlen(L, 1) != sizeof *b || b->magic != TDL_MAGIC)
-        b = luaL_checkudata(L, 1, TDL_TENSOR);
+    if (!tdL_istensor(L, 1)) luaL_typeerror(L, 1, TDL_TENSOR); /* t:close() on something else */
+    tdL_box *b = lua_touserdata(L, 1);
+    b->magic = TDL_MAGIC; /* a small box closes too: its values go with it */
     td_release(b->t);
     b->t = NULL;
     return 0;
@@ -207,6 +207,8 @@ static int l_newindex(lua_State *L) {
 
 void tdL_register_tensor(lua_State *L) {
     tdL_pool_install(L); /* first: tensor boxes are most of what the state allocates */
+    lua_newtable(L); /* filled by tdL_small_metatable once this one is complete */
+    lua_setfield(L, LUA_REGISTRYINDEX, TDL_SMALLMT);
     luaL_newmetatable(L, TDL_TENSOR);
     lua_newtable(L); /* methods */
     luaL_setfuncs(L, methods, 0);
@@ -233,4 +235,5 @@ void tdL_register_operators(lua_State *L) {
     luaL_getmetatable(L, TDL_TENSOR);
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) tdL_setoperator(L, ops[i][0], ops[i][1]);
     lua_pop(L, 1);
+    tdL_small_metatable(L);
 }
