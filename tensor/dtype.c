@@ -3,20 +3,17 @@
 
 #include "tide.h"
 
-static const struct {
-    const char *name;
-    size_t size;
-} dtypes[TD_NDTYPES] = {
-    [TD_FLOAT32] = {"float32", 4}, [TD_FLOAT64] = {"float64", 8}, [TD_INT64] = {"int64", 8},
-    [TD_UINT8] = {"uint8", 1},     [TD_BOOL] = {"bool", 1},
+static const char *const names[TD_NDTYPES] = {
+    [TD_FLOAT32] = "float32", [TD_FLOAT64] = "float64", [TD_INT64] = "int64",
+    [TD_UINT8] = "uint8",     [TD_BOOL] = "bool",
+};
+
+const uint8_t td_dtype_sizes[TD_NDTYPES] = {
+    [TD_FLOAT32] = 4, [TD_FLOAT64] = 8, [TD_INT64] = 8, [TD_UINT8] = 1, [TD_BOOL] = 1,
 };
 
 const char *td_dtype_name(td_dtype t) {
-    return (unsigned)t < TD_NDTYPES ? dtypes[t].name : "invalid";
-}
-
-size_t td_dtype_size(td_dtype t) {
-    return dtypes[t].size;
+    return (unsigned)t < TD_NDTYPES ? names[t] : "invalid";
 }
 
 bool td_dtype_is_float(td_dtype t) {
@@ -25,7 +22,7 @@ bool td_dtype_is_float(td_dtype t) {
 
 int td_dtype_parse(const char *name, td_dtype *t) {
     for (int i = 0; i < TD_NDTYPES; i++)
-        if (strcmp(name, dtypes[i].name) == 0) {
+        if (strcmp(name, names[i]) == 0) {
             *t = (td_dtype)i;
             return 0;
         }

@@ -7,8 +7,6 @@
 
 static td_tensor *free_tensors; /* structs reused through their grad field */
 
-const uint8_t td_dtype_sizes[TD_NDTYPES] = {4, 8, 8, 1, 1}; /* float32 float64 int64 uint8 bool */
-
 /* Elements above this are refused before any allocation ("absurd sizes"): 2^40 bytes. */
 #define MAX_BYTES ((int64_t)1 << 40)
 
@@ -25,11 +23,13 @@ static td_tensor *tensor_struct(void) {
     return t;
 }
 
+/* An empty tensor's other dims may multiply past int64 (0 x 2^40 x 2^40): its strides address
+ * nothing, so they saturate instead of overflowing. */
 static void contiguous_strides(const int64_t *shape, int ndim, int64_t *stride) {
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         stride[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        if (__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
     }
 }
 
@@ -144,7 +144,8 @@ bool td_is_contiguous(const td_tensor *t) {
 }
 
 void *td_data(const td_tensor *t) {
-    return (char *)t->storage->data + t->offset * (int64_t)td_dtype_size(t->dtype);
+    char *p = t->storage->data; /* NULL for an empty tensor: no offset applies to it */
+    return p ? p + t->offset * (int64_t)td_dtype_sizes[t->dtype] : NULL;
 }
 
 static int64_t elem_offset(const td_tensor *t, const int64_t *idx) {

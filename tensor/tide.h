@@ -27,8 +27,10 @@ typedef enum td_dtype { TD_FLOAT32, TD_FLOAT64, TD_INT64, TD_UINT8, TD_BOOL, TD_
 
 const char *td_dtype_name(td_dtype t);              /* "float32" ... */
 int td_dtype_parse(const char *name, td_dtype *t);  /* 0, or -1 + error naming the choices */
-size_t td_dtype_size(td_dtype t);                   /* bytes per element */
-extern const uint8_t td_dtype_sizes[TD_NDTYPES];    /* the same as a table, for the hot paths */
+extern const uint8_t td_dtype_sizes[TD_NDTYPES];    /* bytes per element */
+static inline size_t td_dtype_size(td_dtype t) {
+    return td_dtype_sizes[t];
+}
 bool td_dtype_is_float(td_dtype t);
 td_dtype td_dtype_promote(td_dtype a, td_dtype b);  /* bool < uint8 < int64 < float32 < float64 */
 

@@ -69,6 +69,17 @@ Test(core, empty_rejects_bad_shapes) {
     cr_assert(strstr(td_errmsg(), "too large"), "%s", td_errmsg());
 }
 
+Test(core, empty_tensors_with_huge_dims_have_no_data) {
+    int64_t sh[3] = {0, (int64_t)1 << 40, (int64_t)1 << 40}; /* strides would overflow int64 */
+    td_tensor *t = td_empty(sh, 3, TD_FLOAT64);
+    cr_assert_not_null(t, "%s", td_errmsg());
+    cr_assert_eq(td_numel(t), 0);
+    cr_assert_null(td_data(t));
+    cr_assert_eq(t->stride[2], 1);
+    cr_assert_eq(t->stride[1], (int64_t)1 << 40);
+    td_release(t);
+}
+
 Test(core, broadcast_shapes) {
     int64_t s1[3] = {4, 1, 3}, s2[2] = {5, 1}, out[TD_MAX_DIMS];
     int nd;
