@@ -22,7 +22,8 @@ describe("small tensors", function()
     local d8, d9 = tide.ones(8, {dtype = "float64"}), tide.ones(9, {dtype = "float64"})
     assert.is_true(is_small(d8 + d8))
     assert.is_false(is_small(d9 + d9))
-    assert.is_false(is_small(a + 1))                                   -- a number operand
+    assert.is_true(is_small(a + 1))                                    -- a number operand
+    assert.is_true(is_small(2 * a))
     assert.is_false(is_small(a + tide.ones(1)))                        -- broadcasting
     local w = tide.ones(4, {requires_grad = true})
     assert.is_false(is_small(w + a))                                   -- needs a gradient
@@ -40,6 +41,31 @@ describe("small tensors", function()
     local j = i * i + i
     same(j, {56, 6})
     assert.are.equal("int64", j.dtype)
+  end)
+
+  it("take Lua numbers as PyTorch takes Python scalars", function()
+    local a = tide.tensor({1, 2, 3, 4})
+    same(a * 2 + 1, {3, 5, 7, 9})
+    same(1 - a, {0, -1, -2, -3})
+    same(2 ^ a, {2, 4, 8, 16})
+    same(a / 0, {math.huge, math.huge, math.huge, math.huge})
+    local d = tide.tensor({0.5, 1.5}, {dtype = "float64"})
+    assert.are.equal("float64", (d * 3).dtype)
+    same(d * 3, {1.5, 4.5})
+    local i = tide.tensor({7, -3}, {dtype = "int64"})
+    assert.is_true(is_small(i * 2))
+    same(i * 2, {14, -6})
+    assert.are.equal("int64", (i * 2).dtype)
+    same(i // 2, {3, -2})
+    local f = i * 2.5                                  -- an int tensor times a fraction: float32
+    assert.is_false(is_small(f))
+    assert.are.equal("float32", f.dtype)
+    same(f, {17.5, -7.5})
+    same(i * 2.0, {14, -6})                            -- an integral float keeps int64
+    assert.are.equal("int64", (i * 2.0).dtype)
+    local u = tide.tensor({1, 2}, {dtype = "uint8"})
+    assert.is_false(is_small(u + 1))
+    same(u + 1, {2, 3})
   end)
 
   it("read like any tensor: item, indexing, tostring, len, size, is_tensor", function()
