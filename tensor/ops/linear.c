@@ -101,18 +101,7 @@ static int linear_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) 
         } else
             memset(td_data(gin[1]), 0, (size_t)(O * F) * td_dtype_size(dt));
     }
-    if (n->needs_grad[2]) {
-        if (!(gin[2] = td_empty(&O, 1, dt))) goto done;
-        for (int64_t o = 0; o < O; o++) {
-            double s = 0;
-            if (dt == TD_FLOAT32)
-                for (int64_t r = 0; r < R; r++) s += (double)((const float *)td_data(g))[r * O + o];
-            else
-                for (int64_t r = 0; r < R; r++) s += ((const double *)td_data(g))[r * O + o];
-            if (dt == TD_FLOAT32) ((float *)td_data(gin[2]))[o] = (float)s;
-            else ((double *)td_data(gin[2]))[o] = s;
-        }
-    }
+    if (n->needs_grad[2] && !(gin[2] = td_sum_to(g, &O, 1))) goto done; /* the column sums */
     rc = 0;
 done:
     td_release(gc), td_release(g), td_release(xc), td_release(wc);
