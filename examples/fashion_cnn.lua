@@ -9,12 +9,8 @@ local opt = tide.args{epochs = 5, plot = "build/loss.png", smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 tide.manual_seed(0)
-local train = data.fashion_mnist{split = "train"}
-local test = data.fashion_mnist{split = "test"}
-if opt.smoke then
-  train = data.split(train, {512, #train - 512}, 0)[1]
-  test = data.split(test, {512, #test - 512}, 0)[1]
-end
+local train = data.fashion_mnist{split = "train", limit = opt.smoke and 512 or nil}
+local test = data.fashion_mnist{split = "test", limit = opt.smoke and 512 or nil}
 print(("Fashion-MNIST: %d training and %d test images"):format(#train, #test))
 
 local model = models.cnn{batchnorm = true, dropout = 0.25}

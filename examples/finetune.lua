@@ -23,12 +23,8 @@ local function classes(ds, set, n)
 end
 
 tide.manual_seed(0)
-local train = data.fashion_mnist{split = "train"}
-local test = data.fashion_mnist{split = "test"}
-if opt.smoke then
-  train = data.split(train, {2048, #train - 2048}, 0)[1]
-  test = data.split(test, {512, #test - 512}, 0)[1]
-end
+local train = data.fashion_mnist{split = "train", limit = opt.smoke and 2048 or nil}
+local test = data.fashion_mnist{split = "test", limit = opt.smoke and 512 or nil}
 local A, B = {1, 3, 5, 8, 9}, {2, 4, 6, 7, 10}
 local old = classes(train, A)                                 -- 30000 images
 local new, new_test = classes(train, B, 500), classes(test, B)

@@ -220,6 +220,18 @@ describe("data.fashion_mnist", function()
     assert.is_true(yb:min():item() >= 1 and yb:max():item() <= 10)
   end)
 
+  it("limit keeps the first examples of the file", function()
+    local small = data.fashion_mnist{split = "test", limit = 100}
+    assert.equal(100, #small)
+    local x, y = small:get(100)
+    local fx, fy = fm("test"):get(100)
+    assert.equal(fy, y)
+    assert.equal(0, (x - fx):abs():max():item())
+    assert.equal(10000, #data.fashion_mnist{split = "test", limit = 20000})
+    H.err("limit must be a positive integer, got 0", data.fashion_mnist, {limit = 0})
+    H.err("limit must be a positive integer, got 2.5", data.fashion_mnist, {limit = 2.5})
+  end)
+
   it("names the missing file and the package to install", function()
     H.err(path("none") .. "/train-images-idx3-ubyte.gz not found", data.fashion_mnist,
           {root = path("none")})

@@ -35,9 +35,14 @@ local function load(o, fn, default_root, hint)
   o = o or {}
   if type(o) ~= "table" then error(fn .. ": expected an options table {split=, root=}", 3) end
   for k in pairs(o) do
-    if k ~= "split" and k ~= "root" then
-      error(string.format("%s: unknown option '%s' (expected split, root)", fn, tostring(k)), 3)
+    if k ~= "split" and k ~= "root" and k ~= "limit" then
+      error(string.format("%s: unknown option '%s' (expected split, root, limit)", fn,
+                          tostring(k)), 3)
     end
+  end
+  local limit = o.limit
+  if limit ~= nil and (math.type(limit) ~= "integer" or limit < 1) then
+    error(string.format("%s: limit must be a positive integer, got %s", fn, tostring(limit)), 3)
   end
   local split = o.split or "train"
   if not FILES[split] then
@@ -54,13 +59,16 @@ local function load(o, fn, default_root, hint)
                         .. "and %s %s (%s)", fn, x.dtype, table.concat(x.shape, "x"), xpath,
                         y.dtype, table.concat(y.shape, "x"), ypath), 3)
   end
+  if limit and limit < x:size(1) then -- copies, so that the rest of the file is freed
+    x, y = x:narrow(1, 1, limit):clone(), y:narrow(1, 1, limit):clone()
+  end
   local images = x:view(x:size(1), 1, x:size(2), x:size(3))    -- N x 1 x H x W
   local labels = y:long():add_(1)                              -- 1-based classes
   return dataset.backed({_tensors = {images, labels}, _post = {to_unit}, _name = fn,
                          split = split, root = root})
 end
 
--- data.fashion_mnist{split = "train" | "test", root = }
+-- data.fashion_mnist{split = "train" | "test", root = , limit = }
 function M.fashion_mnist(o)
   local ds = load(o, "fashion_mnist", M.FASHION_ROOT,
                   " (install it with: sudo apt install dataset-fashion-mnist)")
@@ -68,7 +76,7 @@ function M.fashion_mnist(o)
   return ds
 end
 
--- data.mnist{root = , split = }: the same layout from any directory.
+-- data.mnist{root = , split = , limit = }: the same layout from any directory.
 function M.mnist(o)
   local ds = load(o, "mnist", nil, "")
   ds.classes = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
