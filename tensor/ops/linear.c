@@ -3,10 +3,9 @@
  * O x F (PyTorch's layout), b is O, y is ... x O. One op instead of addmm(b, x, w:t()) because
  * autograd then hands the weight gradient straight to .grad: gW = gy^T x is computed in W's own
  * O x F layout (the transpose view's gradient was a strided F x O buffer that deliver() had to
- * copy every step), and gb is a column sum instead of a broadcast product reduced by sum_to. */
+ * copy every step), and gb sums gy's rows directly instead of a broadcast product of them. */
 #include "sgemm.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #define SHP(t, buf) td_shape_str((t)->shape, (t)->ndim, buf, sizeof buf)
@@ -37,30 +36,6 @@ static int linear_shape(td_node *n) {
     return 0;
 }
 
-/* C (M x N, row-major, ld N) = A B (+ C when acc), A(i, k) = a[i ars + k acs] and B(k, j) =
- * b[k brs + j bcs]. float32 runs on sgemm.c's AVX-512 kernels (about 2x OpenBLAS's AVX2 ones
- * here, and no separate pass zeroing C for beta 0); float64 on OpenBLAS, whose transposes cover
- * the same three products. Returns 0, or -1 + error when the scratch cannot be had. */
-static int gemm(td_dtype dt, int64_t M, int64_t N, int64_t K, const void *a, int64_t ars,
-                int64_t acs, const void *b, int64_t brs, int64_t bcs, bool acc, void *c) {
-    if (M == 0 || N == 0) return 0;
-    if (dt == TD_FLOAT32 && td_sgemm_available())
-        return td_sgemm(M, N, K, a, ars, acs, b, brs, bcs, acc, c);
-    /* an operand is read as stored when its columns are unit-stride (or it has one column),
-     * else as the transpose of the stored matrix; a one-row operand needs ld >= its columns */
-    bool ta = !(acs == 1 || K == 1), tb = !(bcs == 1 || N == 1);
-    int64_t lda = ta ? acs : M == 1 ? K : ars, ldb = tb ? bcs : K == 1 ? N : brs;
-    CBLAS_TRANSPOSE at = ta ? CblasTrans : CblasNoTrans, bt = tb ? CblasTrans : CblasNoTrans;
-    lda = lda > 0 ? lda : 1, ldb = ldb > 0 ? ldb : 1;
-    if (dt == TD_FLOAT32)
-        cblas_sgemm(CblasRowMajor, at, bt, (blasint)M, (blasint)N, (blasint)K, 1.0f, a,
-                    (blasint)lda, b, (blasint)ldb, acc ? 1.0f : 0.0f, c, (blasint)N);
-    else
-        cblas_dgemm(CblasRowMajor, at, bt, (blasint)M, (blasint)N, (blasint)K, 1.0, a,
-                    (blasint)lda, b, (blasint)ldb, acc ? 1.0 : 0.0, c, (blasint)N);
-    return 0;
-}
-
 /* y (R x O) = b on every row, then + x W^T in one GEMM (beta 1): addmm's rounding */
 static int linear_forward(td_node *n) {
     td_tensor *x = td_contiguous(n->in[0]), *w = x ? td_contiguous(n->in[1]) : NULL;
@@ -73,12 +48,12 @@ static int linear_forward(td_node *n) {
     size_t es = td_dtype_size(y->dtype), row = (size_t)O * es;
     char *yd = td_data(y);
     for (int64_t r = 0; r < R; r++) memcpy(yd + (size_t)r * row, td_data(b), row);
-    int rc = F > 0 ? gemm(y->dtype, R, O, F, td_data(x), F, 1, td_data(w), 1, F, true, yd) : 0;
+    int rc = td_gemm(y->dtype, R, O, F, td_data(x), F, 1, td_data(w), 1, F, true, yd, O);
     td_release(x), td_release(w), td_release(b);
     return rc;
 }
 
-/* gx = gy W (R x F), gW = gy^T x (O x F, W's layout), gb = column sums of gy (double sums) */
+/* gx = gy W (R x F), gW = gy^T x (O x F, W's layout), gb = column sums of gy */
 static int linear_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
     td_tensor *x = n->in[0], *w = n->in[1], *gc = NULL, *g = NULL, *xc = NULL, *wc = NULL;
     td_dtype dt = x->dtype;
@@ -88,18 +63,18 @@ static int linear_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) 
     if (n->needs_grad[0]) {
         if (!(wc = td_contiguous(w)) || !(gin[0] = td_empty(x->shape, x->ndim, dt))) goto done;
         if (O > 0) {
-            if (gemm(dt, R, F, O, td_data(g), O, 1, td_data(wc), F, 1, false, td_data(gin[0])) < 0)
+            if (td_gemm(dt, R, F, O, td_data(g), O, 1, td_data(wc), F, 1, false, td_data(gin[0]),
+                        F) < 0)
                 goto done;
-        } else
+        } else { /* no output features: R is unknown above, and the gradient is zero */
             memset(td_data(gin[0]), 0, (size_t)td_numel(gin[0]) * td_dtype_size(dt));
+        }
     }
     if (n->needs_grad[1]) {
         if (!(xc = td_contiguous(x)) || !(gin[1] = td_empty(w->shape, 2, dt))) goto done;
-        if (R > 0) {
-            if (gemm(dt, O, F, R, td_data(g), 1, O, td_data(xc), F, 1, false, td_data(gin[1])) < 0)
-                goto done;
-        } else
-            memset(td_data(gin[1]), 0, (size_t)(O * F) * td_dtype_size(dt));
+        if (td_gemm(dt, O, F, R, td_data(g), 1, O, td_data(xc), F, 1, false, td_data(gin[1]), F) <
+            0)
+            goto done;
     }
     if (n->needs_grad[2] && !(gin[2] = td_sum_to(g, &O, 1))) goto done; /* the column sums */
     rc = 0;

@@ -245,8 +245,8 @@ static int mm_into(td_tensor *c, td_tensor *x0, td_tensor *y0, double alpha, dou
     if (collapse || nbatch == 1) {
         rc = 0;
         if (packed_ok(dt, collapse ? M * nbatch : M, N, alpha, beta))
-            rc = td_sgemm(collapse ? M * nbatch : M, N, K, (const float *)a.p, a.rs, a.cs,
-                          (const float *)b.p, b.rs, b.cs, beta != 0, (float *)cp);
+            rc = td_gemm(dt, collapse ? M * nbatch : M, N, K, a.p, a.rs, a.cs, b.p, b.rs, b.cs,
+                         beta != 0, cp, N);
         else if (dt == TD_INT64)
             gemm_i64(&a, &b, M, N, K, (const int64_t *)a.p, (const int64_t *)b.p, alpha, beta,
                      (int64_t *)cp);

@@ -9,7 +9,6 @@
  * with one GEMM for dW_hh over all steps; the gradient of gx is the gates' gradient. */
 #include "nn.h"
 
-#include <cblas.h>
 #include <string.h>
 #include <tgmath.h>
 
@@ -30,19 +29,6 @@ static inline float sig_f32(float x) { return 1.0f / (1.0f + td_vexpf(-x)); }
 static inline float th_f32(float x) { return 2.0f / (1.0f + td_vexpf(-2.0f * x)) - 1.0f; }
 static inline double sig_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline double th_f64(double x) { return tanh(x); }
-
-/* ---- GEMM: row-major C (M x N) = A B (+ C when acc); ta/tb read A or B transposed ---------- */
-static void gemm(td_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *a,
-                 int64_t lda, const void *b, int64_t ldb, bool acc, void *c, int64_t ldc) {
-    CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, Bt = tb ? CblasTrans : CblasNoTrans;
-    if (M == 0 || N == 0) return;
-    if (dt == TD_FLOAT32)
-        cblas_sgemm(CblasRowMajor, A, Bt, (blasint)M, (blasint)N, (blasint)K, 1.0f, a,
-                    (blasint)lda, b, (blasint)ldb, acc ? 1.0f : 0.0f, c, (blasint)ldc);
-    else
-        cblas_dgemm(CblasRowMajor, A, Bt, (blasint)M, (blasint)N, (blasint)K, 1.0, a,
-                    (blasint)lda, b, (blasint)ldb, acc ? 1.0 : 0.0, c, (blasint)ldc);
-}
 
 /* Scratch of n elements of dt from the storage cache (td_malloc'd blocks of a few MB would be
  * fresh pages, faulted in on every call): its data, with *keep the tensor to release. */
@@ -82,34 +68,13 @@ static void stepmm_run(stepmm *s, const void *a, int64_t lda, void *c) {
         td_sgemm_pack_a(s->ap, a, lda, 1, s->M, s->K);
         td_sgemm_packed(s->M, s->N, s->K, s->ap, s->bp, c, s->N, false, NULL, s->nt);
     } else {
-        gemm(s->dt, false, s->trans, s->M, s->N, s->K, a, lda, s->b, s->ldb, false, c, s->N);
+        td_gemm(s->dt, s->M, s->N, s->K, a, lda, 1, s->b, s->trans ? 1 : s->ldb,
+                s->trans ? s->ldb : 1, false, c, s->N); /* BLAS: no scratch, cannot fail */
     }
 }
 
 static void stepmm_free(stepmm *s) {
     td_release(s->kb), td_release(s->ka);
-}
-
-/* C (M x N, rows ldc apart) (+)= A^T B for A stored K x M and B stored K x N, both dense: the
- * dW_hh sums over all steps. float32 takes the packed AVX-512 kernel (2x OpenBLAS's AVX2 one at
- * these sizes); 0, or -1 + error (allocation). */
-static int mm_tn(td_dtype dt, int64_t M, int64_t N, int64_t K, const void *a, const void *b,
-                 bool acc, void *c, int64_t ldc) {
-    if (M == 0 || N == 0 || K == 0) return 0;
-    if (dt != TD_FLOAT32 || !td_sgemm_available()) {
-        gemm(dt, true, false, M, N, K, a, M, b, N, acc, c, ldc);
-        return 0;
-    }
-    td_tensor *ka, *kb;
-    float *ap = scratch(td_sgemm_asize(M, K), dt, &ka);
-    float *bp = scratch(td_sgemm_bsize(K, N), dt, &kb);
-    if (ap && bp) {
-        td_sgemm_pack_a(ap, a, 1, M, M, K);
-        td_sgemm_pack_b(bp, b, N, 1, K, N);
-        td_sgemm_packed(M, N, K, ap, bp, c, ldc, acc, NULL, td_get_num_threads());
-    }
-    td_release(ka), td_release(kb);
-    return ap && bp ? 0 : -1;
 }
 
 /* y[q ldy] += sum over the R rows of x (R x G, dense) of column q: GRU's db_hh */
@@ -404,8 +369,9 @@ static int scan_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {
     if (n->needs_grad[1]) { /* dW_hh = sum_t dgates_t^T h'_t: step 0 reads h0, the rest out */
         const char *D = k == K_GRU ? dgh : DG;
         char *DW = td_data(dw);
-        if (mm_tn(dt, G, H, B, D, S0, false, DW, ldw) < 0 ||
-            mm_tn(dt, G, H, (T - 1) * B, D + es * (size_t)(B * G), O, true, DW, ldw) < 0)
+        if (td_gemm(dt, G, H, B, D, 1, G, S0, H, 1, false, DW, ldw) < 0 ||
+            td_gemm(dt, G, H, (T - 1) * B, D + es * (size_t)(B * G), 1, G, O, H, 1, true, DW,
+                    ldw) < 0)
             goto done;
         if (k == K_GRU) col_sums(f64, DW + es * (size_t)H, ldw, D, T * B, G); /* db_hh */
     }

@@ -4,6 +4,7 @@
  * broadcasts), so it is bound by the FMA units, not by loads. */
 #include "sgemm.h"
 
+#include <cblas.h>
 #include <string.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -116,9 +117,10 @@ void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64
     (void)N;
 }
 
-int td_sgemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs,
-             const float *b, int64_t brs, int64_t bcs, bool acc, float *c) {
-    if (M == 0 || N == 0) return 0;
+/* float32 on the packed kernel: both operands packed into scratch from the buffer cache */
+static int packed_gemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars,
+                       int64_t acs, const float *b, int64_t brs, int64_t bcs, bool acc, float *c,
+                       int64_t ldc) {
     size_t na = (size_t)(td_sgemm_asize(M, K) + 15) / 16 * 16, nb = (size_t)td_sgemm_bsize(K, N);
     size_t bytes = (na + nb) * sizeof(float);
     float *ap = td_buf_alloc(bytes), *bp = ap + na;
@@ -126,8 +128,34 @@ int td_sgemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64
     td_sgemm_pack_a(ap, a, ars, acs, M, K);
     td_sgemm_pack_b(bp, b, brs, bcs, K, N);
     double flops = 2.0 * (double)M * (double)N * (double)K;
-    td_sgemm_packed(M, N, K, ap, bp, c, N, acc, NULL, flops >= 4e6 ? td_get_num_threads() : 1);
+    td_sgemm_packed(M, N, K, ap, bp, c, ldc, acc, NULL, flops >= 4e6 ? td_get_num_threads() : 1);
     td_buf_free(ap, bytes);
+    return 0;
+}
+
+int td_gemm(td_dtype dt, int64_t M, int64_t N, int64_t K, const void *a, int64_t ars,
+            int64_t acs, const void *b, int64_t brs, int64_t bcs, bool acc, void *c,
+            int64_t ldc) {
+    if (M == 0 || N == 0) return 0;
+    size_t es = td_dtype_size(dt);
+    if (K == 0) { /* an empty sum: BLAS would scale C by beta, the kernel needs a K */
+        for (int64_t i = 0; i < M && !acc; i++) memset((char *)c + i * ldc * es, 0, N * es);
+        return 0;
+    }
+    if (dt == TD_FLOAT32 && td_sgemm_available())
+        return packed_gemm(M, N, K, a, ars, acs, b, brs, bcs, acc, c, ldc);
+    /* an operand is read as stored when its columns are unit-stride (or it has one column),
+     * else as the transpose of the stored matrix; a one-row operand needs ld >= its columns */
+    bool ta = !(acs == 1 || K == 1), tb = !(bcs == 1 || N == 1);
+    int64_t lda = ta ? acs : M == 1 ? K : ars, ldb = tb ? bcs : K == 1 ? N : brs;
+    CBLAS_TRANSPOSE at = ta ? CblasTrans : CblasNoTrans, bt = tb ? CblasTrans : CblasNoTrans;
+    lda = lda > 0 ? lda : 1, ldb = ldb > 0 ? ldb : 1;
+    if (dt == TD_FLOAT32)
+        cblas_sgemm(CblasRowMajor, at, bt, (blasint)M, (blasint)N, (blasint)K, 1.0f, a,
+                    (blasint)lda, b, (blasint)ldb, acc ? 1.0f : 0.0f, c, (blasint)ldc);
+    else
+        cblas_dgemm(CblasRowMajor, at, bt, (blasint)M, (blasint)N, (blasint)K, 1.0, a,
+                    (blasint)lda, b, (blasint)ldb, acc ? 1.0 : 0.0, c, (blasint)ldc);
     return 0;
 }
 

@@ -32,10 +32,13 @@ void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64
 void td_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *ap, const float *bp, float *c,
                      int64_t ldc, bool acc, const float *bias, int nt);
 
-/* C (M x N, row stride N) = A B (+ C when acc) for A(i, k) = a[i ars + k acs] and B(k, j) =
- * b[k brs + j bcs], both packed into scratch from the buffer cache; on every thread once the
- * product is big enough. Only where td_sgemm_available(). 0, or -1 + error (no scratch). */
-int td_sgemm(int64_t M, int64_t N, int64_t K, const float *a, int64_t ars, int64_t acs,
-             const float *b, int64_t brs, int64_t bcs, bool acc, float *c);
+/* The GEMM of tensor/ops: C (M x N, rows ldc apart) = A B (+ C when acc) for A(i, k) =
+ * a[i ars + k acs] and B(k, j) = b[k brs + j bcs], float32 or float64. float32 runs on the
+ * packed kernel where there is one (operands packed into scratch from the buffer cache, on every
+ * thread once the product is big enough), else on OpenBLAS, which reads each operand as stored
+ * or transposed: one of its strides must be 1 (or its dim 1). 0, or -1 + error (no scratch). */
+int td_gemm(td_dtype dt, int64_t M, int64_t N, int64_t K, const void *a, int64_t ars,
+            int64_t acs, const void *b, int64_t brs, int64_t bcs, bool acc, void *c,
+            int64_t ldc);
 
 #endif
