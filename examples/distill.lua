@@ -26,8 +26,7 @@ local teacher_acc = tide.evaluate(teacher, test_loader).accuracy
 
 -- The student's data: n images, their labels and the teacher's logits for them, computed once.
 local n = math.min(5000, #train)
-local x, y = train:tensors()
-x, y = x:narrow(1, 1, n), y:narrow(1, 1, n)
+local x, y = data.fashion_mnist{split = "train", limit = n}:tensors() -- float32 for n images only
 teacher:eval()
 local logits = tide.no_grad(function()
   local parts = {}

@@ -10,8 +10,10 @@ local opt = tide.args{epochs = 10, smoke = false}
 if opt.smoke then opt.epochs = 1 end
 
 -- The examples of the classes in `set` (at most n), relabelled 1..#set in that order.
+local all = {} -- each dataset's tensors as float32, made once
 local function classes(ds, set, n)
-  local x, y = ds:tensors()
+  all[ds] = all[ds] or {ds:tensors()}
+  local x, y = all[ds][1], all[ds][2]
   local relabel, keep = tide.zeros(10, {dtype = "int64"}), tide.zeros(#ds, {dtype = "bool"})
   for new, old in ipairs(set) do
     relabel[old] = new
@@ -28,6 +30,7 @@ local test = data.fashion_mnist{split = "test", limit = opt.smoke and 512 or nil
 local A, B = {1, 3, 5, 8, 9}, {2, 4, 6, 7, 10}
 local old = classes(train, A)                                 -- 30000 images
 local new, new_test = classes(train, B, 500), classes(test, B)
+all = nil -- the subsets hold copies: the whole sets can go
 print(("pretraining on %d images of 5 classes; the new task has %d images"):format(#old, #new))
 
 local pretrained = models.cnn{classes = 5}
