@@ -54,6 +54,29 @@ local function bounded(body, interp)
   assert(mb < LIMIT_MB, string.format("peak RSS %.0f MB, expected under %d MB", mb, LIMIT_MB))
 end
 
+-- Runs body in a `tide --threads 2` child with rss() (the resident MB now) defined; body
+-- prints "RSS a b": returns a and b.
+local function rss_pair(body)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write([[
+local function rss()
+  local h = assert(io.open("/proc/self/status"))
+  local kb = tonumber(h:read("a"):match("VmRSS:%s*(%d+) kB"))
+  h:close()
+  return kb / 1024
+end
+]], body)
+  f:close()
+  local p = assert(io.popen("timeout 300 " .. BUILD .. "/tide --threads 2 " .. path .. " 2>&1"))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  local a, b = out:match("RSS ([%d.]+) ([%d.]+)")
+  assert(a, out)
+  return tonumber(a), tonumber(b)
+end
+
 describe("memory", function()
   it_rss("10^4 temporary 1 MB tensors in the tide program stay under 200 MB", function()
     bounded("for i = 1, 10000 do local t = tide.zeros(262144) + 1; guard(i) end")
@@ -111,15 +134,7 @@ end]])
 
   it_rss("a training-style loop of 10^4 steps on an MLP-shaped graph runs at flat RSS", function()
     -- RSS after step 2000 (warm: caches filled) and after step 10000 must agree: nothing accumulates per step
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write([[
-local function rss()
-  local h = assert(io.open("/proc/self/status"))
-  local kb = tonumber(h:read("a"):match("VmRSS:%s*(%d+) kB"))
-  h:close()
-  return kb
-end
+    local a, b = rss_pair([[
 tide.manual_seed(1)
 local x = tide.randn(32, 64)
 local w1 = (tide.randn(64, 128) * 0.1):requires_grad_()
@@ -135,16 +150,8 @@ for step = 1, 10000 do
   if step == 2000 then collectgarbage(); at2000 = rss() end
 end
 collectgarbage()
-print("RSS " .. at2000 .. " " .. rss())
+print(string.format("RSS %.1f %.1f", at2000, rss()))
 ]])
-    f:close()
-    local p = assert(io.popen("timeout 300 " .. BUILD .. "/tide " .. path .. " 2>&1"))
-    local out = p:read("a")
-    p:close()
-    os.remove(path)
-    local a, b = out:match("RSS (%d+) (%d+)")
-    assert(a, out)
-    a, b = tonumber(a) / 1024, tonumber(b) / 1024
     assert(b - a < 8, string.format("RSS grew from %.1f MB at step 2000 to %.1f MB at 10000", a, b))
     assert(b < LIMIT_MB, string.format("RSS %.1f MB", b))
   end)
@@ -152,16 +159,8 @@ print("RSS " .. at2000 .. " " .. rss())
   it_rss("a two-layer transformer training loop runs at flat RSS", function()
     -- buffers of many sizes freed in GC order used to fragment glibc's heap, whose dynamic mmap
     -- threshold kept them: RSS grew by ~1.5 MB a step here (158 MB at step 30, 340 at 120)
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write([[
+    local a, b = rss_pair([[
 local nn, optim = require "tide.nn", require "tide.optim"
-local function rss()
-  local h = assert(io.open("/proc/self/status"))
-  local kb = tonumber(h:read("a"):match("VmRSS:%s*(%d+) kB"))
-  h:close()
-  return kb / 1024
-end
 tide.manual_seed(1)
 local m = nn.Sequential{nn.Embedding(256, 128),
   nn.TransformerEncoderLayer(128, 4, {dim_feedforward = 512, dropout = 0}),
@@ -177,14 +176,6 @@ for step = 1, 120 do
 end
 print(string.format("RSS %.1f %.1f", at, rss()))
 ]])
-    f:close()
-    local p = assert(io.popen("timeout 300 " .. BUILD .. "/tide --threads 2 " .. path .. " 2>&1"))
-    local out = p:read("a")
-    p:close()
-    os.remove(path)
-    local a, b = out:match("RSS ([%d.]+) ([%d.]+)")
-    assert(a, out)
-    a, b = tonumber(a), tonumber(b)
     assert(b - a < 10, string.format("RSS grew from %.1f MB at step 30 to %.1f MB at 120", a, b))
   end)
 
