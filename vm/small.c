@@ -55,12 +55,8 @@ static bool peek(lua_State *L, int i, operand *o) {
         return true;
     }
     const td_tensor *t = b->t;
-    if (!t || t->requires_grad || t->ndim > TDL_SMALL_DIMS) return false;
-    int64_t m = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->stride[d] != m && t->shape[d] != 1) return false;
-        m *= t->shape[d];
-    }
+    if (!t || t->requires_grad || t->ndim > TDL_SMALL_DIMS || !td_is_contiguous(t)) return false;
+    int64_t m = td_numel(t);
     if (m * td_dtype_sizes[t->dtype] > TDL_SMALL_BYTES) return false;
     *o = (operand){t->dtype, t->ndim, t->shape, td_data(t), m};
     return true;
