@@ -212,6 +212,22 @@ describe("tide.prune.schedule", function()
   end)
 end)
 
+describe("tide.prune with tide.fit", function()
+  it("a schedule stepped from on_step with the run's step reaches its target", function()
+    local data = require "tide.data"
+    tide.manual_seed(4)
+    local x, y = tide.randn(64, 6), tide.randint(1, 3, {64}, {dtype = "int64"})
+    local m = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 3))
+    local s = P.schedule{to = 0.6, steps = 6, scope = "global"}
+    tide.fit(m, {train = data.DataLoader(data.TensorDataset(x, y), {batch_size = 16}),
+                 epochs = 2, progress = false,
+                 on_step = function(info) s:step(info.model, info.step) end})
+    assert.equal(8, s.t)
+    assert.near(0.6, P.sparsity(m).total, 1 / 108)   -- round(0.6 x 108) = 65 of 108 weights
+    assert.equal(65, m[1].weight_mask:eq(0):sum():item() + m[3].weight_mask:eq(0):sum():item())
+  end)
+end)
+
 describe("tide.prune.compact", function()
   it("drops pruned channels of the seed CNN: the same outputs, fewer MACs", function()
     tide.manual_seed(7)
