@@ -141,7 +141,7 @@ end
 function C.groups(fname, x, features)
   local d = x:numel() // x:size(1)
   if features == nil then return tide.eye(d, {dtype = "float64"}) end
-  local one = x:size(1) == 1 and C.shape(x) or table.concat(x.shape, "x", 2)
+  local one = table.concat(x.shape, "x", 2)
   if not (tide.is_tensor(features) and features.dtype == "int64" and features:numel() == d) then
     error(("%s: features must be an int64 tensor of group ids shaped like one example (%s), "
            .. "got %s"):format(fname, one, tide.is_tensor(features)
