@@ -198,3 +198,42 @@ describe("misuse", function()
     it("raises '" .. c[1] .. "'", function() H.err(c[1], c[2]) end)
   end
 end)
+
+describe("plot.attribution", function()
+  local A = require "tide.plot.attribution"
+  local plot = require "tide.plot"
+  local x = tide.zeros(2, 1, 4, 4)
+  x[{1, 1, 1, 1}] = 1
+  local a = tide.zeros(2, 1, 4, 4)
+  a[{1, 1, 1, 1}], a[{1, 1, 1, 2}], a[{2, 1, 4, 4}] = 2, -1, -3
+
+  it("colours attributions on a diverging map centred on zero, per example", function()
+    local p, per = A.panels(x, a, {})
+    assert.equal(2, per)
+    assert.same({4, 3, 4, 4}, p.shape)            -- image, heat map, image, heat map
+    local px = function(k, i, j) return p[{k, {}, i, j}]:totable() end
+    assert.same({1, 1, 1}, px(1, 1, 1))           -- the image, gray to RGB in [0, 1]
+    assert.same({0, 0, 0}, px(1, 2, 2))
+    assert.same({1, 0, 0}, px(2, 1, 1))           -- the largest positive: red
+    H.close(H.T(px(2, 1, 2)), H.T({0.5, 0.5, 1}), 1e-6, "half the largest, negative: light blue")
+    assert.same({1, 1, 1}, px(2, 3, 3))           -- zero: white
+    assert.same({0, 0, 1}, px(4, 4, 4))           -- example 2's own scale: full blue
+    local o = A.panels(x, a, {overlay = true, alpha = 1})
+    assert.same({2, 3, 4, 4}, o.shape)
+    assert.same({1, 0, 0}, o[{1, {}, 1, 1}]:totable())
+  end)
+
+  it("writes a PNG grid and rejects misuse", function()
+    local path = os.tmpname() .. ".png"
+    plot.attribution(x, a, {path = path, nrow = 2})
+    local f = assert(io.open(path, "rb"))
+    local s = f:read("a")
+    f:close()
+    os.remove(path)
+    assert.equal("\137PNG\r\n\26\n", s:sub(1, 8))
+    H.err("plot.attribution: attributions of shape 2x1x3x4 do not match x of shape 2x1x4x4",
+          function() plot.attribution(x, tide.zeros(2, 1, 3, 4)) end)
+    H.err("plot.attribution: unknown option 'overlap'",
+          function() plot.attribution(x, a, {overlap = true}) end)
+  end)
+end)
