@@ -67,7 +67,7 @@ return function(model, x, target, o)
   local n, rest = x:size(1), {table.unpack(x.shape, 2)}
   local d = x:numel() // n
   local bg = o.background
-  if bg == nil then bg = tide.zeros(1, table.unpack(rest), {dtype = x.dtype}) end
+  if bg == nil then bg = tide.zeros({1, table.unpack(rest)}, {dtype = x.dtype}) end
   if not tide.is_tensor(bg) or bg:numel() % d ~= 0 or bg:numel() == 0 then
     error(("%s: background must be a tensor of examples shaped like x's (%s), got %s")
           :format(fname, table.concat(rest, "x"), C.shape(bg)), 2)

@@ -36,14 +36,14 @@ function A.panels(x, attr, o)
   for k in pairs(o) do
     if not KNOWN[k] then G.fail("%s: unknown option '%s'", fname, tostring(k)) end
   end
-  local img, a = batch(fname, "x", x), batch(fname, "attributions", attr)
+  local img = batch(fname, "x", x)
   local n, h, w = img:size(1), img:size(3), img:size(4)
   if img:size(2) ~= 1 and img:size(2) ~= 3 then
     G.fail("%s: x must have 1 or 3 channels, got shape %s", fname, shape(x))
   end
-  if a:size(1) ~= n or a:size(3) ~= h or a:size(4) ~= w then
-    G.fail("%s: attributions of shape %s do not match x of shape %s (same N, H and W)", fname,
-           shape(attr), shape(x))
+  local list = tide.is_tensor(attr) and {attr} or attr
+  if type(list) ~= "table" or #list == 0 then
+    G.fail("%s: expected attributions as a tensor or a list of tensors, got %s", fname, type(attr))
   end
   local scale = o.scale or "example"
   if scale ~= "example" and scale ~= "batch" then
@@ -53,32 +53,36 @@ function A.panels(x, attr, o)
   if type(alpha) ~= "number" or alpha < 0 or alpha > 1 then
     G.fail("%s: alpha must be a number in [0, 1], got %s", fname, tostring(alpha))
   end
-  local heat = a:sum(2, true)                                  -- N x 1 x H x W
-  local m = heat:abs():reshape(n, -1):max(2):view(n, 1, 1, 1)
-  if scale == "batch" then m = m:max() end
-  local v = heat / m:clamp(1e-30, math.huge)
   local flat = img:reshape(n, -1)                              -- each image to [0, 1]
   local lo, hi = flat:min(2):view(n, 1, 1, 1), flat:max(2):view(n, 1, 1, 1)
   img = (img - lo) / (hi - lo):clamp(1e-30, math.huge)
   if img:size(2) == 1 then img = img:expand(n, 3, h, w) end
-  local panels, per
-  if o.overlay then
+  local cols = o.overlay and {} or {img}
+  for i, t in ipairs(list) do
+    local a = batch(fname, "attributions", t)
+    if a:size(1) ~= n or a:size(3) ~= h or a:size(4) ~= w then
+      G.fail("%s: attributions%s of shape %s do not match x of shape %s (same N, H and W)",
+             fname, #list > 1 and (" " .. i) or "", shape(t), shape(x))
+    end
+    local heat = a:sum(2, true)                                -- N x 1 x H x W
+    local m = heat:abs():reshape(n, -1):max(2):view(n, 1, 1, 1)
+    if scale == "batch" then m = m:max() end
+    local v = heat / m:clamp(1e-30, math.huge)
     local k = v:abs() * alpha
-    panels, per = img * (1 - k) + diverging(v) * k, 1
-  else
-    panels, per = tide.stack({img, diverging(v)}, 2):view(2 * n, 3, h, w), 2
+    cols[#cols + 1] = o.overlay and img * (1 - k) + diverging(v) * k or diverging(v)
   end
-  return panels, per, n
+  return tide.stack(cols, 2):view(n * #cols, 3, h, w), #cols, n
 end
 
 -- plot.attribution(x, attributions, {path=, overlay=false, alpha=0.6, nrow=, title=,
--- scale="example"}): a grid, one row entry per example: the image and its heat map side by
--- side, or the heat map blended over the image (overlay = true)
+-- scale="example"}): a grid, one entry per example: the image and its heat map side by side (a
+-- heat map per tensor when attributions is a list), or heat maps blended over the image
+-- (overlay = true)
 function A.plot(x, attr, o)
   local fname = "plot.attribution"
   o = o or {}
   local panels, per, n = A.panels(x, attr, o)
-  local nrow = o.nrow or math.min(n, per == 2 and 4 or 8)
+  local nrow = o.nrow or math.max(1, math.min(n, 8 // per))
   if math.type(nrow) ~= "integer" or nrow < 1 then
     G.fail("%s: nrow must be a positive integer, got %s", fname, tostring(nrow))
   end
