@@ -25,14 +25,7 @@ local function cnn()
 end
 
 -- a linear model y = x W' + b on float64 with known weights (classes x features)
-local function linear(w, b)
-  local m = nn.Linear(#w[1], #w):to("float64")
-  tide.no_grad(function()
-    m.weight:copy_(H.T(w))
-    m.bias:copy_(H.T(b))
-  end)
-  return m
-end
+local function linear(w, b) return H.linear(w, b, "float64") end
 
 describe("gradient attributions match PyTorch", function()
   local m, f = cnn()

@@ -12,11 +12,11 @@ function C.shape(t)
 end
 
 -- o with only the keys in known (a set); nil becomes {}
-function C.options(fname, o, known)
+local function options(fname, o, known)
   if o == nil then return {} end
-  if type(o) ~= "table" then error(fname .. ": options must be a table, got " .. type(o), 3) end
+  if type(o) ~= "table" then error(fname .. ": options must be a table, got " .. type(o), 4) end
   for k in pairs(o) do
-    if not known[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
+    if not known[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 4) end
   end
   return o
 end
@@ -31,13 +31,13 @@ function C.posint(fname, o, key, default)
 end
 
 -- x: a float batch (N x ...); targets: an int64 tensor of N 1-based class indices
-function C.inputs(fname, model, x, target)
+local function inputs(fname, model, x, target)
   if type(model) ~= "table" and type(model) ~= "function" then
-    error(fname .. ": expected a model (a module or a function), got " .. type(model), 3)
+    error(fname .. ": expected a model (a module or a function), got " .. type(model), 4)
   end
   if not tide.is_tensor(x) or not x.dtype:match("^float") or x.ndim < 2 then
     error(("%s: expected x to be a float batch (N x ...), got %s%s"):format(fname,
-          tide.is_tensor(x) and (x.dtype .. " of shape ") or "", C.shape(x)), 3)
+          tide.is_tensor(x) and (x.dtype .. " of shape ") or "", C.shape(x)), 4)
   end
   local n = x:size(1)
   if math.type(target) == "integer" then
@@ -46,9 +46,18 @@ function C.inputs(fname, model, x, target)
   if not (tide.is_tensor(target) and target.dtype == "int64" and target:numel() == n) then
     error(("%s: target must be an integer class index or an int64 tensor of %d (one per "
            .. "example), got %s"):format(fname, n, tide.is_tensor(target)
-           and (target.dtype .. " of shape " .. C.shape(target)) or tostring(target)), 3)
+           and (target.dtype .. " of shape " .. C.shape(target)) or tostring(target)), 4)
   end
   return x, target:reshape(n)
+end
+
+-- what every method starts with: its options checked against known, x, and the targets as
+-- an int64 tensor of N; errors point at the method's caller
+function C.begin(fname, known, model, x, target, o)
+  o = options(fname, o, known)
+  local t
+  x, t = inputs(fname, model, x, target)
+  return o, x, t
 end
 
 -- targets repeated k times: (k * N), step-major, as the perturbed batches are laid out

@@ -8,9 +8,8 @@ local KNOWN = {baseline = true, features = true, batch_size = true}
 
 return function(model, x, target, o)
   local fname = "explain.feature_ablation"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local base = C.baseline(fname, x:detach(), o.baseline or 0)
   return P.ablate(fname, model, x, t, C.groups(fname, x, o.features), base,
                   C.posint(fname, o, "batch_size"))

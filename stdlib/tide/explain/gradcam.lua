@@ -23,9 +23,8 @@ end
 
 return function(model, x, target, o)
   local fname = "explain.gradcam"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local layer = o.layer
   if type(layer) ~= "table" or type(layer.register_forward_hook) ~= "function" then
     error(fname .. ": option layer must be a module of the model (e.g. model[1]), got "

@@ -42,9 +42,8 @@ local RULES = {
 
 return function(model, x, target, o)
   local fname = "explain.integrated_gradients"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local steps = C.posint(fname, o, "steps", 50)
   local method = o.method or "riemann_trapezoid"
   if not RULES[method] then

@@ -60,9 +60,8 @@ end
 
 return function(model, x, target, o)
   local fname = "explain.kernel_shap"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local xs = x:detach()
   local n, rest = x:size(1), {table.unpack(x.shape, 2)}
   local d = x:numel() // n

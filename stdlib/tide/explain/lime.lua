@@ -13,9 +13,8 @@ local KNOWN = {samples = true, kernel_width = true, features = true, seed = true
 
 return function(model, x, target, o)
   local fname = "explain.lime"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local xs = x:detach()
   local n, rest = x:size(1), {table.unpack(x.shape, 2)}
   local d = x:numel() // n

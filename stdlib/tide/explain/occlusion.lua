@@ -52,9 +52,8 @@ end
 
 return function(model, x, target, o)
   local fname = "explain.occlusion"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local dims = {table.unpack(x.shape, 2)}
   if o.window == nil then error(fname .. ": the window option is required ({h, w} or a number)", 2) end
   local win = sizes(fname, "window", o.window, dims)

@@ -6,9 +6,8 @@ local KNOWN = {times_input = true, abs = true, batch_size = true}
 
 return function(model, x, target, o)
   local fname = "explain.saliency"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local g = C.gradient(fname, model, x, t, C.posint(fname, o, "batch_size"))
   if o.abs then g = g:abs() end
   if o.times_input then g = g * x:detach() end

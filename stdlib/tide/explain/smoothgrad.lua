@@ -7,9 +7,8 @@ local KNOWN = {samples = true, stdev = true, times_input = true, batch_size = tr
 
 return function(model, x, target, o)
   local fname = "explain.smoothgrad"
-  o = C.options(fname, o, KNOWN)
   local t
-  x, t = C.inputs(fname, model, x, target)
+  o, x, t = C.begin(fname, KNOWN, model, x, target, o)
   local k = C.posint(fname, o, "samples", 25)
   local n, xs = x:size(1), x:detach()
   local sd = o.stdev
