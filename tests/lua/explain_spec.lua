@@ -36,6 +36,14 @@ describe("gradient attributions match PyTorch", function()
             "abs, in chunks")
   end)
 
+  it("equal PyTorch's idiom out = model(x); out[{1, c}]:backward()", function()
+    local x = f.x:narrow(1, 2, 1):clone()
+    x.requires_grad = true
+    local out = m(x)
+    out[{1, 3}]:backward()
+    H.close(x.grad, f.grad:narrow(1, 2, 1), 1e-12, "x.grad of example 2, class 3")
+  end)
+
   it("integrated gradients, both rules, with the completeness delta", function()
     local a, d = E.integrated_gradients(m, f.x, f.target, {steps = 20})
     H.close(a, f.ig_trap, 1e-12, "riemann_trapezoid")
