@@ -86,9 +86,16 @@ function A.plot(x, attr, o)
   if math.type(nrow) ~= "integer" or nrow < 1 then
     G.fail("%s: nrow must be a positive integer, got %s", fname, tostring(nrow))
   end
-  return require("tide.plot").image(panels, {file = o.path or o.file, title = o.title,
-    nrow = nrow * per, padding = o.padding or 2, pad_value = 1, width = o.width,
-    height = o.height})
+  -- a file gets whole screen pixels per image pixel, about 1080 on its longer side: a row of
+  -- panels is wide and short, and plot.image's 720 would leave no room for the title
+  local pad, h, w = o.padding or 2, panels:size(3), panels:size(4)
+  local gw, gh = nrow * per * (w + pad) + pad, (n + nrow - 1) // nrow * (h + pad) + pad
+  local s = math.max(1, 1080 // math.max(gw, gh))
+  local file = o.path or o.file
+  return require("tide.plot").image(panels, {file = file, title = o.title,
+    nrow = nrow * per, padding = pad, pad_value = 1,
+    width = o.width or (file and gw * s or nil),
+    height = o.height or (file and gh * s + (o.title and 36 or 0) or nil)})
 end
 
 return A
