@@ -76,12 +76,7 @@ demo: deps all
 	@scripts/demo.sh
 
 fixtures:
-	/usr/bin/python3 scripts/gen_fixtures.py
-	/usr/bin/python3 scripts/gen_attn_fixtures.py
-	/usr/bin/python3 scripts/gen_io_fixtures.py
-	/usr/bin/python3 scripts/gen_rnn_fixtures.py
-	/usr/bin/python3 scripts/gen_sd_fixtures.py
-	/usr/bin/python3 scripts/gen_prune_fixtures.py
+	for f in scripts/gen_*fixtures.py; do /usr/bin/python3 $$f || exit 1; done
 
 # make fuzz: libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each, linked
 # against the tensor/ sources built with ASan and UBSan into build-fuzz/. A target's seed corpus

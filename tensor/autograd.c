@@ -39,6 +39,12 @@ static void node_dealloc(td_node *n) {
     free_nodes = n;
 }
 
+static void free_ctx(td_node *n) {
+    if (n->ctx && n->op->release) n->op->release(n);
+    td_free(n->ctx);
+    n->ctx = NULL;
+}
+
 void td_node_retain(td_node *n) {
     n->refcount++;
 }
@@ -56,8 +62,7 @@ static void node_free_saved(td_node *n) {
         td_release(n->gacc[k]);
         n->gacc[k] = NULL;
     }
-    td_free(n->ctx);
-    n->ctx = NULL;
+    free_ctx(n);
     n->released = true;
 }
 
@@ -68,7 +73,7 @@ static bool draining;
 
 void td_node_release(td_node *n) {
     if (!n || --n->refcount > 0) return;
-    td_free(n->ctx);
+    free_ctx(n);
     n->ctx = (void *)dying; /* the op's scratch is gone; ctx links the queue */
     dying = n;
     if (draining) return;

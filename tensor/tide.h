@@ -192,6 +192,7 @@ typedef struct td_op {
      * the row must convert or check). td_run then skips shape() and forward() below
      * TD_PAR_GRAIN elements: the whole cost of a small op is its overhead. */
     const td_loop *flat;
+    void (*release)(td_node *n);    /* frees what n->ctx refers to before ctx itself (hook.c) */
 } td_op;
 
 /* Runs op; out[] receives new refs, out[0] may be preset (in-place: out[0] = in[0], or an
@@ -203,6 +204,15 @@ td_tensor *td_apply1(const td_op *op, td_tensor *x, const td_args *a);
 td_tensor *td_apply2(const td_op *op, td_tensor *x, td_tensor *y, const td_args *a);
 /* In place: writes op(t, ...) into t, bumps its version; 0 or -1 + error. */
 int td_apply_(const td_op *op, td_tensor *const *in, int nin, const td_args *a);
+
+/* td_hook(x, fn, release, ud): a view of x (which autograd must track) whose backward calls
+ * fn(ud, g, &r) with the gradient g of the view: fn sets r to a new ref replacing g (same shape
+ * and dtype), or leaves it NULL to pass g on; -1 + error stops the backward. release(ud) runs
+ * once when the graph node is freed. New ref or NULL + error. */
+typedef int (*td_hook_fn)(void *ud, td_tensor *g, td_tensor **r);
+typedef void (*td_hook_free)(void *ud);
+extern const td_op td_op_hook;
+td_tensor *td_hook(td_tensor *x, td_hook_fn fn, td_hook_free release, void *ud);
 
 /* The registry: every op Lua sees, in ops.def order. */
 typedef enum td_sig {
