@@ -12,7 +12,7 @@ local M = {}
 
 local OPTIONS = {"train", "val", "loss", "optimizer", "scheduler", "scheduler_step", "epochs",
                  "metrics", "clip_grad", "plot", "checkpoint", "resume", "progress", "on_step",
-                 "on_epoch"}
+                 "on_epoch", "groups"}
 local SCALAR = {accuracy = true} -- the metrics.* that map (output, target) to a batch mean
 
 local function callable(v)
@@ -227,6 +227,7 @@ local function options(model, opts)
   for _, k in ipairs({"on_step", "on_epoch"}) do
     if o[k] ~= nil and not callable(o[k]) then bad(k, "a function") end
   end
+  if o.groups ~= nil then require("tide.fairness.report").check(o.groups) end
   o.params = model:parameters()
   return o
 end
@@ -366,6 +367,9 @@ local function fit(model, o)
         history["val_" .. name][epoch] = r[name]
         line[#line + 1] = ("val_%s %s"):format(name, fmt(r[name]))
       end
+    end
+    if o.groups then -- group metrics and disparities (doc/fairness.md)
+      line[#line + 1] = require("tide.fairness.report").track(o.groups, model, history, epoch)
     end
     if o.scheduler and o.scheduler_step == "epoch" then o.scheduler:step(watched) end
     history.epochs, history.time[epoch] = epoch, tide._clock() - t0

@@ -272,6 +272,57 @@ function plot.loss(history, o)
   return draw("plot.loss", t, h, list)
 end
 
+-- plot.bars{labels = {...}, {y=, lo=, hi=, title=}, ..., title=, ylabel=, file=, ...}: clustered
+-- bars, one cluster per label and one bar per series, with error bars where a series has lo, hi
+local BARS = {y = true, lo = true, hi = true, title = true}
+function plot.bars(o)
+  local fname = "plot.bars"
+  options(fname, o, {labels = true})
+  local labels = o.labels
+  if type(labels) ~= "table" or #labels == 0 then
+    fail("%s: labels must be a list of names, one per cluster", fname)
+  end
+  if #o == 0 then fail("%s: no series given (expected {y=...} tables)", fname) end
+  local errors = false
+  for i, s in ipairs(o) do
+    if type(s) ~= "table" or tide.is_tensor(s) then
+      fail("%s: series %d must be a table {y=, lo=, hi=, title=}, got %s", fname, i, type(s))
+    end
+    for k in pairs(s) do
+      if not BARS[k] then fail("%s: series %d: unknown field '%s'", fname, i, tostring(k)) end
+    end
+    errors = errors or s.lo ~= nil or s.hi ~= nil
+  end
+  local t = G.target(fname, o, {640, 480})
+  local h = header(fname, o, t)
+  h[#h + 1] = "set style data histogram\nset style fill solid 0.7 border -1\nset xtics nomirror"
+  h[#h + 1] = errors and "set style histogram errorbars gap 1 lw 1" or
+              "set style histogram clustered gap 1"
+  if o.yrange == nil then h[#h + 1] = "set yrange [0:*]" end
+  local plots = {}
+  for i, s in ipairs(o) do
+    local what = "series " .. i
+    local y = values(fname, what .. " y", s.y)
+    local lo = s.lo ~= nil and values(fname, what .. " lo", s.lo) or y
+    local hi = s.hi ~= nil and values(fname, what .. " hi", s.hi) or y
+    if #y ~= #labels or #lo ~= #y or #hi ~= #y then
+      fail("%s: %s has %d values (lo %d, hi %d) for %d labels", fname, what, #y, #lo, #hi,
+           #labels)
+    end
+    local r = {}
+    for j = 1, #y do -- a value that is not finite draws no bar
+      local function v(x) return isfinite(x) and G.num(x) or "NaN" end
+      r[j] = ('"%s" %s %s %s'):format(tostring(labels[j]):gsub('[%c"\\]', ""), v(y[j]), v(lo[j]),
+                                      v(hi[j]))
+    end
+    h[#h + 1] = G.datablock("b" .. i, r)
+    plots[i] = ("$b%d using %s%s %s"):format(i, errors and "2:3:4" or "2",
+      i == 1 and ":xtic(1)" or "", s.title and ("title " .. G.quote(s.title)) or "notitle")
+  end
+  h[#h + 1] = "plot " .. table.concat(plots, ", \\\n  ")
+  return G.run(fname, t, table.concat(h, "\n"))
+end
+
 plot.make_grid = image.make_grid
 
 -- plot.image(t, {file=, title=, palette=, range=, nrow=, padding=, pad_value=, width=, height=}):
