@@ -106,7 +106,7 @@ end
 
 -- The examples of one call: cell codes, [1, p] per example, the group positions and sizes.
 -- Cell of an example: ((g - 1) * bins + b) * 4 + 2 * y + yhat + 1, b its probability bin.
-function M.prepare(fn, y_true, y_pred, groups, o)
+local function prepare(fn, y_true, y_pred, groups, o)
   local pos = o.pos_label == nil and 1 or o.pos_label
   if type(pos) ~= "number" then fail(fn, "pos_label must be a number, got %s", type(pos)) end
   local y = indicator(fn, "y_true", y_true, pos)
@@ -187,12 +187,11 @@ local METRIC = {
     return ratio(e, c.n)
   end,
 }
-M.metric = METRIC
 
 -- Fairlearn's aggregations of a metric over groups (NaN groups left out): "between_groups"
 -- max - min (ratio min / max); "to_overall" the largest |m_g - overall| (ratio the smallest
 -- min(m_g / overall, overall / m_g)).
-function M.disparity(values, overall, method, kind)
+local function disparity(values, overall, method, kind)
   local lo, hi, worst = math.huge, -math.huge, kind == "ratio" and math.huge or 0
   for _, v in ipairs(values) do
     if v == v then
@@ -215,7 +214,7 @@ end
 
 -- A named disparity of a cell table; o.method, o.agg as Fairlearn's.
 local function dis(c, d, name, kind, method)
-  return M.disparity(by_groups(c, d, name), METRIC[name](c[0]), method, kind)
+  return disparity(by_groups(c, d, name), METRIC[name](c[0]), method, kind)
 end
 local DISPARITY = {
   demographic_parity_difference = function(c, d, o)
@@ -239,7 +238,7 @@ M.DISPARITIES = {"demographic_parity_difference", "demographic_parity_ratio",
                  "equal_opportunity_difference", "equal_opportunity_ratio"}
 
 -- The q-quantile of the sorted list xs, NumPy's default (linear) interpolation.
-function M.quantile(xs, q)
+local function quantile(xs, q)
   local n = #xs
   if n == 0 then return 0 / 0 end
   local h = (n - 1) * q + 1
@@ -278,7 +277,7 @@ end
 -- resamples (stratified: each group resampled with replacement within itself, so every group
 -- keeps its size). Returns the values and, with B > 0, lists of lower and upper bounds of the
 -- percentile interval at o.level (resamples where a value is NaN are left out of its bounds).
-function M.evaluate(d, stat, o)
+local function evaluate(d, stat, o)
   local B, level = check_bootstrap(d.fn, o)
   local S = sums(d.code:view(1, d.n), d.K, d.vals:view(1, d.n, 2))[1]:totable()
   local point = stat(cells(d, S))
@@ -308,7 +307,7 @@ function M.evaluate(d, stat, o)
   local lo, hi, a = {}, {}, (1 - level) / 2
   for i = 1, #point do
     table.sort(draws[i])
-    lo[i], hi[i] = M.quantile(draws[i], a), M.quantile(draws[i], 1 - a)
+    lo[i], hi[i] = quantile(draws[i], a), quantile(draws[i], 1 - a)
   end
   return point, lo, hi
 end
@@ -345,7 +344,7 @@ local FRAME_OPTS = known{"metrics", "y_prob", "bins", "method"}
 function M.metric_frame(y_true, y_pred, groups, o)
   local fn = "tide.fairness.metric_frame"
   o = check_options(fn, o, FRAME_OPTS)
-  local d = M.prepare(fn, y_true, y_pred, groups, o)
+  local d = prepare(fn, y_true, y_pred, groups, o)
   local names = metric_list(fn, o.metrics, d.has_prob)
   local method = o.method or "between_groups"
   if method ~= "between_groups" and method ~= "to_overall" then
@@ -360,12 +359,12 @@ function M.metric_frame(y_true, y_pred, groups, o)
       local all = METRIC[name](c[0])
       out[base + 1] = all
       for g = 1, d.G do out[base + 1 + g] = v[g] end
-      out[base + d.G + 2] = M.disparity(v, all, method, "difference")
-      out[base + d.G + 3] = M.disparity(v, all, method, "ratio")
+      out[base + d.G + 2] = disparity(v, all, method, "difference")
+      out[base + d.G + 3] = disparity(v, all, method, "ratio")
     end
     return out
   end
-  local v, lo, hi = M.evaluate(d, stat, o)
+  local v, lo, hi = evaluate(d, stat, o)
   local r = {overall = {}, by_group = {}, difference = {}, ratio = {}, groups = d.keys,
              metrics = names, ci = lo and {overall = {}, by_group = {}, difference = {},
                                              ratio = {}} or nil}
@@ -400,9 +399,9 @@ for _, name in ipairs(M.DISPARITIES) do
     if agg ~= "worst_case" and agg ~= "mean" then
       fail(fn, "agg must be \"worst_case\" or \"mean\", got %s", tostring(agg))
     end
-    local d = M.prepare(fn, y_true, y_pred, groups, o)
+    local d = prepare(fn, y_true, y_pred, groups, o)
     local f, oo = DISPARITY[name], {method = method, agg = agg}
-    local v, lo, hi = M.evaluate(d, function(c) return {f(c, d, oo)} end, o)
+    local v, lo, hi = evaluate(d, function(c) return {f(c, d, oo)} end, o)
     if lo then return v[1], {lo[1], hi[1]} end
     return v[1]
   end
@@ -418,16 +417,16 @@ function M.calibration(y_true, y_prob, groups, o)
   for k, v in pairs(o) do oo[k] = v end
   oo.y_prob = y_prob
   if y_prob == nil then fail(fn, "y_prob (probabilities of the positive class) is required") end
-  local d = M.prepare(fn, y_true, nil, groups, oo)
+  local d = prepare(fn, y_true, nil, groups, oo)
   local function stat(c)
     local v = by_groups(c, d, "ece")
     local all = METRIC.ece(c[0])
     local out = {all}
     for g = 1, d.G do out[g + 1] = v[g] end
-    out[d.G + 2] = M.disparity(v, all, "between_groups", "difference")
+    out[d.G + 2] = disparity(v, all, "between_groups", "difference")
     return out
   end
-  local v, lo, hi = M.evaluate(d, stat, o)
+  local v, lo, hi = evaluate(d, stat, o)
   local r = {overall = v[1], by_group = {}, difference = v[d.G + 2], groups = d.keys}
   for g, k in ipairs(d.keys) do r.by_group[k] = v[g + 1] end
   if lo then
@@ -437,10 +436,9 @@ function M.calibration(y_true, y_prob, groups, o)
   return r
 end
 
-M._indicator, M._group_index, M._seeded = indicator, group_index, seeded
+M._indicator, M._group_index, M._seeded, M._quantile = indicator, group_index, seeded, quantile
 local mitigate = require "tide.fairness.mitigate"
 M.reweighing, M.reweighed_loader = mitigate.reweighing, mitigate.reweighed_loader
 M.report = function(...) return require("tide.fairness.report").report(...) end
-M.track = function(...) return require("tide.fairness.report").track(...) end
 
 return M

@@ -85,7 +85,7 @@ function M.report(y_true, y_pred, groups, o)
               cell(r.disparities[name], ci and r.ci.disparities[name] or nil)))
   end
   if ci then
-    out:write(("[ ] %g%% percentile intervals of %d stratified bootstrap resamples\n"):format(
+    out:write(("[lo, hi]: %g%% percentile intervals of %d stratified bootstrap resamples\n"):format(
               100 * (o.level or 0.95), base.bootstrap))
   end
   if o.plot ~= false then
