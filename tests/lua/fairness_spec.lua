@@ -74,10 +74,12 @@ describe("tide.fairness by hand", function()
   end)
 
   it("reweighing makes label and group independent", function()
-    local w, by = F.reweighing(Y, G)
+    local w1, by = F.reweighing(Y, G)
     -- a: 2 of 4 positive, b: 3 of 6; P(y=1) = 0.5: every weight is 1
     assert.same({[0] = 1.0, [1] = 1.0}, by.a)
+    assert.equal(10, w1:eq(1):sum():item())
     local y2 = L{1, 1, 1, 0, 1, 0, 0, 0, 0, 0}                       -- a: 3/4, b: 1/6
+    local w
     w, by = F.reweighing(y2, G)
     near(by.a[1], 4 * 4 / (10 * 3), 1e-12, "a1"); near(by.b[0], 6 * 6 / (10 * 5), 1e-12, "b0")
     local yd, wd = y2:double(), w:double()

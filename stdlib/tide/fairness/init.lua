@@ -368,7 +368,7 @@ function M.metric_frame(y_true, y_pred, groups, o)
   local r = {overall = {}, by_group = {}, difference = {}, ratio = {}, groups = d.keys,
              metrics = names, ci = lo and {overall = {}, by_group = {}, difference = {},
                                              ratio = {}} or nil}
-  for g, k in ipairs(d.keys) do
+  for _, k in ipairs(d.keys) do
     r.by_group[k] = {}
     if lo then r.ci.by_group[k] = {} end
   end
