@@ -230,10 +230,15 @@ local CURVES = {
   {"val_loss", "val", "linespoints lw 2 pt 5 ps 0.8 lc rgb '#ff7f0e'"},
   {"train_accuracy", "train accuracy", "linespoints lw 2 pt 8 ps 0.9 lc rgb '#98df8a'", "x1y2"},
   {"val_accuracy", "val accuracy", "linespoints lw 2 pt 9 ps 0.9 lc rgb '#2ca02c'", "x1y2"},
+  {"_cost", "cost", "linespoints lw 2 dt 2 pt 4 ps 0.8 lc rgb '#7f7f7f'", "x1y2"},
 }
 
+-- the costs tide.fit records per epoch that plot.loss can draw, cumulated, on the right axis
+local COST = {flops = "FLOPs", energy_j = "energy (J)", co2e_g = "CO2e (g)",
+              core_seconds = "core-seconds", time = "seconds"}
+
 function plot.loss(history, o)
-  o = options("plot.loss", o or {}, {})
+  o = options("plot.loss", o or {}, {cost = true})
   if type(history) ~= "table" then
     fail("plot.loss: expected a history table (from tide.fit), got %s", type(history))
   end
@@ -247,6 +252,21 @@ function plot.loss(history, o)
   end
   local ep, list = {}, {}
   for e = 1, epochs do ep[e] = e end
+  local cost = o.cost == true and "flops" or o.cost
+  if cost ~= nil and not COST[cost] then
+    fail("plot.loss: cost must be true or one of flops, energy_j, co2e_g, core_seconds, time; " ..
+         "got %s", tostring(cost))
+  end
+  if cost then -- the right axis is the cost's: accuracy curves are left out
+    f.train_accuracy, f.val_accuracy = nil, nil
+    if history[cost] == nil then
+      fail("plot.loss: history has no %s (a tide.fit history records it)", cost)
+    end
+    local v, sum = values("plot.loss", "history." .. cost, history[cost]), {}
+    for e = 1, #v do sum[e] = (sum[e - 1] or 0) + v[e] end
+    f._cost, epochs = sum, math.max(epochs, #sum)
+  end
+  for e = #ep + 1, epochs do ep[e] = e end
   for _, c in ipairs(CURVES) do
     local y, x = f[c[1]], ep
     if y and #y > 0 then
@@ -254,8 +274,8 @@ function plot.loss(history, o)
         x = {}
         for j = 1, #y do x[j] = epochs > 0 and j * epochs / #y or j end
       end
-      list[#list + 1] = {rows = rows(x, y, false, o.logy and not c[4]), title = c[2],
-                         style = c[3], axes = c[4]}
+      list[#list + 1] = {rows = rows(x, y, false, o.logy and not c[4]), style = c[3],
+        title = c[1] == "_cost" and "cumulative " .. COST[cost] or c[2], axes = c[4]}
     end
   end
   if #list == 0 then
@@ -267,6 +287,9 @@ function plot.loss(history, o)
   if o.ylabel == nil then h[#h + 1] = "set ylabel 'loss'" end
   if f.val_accuracy or f.train_accuracy then -- loss falls, accuracy rises: the middle is free
     h[#h + 1] = "set y2label 'accuracy'\nset y2tics\nset ytics nomirror\nset key center right"
+  elseif cost then
+    h[#h + 1] = ("set y2label %s\nset y2tics\nset ytics nomirror\nset y2range [0:*]\n" ..
+                 "set key center right"):format(G.quote("cumulative " .. COST[cost]))
   end
   if o.xrange == nil and epochs > 0 then h[#h + 1] = ("set xrange [0:%d]"):format(epochs) end
   return draw("plot.loss", t, h, list)
