@@ -91,7 +91,7 @@ function M.meter(o)
     if not KNOWN[k] then error("tide.fit: cost: unknown field '" .. tostring(k) .. "'", 0) end
   end
   for _, k in ipairs{"watts_per_core", "grid_intensity"} do
-    if o[k] ~= nil and (type(o[k]) ~= "number" or not (o[k] >= 0) or o[k] == math.huge) then
+    if o[k] ~= nil and (type(o[k]) ~= "number" or o[k] ~= o[k] or o[k] < 0 or o[k] == math.huge) then
       bad(k, "a number >= 0")
     end
   end

@@ -63,16 +63,21 @@ local function checkstyle(fname, what, s)
   return s
 end
 
+-- checks that series i is a table with only the fields in known (form: how one is written)
+local function check_series(fname, i, s, known, form)
+  if type(s) ~= "table" or tide.is_tensor(s) then
+    fail("%s: series %d must be a table %s, got %s", fname, i, form, type(s))
+  end
+  for k in pairs(s) do
+    if not known[k] then fail("%s: series %d: unknown field '%s'", fname, i, tostring(k)) end
+  end
+end
+
 -- {y=, x=, title=, style=} checked and turned into {rows=, title=, style=}
 local SERIES = {y = true, x = true, title = true, style = true}
 local function series(fname, i, s, o, style)
   local what = "series " .. i
-  if type(s) ~= "table" or tide.is_tensor(s) then
-    fail("%s: %s must be a table {y=, x=, title=, style=}, got %s", fname, what, type(s))
-  end
-  for k in pairs(s) do
-    if not SERIES[k] then fail("%s: %s: unknown field '%s'", fname, what, tostring(k)) end
-  end
+  check_series(fname, i, s, SERIES, "{y=, x=, title=, style=}")
   if s.y == nil then fail("%s: %s has no y", fname, what) end
   local y = values(fname, what .. " y", s.y)
   local x = s.x ~= nil and values(fname, what .. " x", s.x)
@@ -308,12 +313,7 @@ function plot.bars(o)
   if #o == 0 then fail("%s: no series given (expected {y=...} tables)", fname) end
   local errors = false
   for i, s in ipairs(o) do
-    if type(s) ~= "table" or tide.is_tensor(s) then
-      fail("%s: series %d must be a table {y=, lo=, hi=, title=}, got %s", fname, i, type(s))
-    end
-    for k in pairs(s) do
-      if not BARS[k] then fail("%s: series %d: unknown field '%s'", fname, i, tostring(k)) end
-    end
+    check_series(fname, i, s, BARS, "{y=, lo=, hi=, title=}")
     errors = errors or s.lo ~= nil or s.hi ~= nil
   end
   local t = G.target(fname, o, {640, 480})

@@ -197,6 +197,58 @@ describe("tide.fairness.reweighed_loader", function()
   end)
 end)
 
+describe("tide.fairness.thresholds", function()
+  local S = function(v) return tide.tensor(v, {dtype = "float64"}) end
+  local g = {"a", "a", "a", "a", "b", "b", "b", "b", "b", "b"}
+  local s = S{0.9, 0.8, 0.3, 0.1, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1}
+
+  it("keeps perfect decisions when parity allows them", function()
+    local y = L{1, 1, 0, 0, 1, 1, 1, 0, 0, 0}                -- both groups: top half positive
+    local t, info = F.thresholds(y, s, g)
+    assert.same({a = 0.8, b = 0.4}, t)
+    assert.equal(1, info.accuracy)
+    assert.same(y:totable(), F.apply_thresholds(s, g, t):totable())
+  end)
+
+  it("trades accuracy for equal selection rates (hand-counted)", function()
+    local y = L{1, 1, 0, 0, 1, 0, 0, 0, 0, 0}
+    -- rate 1/4 (a) and 1/6 (b) at thresholds 0.9, 0.6 gets 9 of 10 right; equal rates 1/2
+    -- would get 8; the first grid rate where both groups pick those cuts is 0.13
+    local t, info = F.thresholds(y, s, g)
+    assert.same({a = 0.9, b = 0.6}, t)
+    near(info.accuracy, 0.9, 1e-12, "accuracy")
+    near(info.rate, 0.13, 1e-12, "rate")
+    local pred = F.apply_thresholds(s, g, t)
+    near(F.metric_frame(y, pred, g).overall.accuracy, info.accuracy, 1e-12, "applied")
+  end)
+
+  it("equal opportunity equalises true positive rates on a biased score", function()
+    tide.manual_seed(7)
+    local n = 2000
+    local grp = tide.randint(1, 2, {n})
+    local y = tide.rand(n):lt(0.4):long()
+    -- group 2's scores are shifted down: one threshold gives it a lower TPR
+    local score = (y:double() + tide.randn(n, {dtype = "float64"}) * 0.6 - (grp:double() - 1) * 0.5)
+      :sigmoid()
+    local single = score:ge(0.5):long()
+    local before = F.equal_opportunity_difference(y, single, grp)
+    local t = F.thresholds(y, score, grp, {constraint = "equal_opportunity"})
+    local after = F.equal_opportunity_difference(y, F.apply_thresholds(score, grp, t), grp)
+    assert.is_true(before > 0.1 and after < 0.02, ("%g -> %g"):format(before, after))
+    assert.is_true(t[2] < t[1])
+    local tdp = F.thresholds(y, score, grp, {constraint = "demographic_parity"})
+    local dp = F.demographic_parity_difference(y, F.apply_thresholds(score, grp, tdp), grp)
+    assert.is_true(dp < 0.02, dp)
+  end)
+
+  it("rejects misuse", function()
+    H.err("constraint must be \"demographic_parity\" or \"equal_opportunity\"", F.thresholds,
+          Y, s, G, {constraint = "odds"})
+    H.err("scores must be N or N x C for 10 examples", F.thresholds, Y, S{1, 2}, G)
+    H.err("apply_thresholds: no threshold for group b", F.apply_thresholds, s, G, {a = 0.5})
+  end)
+end)
+
 describe("tide.fairness.report and tide.fit groups", function()
   it("prints the table with intervals and draws bars to a file", function()
     local out = os.tmpname()

@@ -437,8 +437,11 @@ function M.calibration(y_true, y_prob, groups, o)
 end
 
 M._indicator, M._group_index, M._seeded, M._quantile = indicator, group_index, seeded, quantile
+M._check_options = check_options
 local mitigate = require "tide.fairness.mitigate"
 M.reweighing, M.reweighed_loader = mitigate.reweighing, mitigate.reweighed_loader
+local thresholds = require "tide.fairness.thresholds"
+M.thresholds, M.apply_thresholds = thresholds.thresholds, thresholds.apply_thresholds
 M.report = function(...) return require("tide.fairness.report").report(...) end
 
 return M

@@ -41,11 +41,7 @@ end
 -- {[group] = {[0] = weight of its negatives, [1] = of its positives}}
 function M.reweighing(y_true, groups, o)
   local fn = "tide.fairness.reweighing"
-  o = o or {}
-  if type(o) ~= "table" then error(fn .. ": options must be a table, got " .. type(o), 2) end
-  for k in pairs(o) do
-    if k ~= "pos_label" then error(fn .. ": unknown option '" .. tostring(k) .. "'", 2) end
-  end
+  o = require("tide.fairness")._check_options(fn, o, {pos_label = true})
   local c = cells(fn, y_true, groups, o)
   local flat = {}
   for k = 1, #c.keys do flat[2 * k - 1], flat[2 * k] = c.w[k][0] or 0, c.w[k][1] or 0 end
@@ -63,11 +59,7 @@ local LOADER_OPTS = {pos_label = true, batch_size = true, seed = true, drop_last
 -- shuffled DataLoader (tide's own generator is left where it was).
 function M.reweighed_loader(ds, y_true, groups, o)
   local fn = "tide.fairness.reweighed_loader"
-  o = o or {}
-  if type(o) ~= "table" then error(fn .. ": options must be a table, got " .. type(o), 2) end
-  for k in pairs(o) do
-    if not LOADER_OPTS[k] then error(fn .. ": unknown option '" .. tostring(k) .. "'", 2) end
-  end
+  o = require("tide.fairness")._check_options(fn, o, LOADER_OPTS)
   local c = cells(fn, y_true, groups, o)
   local ok, n = pcall(function() return #ds end)
   if not ok or n ~= c.n then

@@ -59,11 +59,7 @@ local REPORT_OPTS = {pos_label = true, bootstrap = true, seed = true, level = tr
 -- y_prob=, bins=10, metrics=, plot=true, file=, title=}) -> the metric frame with .disparities
 function M.report(y_true, y_pred, groups, o)
   local fn = "tide.fairness.report"
-  o = o or {}
-  if type(o) ~= "table" then error(fn .. ": options must be a table, got " .. type(o), 2) end
-  for k in pairs(o) do
-    if not REPORT_OPTS[k] then error(fn .. ": unknown option '" .. tostring(k) .. "'", 2) end
-  end
+  o = F._check_options(fn, o, REPORT_OPTS)
   local base = {pos_label = o.pos_label, bootstrap = o.bootstrap or 1000, seed = o.seed,
                 level = o.level}
   local fo = {metrics = o.metrics, y_prob = o.y_prob, bins = o.bins}
