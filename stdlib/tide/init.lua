@@ -23,6 +23,7 @@ local lazy = {
   summary = {"tide.summary"},
   prune = {"tide.prune"},
   explain = {"tide.explain"},
+  fairness = {"tide.fairness"},
 }
 setmetatable(tide, {__lazy = lazy, __index = function(t, k)
   local where = lazy[k]
