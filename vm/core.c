@@ -57,6 +57,7 @@ static const tdL_capi capi = {
     .numel = td_numel, .data = td_data, .is_contiguous = td_is_contiguous,
     .copy_into = td_copy_into, .bump_version = td_bump_version, .set_grad_hook = td_set_grad_hook,
     .dtype_name = td_dtype_name, .dtype_sizes = td_dtype_sizes, .shape_str = td_shape_str, .errmsg = td_errmsg,
+    .get_num_threads = td_get_num_threads, .set_num_threads = td_set_num_threads,
 };
 
 int luaopen_tide_core(lua_State *L);

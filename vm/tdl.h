@@ -90,6 +90,8 @@ typedef struct tdL_capi {
     const uint8_t *dtype_sizes; /* td_dtype_sizes: td_dtype_size() is inline over it */
     char *(*shape_str)(const int64_t *shape, int ndim, char *buf, size_t n);
     const char *(*errmsg)(void);
+    int (*get_num_threads)(void);
+    void (*set_num_threads)(int n);
 } tdL_capi;
 
 /* registrars, called by luaopen_tide_core with the module table on top */

@@ -39,6 +39,11 @@ int dist_mpierror(lua_State *L, const char *fn, int rc) {
 
 /* ---- the world ------------------------------------------------------------------------------ */
 
+/* mpirun ends the job with SIGTERM when a rank dies: say why before dying of it. The message is
+ * made at init (snprintf is not async-signal-safe). */
+static char term_msg[256];
+static struct sigaction old_term;
+
 /* A rank that ends without dist.finalize() either failed (its error is printed above: stop the
  * others now rather than let them wait in their next collective) or simply ended. */
 static void at_exit(int status, void *ud) {
@@ -46,17 +51,13 @@ static void at_exit(int status, void *ud) {
     if (!dist_w.initialized || !dist_w.mpi) return;
     dist_w.initialized = false;
     if (status != 0) {
+        sigaction(SIGTERM, &old_term, NULL); /* this rank's message says it all */
         fprintf(stderr, "tide.dist: rank %d of %d failed (exit status %d, its error is above): "
                         "aborting the job\n", dist_w.rank + 1, dist_w.size, status);
         MPI_Abort(MPI_COMM_WORLD, status);
     }
     MPI_Finalize();
 }
-
-/* mpirun ends the job with SIGTERM when a rank dies: say why before dying of it. The message is
- * made at init (snprintf is not async-signal-safe). */
-static char term_msg[256];
-static struct sigaction old_term;
 
 static void on_term(int sig) {
     ssize_t r = write(2, term_msg, strlen(term_msg));
@@ -93,6 +94,12 @@ static int start_mpi(lua_State *L) {
         sigaction(SIGTERM, &sa, &old_term);
     }
     dist_w.mpi = true;
+    /* Ranks sharing a machine share its cores: each keeps at most its share of threads (the
+     * OpenMP default, all cores per rank, would make them spin against each other). */
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), share = local ? cores / atol(local) : cores;
+    if (!getenv("OMP_NUM_THREADS") && share >= 1 && dist_capi->get_num_threads() > share)
+        dist_capi->set_num_threads((int)share);
     return 0;
 }
 
@@ -248,8 +255,8 @@ static int l_broadcast(lua_State *L) {
     td_tensor *t = check_arg(L, fn);
     lua_Integer root = luaL_optinteger(L, 2, 1);
     if (root < 1 || root > dist_w.size)
-        return luaL_error(L, "%s: root must be a rank from 1 to %d, got %lld", fn, dist_w.size,
-                          (long long)root);
+        return luaL_error(L, "%s: root must be a rank from 1 to %d, got %I", fn, dist_w.size,
+                          root);
     agree(L, fn, t, root, "root");
     if (dist_w.mpi && dist_w.size > 1) {
         char *p = dist_capi->data(t);

@@ -194,9 +194,9 @@ static void check_same(lua_State *L, const reducer *r) {
     for (int k = 1; k < dist_w.size; k++)
         if (memcmp(all + 3 * k, all, sizeof h) != 0)
             luaL_error(L, "dist.DataParallel: the models differ between ranks: rank 1 has %d "
-                          "parameters (%llu values), rank %d has %d (%llu values)%s",
-                       (int)all[0], (unsigned long long)all[1], k + 1, (int)all[3 * k],
-                       (unsigned long long)all[3 * k + 1],
+                          "parameters (%I values), rank %d has %d (%I values)%s",
+                       (int)all[0], (lua_Integer)all[1], k + 1, (int)all[3 * k],
+                       (lua_Integer)all[3 * k + 1],
                        all[0] == all[3 * k] && all[1] == all[3 * k + 1] ? " of other shapes" : "");
     lua_pop(L, 1);
 }
