@@ -121,6 +121,11 @@ describe("tide.dist under mpirun -np 2", function()
     end
   end)
 
+  it("runs examples/ddp.lua --smoke on 2 ranks", function()
+    ok_run(MPIRUN .. TIDE .. " examples/ddp.lua --smoke --plot " .. dir .. "/ddp.png",
+           {"test accuracy after 1 epoch on 2 ranks"})
+  end)
+
   it("stops the other rank, naming the rank, when one is killed or raises", function()
     local out, code, secs = run(MPIRUN .. TIDE .. " tests/lua/dist/fail.lua kill")
     assert(code ~= 0 and secs < 30, ("exit %s after %.1f s:\n%s"):format(code, secs, out))
