@@ -16,7 +16,7 @@ return function(dist)
       end
     end
     local mb = o.bucket_mb or 25
-    if type(mb) ~= "number" or not (mb > 0) then
+    if type(mb) ~= "number" or mb ~= mb or mb <= 0 then
       error("dist.DataParallel: bucket_mb must be a positive number, got " .. tostring(mb), 3)
     end
     if not (type(model) == "table" and type(model.parameters) == "function") then
@@ -37,7 +37,7 @@ return function(dist)
 
   function DataParallel:forward(...) return self.module(...) end
 
-  function DataParallel:extra_repr() return "" end
+  function DataParallel.extra_repr() return "" end
 
   dist.DataParallel = DataParallel
 end

@@ -207,8 +207,29 @@ static void agree(lua_State *L, const char *fn, const td_tensor *t, int64_t kind
 
 /* MPI counts are int: long tensors go in pieces of at most 2^30 elements. */
 #define PIECE ((int64_t)1 << 30)
+static const MPI_Op mop[] = {MPI_SUM, MPI_SUM, MPI_MAX, MPI_MIN}; /* by index in ops */
 
-static void scale(td_tensor *t, double f) {
+typedef int (*piece_fn)(void *p, int count, MPI_Datatype ty, int arg);
+static int allreduce_piece(void *p, int count, MPI_Datatype ty, int op) {
+    return MPI_Allreduce(MPI_IN_PLACE, p, count, ty, mop[op], MPI_COMM_WORLD);
+}
+static int broadcast_piece(void *p, int count, MPI_Datatype ty, int root) {
+    return MPI_Bcast(p, count, ty, root, MPI_COMM_WORLD);
+}
+
+/* Runs f over t's elements, piece by piece, then bumps t's version (written in place). */
+static void in_pieces(lua_State *L, const char *fn, td_tensor *t, piece_fn f, int arg) {
+    char *p = dist_capi->data(t);
+    size_t item = dist_item(t->dtype);
+    for (int64_t at = 0, n = dist_capi->numel(t); at < n; at += PIECE) {
+        int rc = f(p + (size_t)at * item, (int)(n - at < PIECE ? n - at : PIECE),
+                   dist_mpi_type(t->dtype), arg);
+        if (rc != MPI_SUCCESS) dist_mpierror(L, fn, rc);
+    }
+    dist_capi->bump_version(t);
+}
+
+void dist_scale(td_tensor *t, double f) {
     int64_t n = dist_capi->numel(t);
     if (t->dtype == TD_FLOAT32) {
         float *p = dist_capi->data(t), g = (float)f;
@@ -233,18 +254,9 @@ static int l_allreduce(lua_State *L) {
         return luaL_error(L, "%s: \"mean\" needs a float tensor, got int64 (use \"sum\")", fn);
     agree(L, fn, t, op, "op");
     if (dist_w.mpi && dist_w.size > 1) {
-        static const MPI_Op mop[] = {MPI_SUM, MPI_SUM, MPI_MAX, MPI_MIN};
-        char *p = dist_capi->data(t);
-        size_t item = dist_item(t->dtype);
-        for (int64_t at = 0, n = dist_capi->numel(t); at < n; at += PIECE) {
-            int c = (int)(n - at < PIECE ? n - at : PIECE);
-            int rc = MPI_Allreduce(MPI_IN_PLACE, p + (size_t)at * item, c,
-                                   dist_mpi_type(t->dtype), mop[op], MPI_COMM_WORLD);
-            if (rc != MPI_SUCCESS) return dist_mpierror(L, fn, rc);
-        }
-        if (op == 1) scale(t, 1.0 / dist_w.size);
+        in_pieces(L, fn, t, allreduce_piece, op);
+        if (op == 1) dist_scale(t, 1.0 / dist_w.size);
     }
-    dist_capi->bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -258,17 +270,7 @@ static int l_broadcast(lua_State *L) {
         return luaL_error(L, "%s: root must be a rank from 1 to %d, got %I", fn, dist_w.size,
                           root);
     agree(L, fn, t, root, "root");
-    if (dist_w.mpi && dist_w.size > 1) {
-        char *p = dist_capi->data(t);
-        size_t item = dist_item(t->dtype);
-        for (int64_t at = 0, n = dist_capi->numel(t); at < n; at += PIECE) {
-            int c = (int)(n - at < PIECE ? n - at : PIECE);
-            int rc = MPI_Bcast(p + (size_t)at * item, c, dist_mpi_type(t->dtype), (int)root - 1,
-                               MPI_COMM_WORLD);
-            if (rc != MPI_SUCCESS) return dist_mpierror(L, fn, rc);
-        }
-        dist_capi->bump_version(t);
-    }
+    if (dist_w.mpi && dist_w.size > 1) in_pieces(L, fn, t, broadcast_piece, (int)root - 1);
     lua_settop(L, 1);
     return 1;
 }

@@ -23,6 +23,8 @@ static inline size_t dist_item(td_dtype t) { /* bytes per element */
 
 /* The MPI type of a tensor's dtype (float32, float64, int64), or MPI_DATATYPE_NULL. */
 MPI_Datatype dist_mpi_type(td_dtype t);
+/* t *= f, t a contiguous float32 or float64 tensor (a sum becomes a mean) */
+void dist_scale(td_tensor *t, double f);
 /* Raises "fn: call dist.init() first" unless the world is up. */
 void dist_checkinit(lua_State *L, const char *fn);
 /* Raises fn + the text of MPI error code rc (after MPI_ERRORS_RETURN). */

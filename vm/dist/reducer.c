@@ -100,15 +100,7 @@ static void on_end(reducer *r) {
     if (MPI_Waitall(r->nb, r->reqs, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
         fatal("MPI_Iallreduce", "failed (a rank died?)");
     for (int k = 0; k < r->nb; k++) {
-        td_tensor *buf = r->b[k].buf;
-        int64_t n = dist_capi->numel(buf);
-        if (buf->dtype == TD_FLOAT32) {
-            float *p = dist_capi->data(buf), f = 1.0f / (float)dist_w.size;
-            for (int64_t j = 0; j < n; j++) p[j] *= f;
-        } else {
-            double *p = dist_capi->data(buf), f = 1.0 / dist_w.size;
-            for (int64_t j = 0; j < n; j++) p[j] *= f;
-        }
+        dist_scale(r->b[k].buf, 1.0 / dist_w.size);
         r->b[k].ready = 0;
     }
     for (int i = 0; i < r->nslots; i++) {
