@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dist.h"
+#include "header.h"
 
 dist_world dist_w;
 const tdL_capi *dist_capi;
@@ -157,7 +158,6 @@ static int l_barrier(lua_State *L) {
 
 /* ---- collectives ---------------------------------------------------------------------------- */
 
-enum { H_KIND, H_DTYPE, H_NDIM, H_SHAPE, HDR = H_SHAPE + TD_MAX_DIMS };
 static const char *const ops[] = {"sum", "mean", "max", "min", NULL};
 
 /* The collective's tensor at 1, checked: a float32, float64 or int64 contiguous tensor. */
@@ -173,35 +173,20 @@ static td_tensor *check_arg(lua_State *L, const char *fn) {
     return t;
 }
 
-static void describe(char *buf, size_t n, const int64_t *h, const char *what) {
-    char shape[128];
-    dist_capi->shape_str(h + H_SHAPE, (int)h[H_NDIM], shape, sizeof shape);
-    int k = snprintf(buf, n, "%s of shape %s", dist_capi->dtype_name((td_dtype)h[H_DTYPE]), shape);
-    if (what && k > 0 && (size_t)k < n) {
-        if (strcmp(what, "op") == 0)
-            snprintf(buf + k, n - (size_t)k, ", op \"%s\"", ops[h[H_KIND]]);
-        else
-            snprintf(buf + k, n - (size_t)k, ", %s %lld", what, (long long)h[H_KIND]);
-    }
-}
-
 /* Every rank sends its header (kind: the op or the root) and checks that all agree: a
  * mismatch raises the same error on every rank, naming rank 1's header and the first other. */
-static void agree(lua_State *L, const char *fn, const td_tensor *t, int64_t kind, const char *what) {
+static void agree(lua_State *L, const char *fn, const td_tensor *t, int64_t kind, const char *what,
+                  const char *const *kinds) {
     if (!dist_w.mpi || dist_w.size == 1) return;
-    int64_t h[HDR] = {kind, t->dtype, t->ndim};
-    for (int d = 0; d < t->ndim; d++) h[H_SHAPE + d] = t->shape[d];
+    int64_t h[DIST_HDR];
+    dist_header_fill(h, t, kind);
     int64_t *all = lua_newuserdatauv(L, sizeof h * (size_t)dist_w.size, 0);
-    int rc = MPI_Allgather(h, HDR, MPI_INT64_T, all, HDR, MPI_INT64_T, MPI_COMM_WORLD);
+    int rc = MPI_Allgather(h, DIST_HDR, MPI_INT64_T, all, DIST_HDR, MPI_INT64_T, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) dist_mpierror(L, fn, rc);
-    for (int r = 1; r < dist_w.size; r++) {
-        const int64_t *o = all + (size_t)r * HDR;
-        if (memcmp(o, all, sizeof h) == 0) continue;
-        char a[192], b[192];
-        describe(a, sizeof a, all, what);
-        describe(b, sizeof b, o, what);
-        luaL_error(L, "%s: the ranks disagree: rank 1 has %s, rank %d has %s", fn, a, r + 1, b);
-    }
+    const dist_fmt f = {dist_capi->dtype_name, dist_capi->shape_str};
+    char msg[512];
+    if (dist_header_agree(all, dist_w.size, what, kinds, &f, msg, sizeof msg) < 0)
+        luaL_error(L, "%s: the ranks disagree: %s", fn, msg);
     lua_pop(L, 1);
 }
 
@@ -252,7 +237,7 @@ static int l_allreduce(lua_State *L) {
                              "\"min\")", fn, name);
     if (op == 1 && t->dtype == TD_INT64)
         return luaL_error(L, "%s: \"mean\" needs a float tensor, got int64 (use \"sum\")", fn);
-    agree(L, fn, t, op, "op");
+    agree(L, fn, t, op, "op", ops);
     if (dist_w.mpi && dist_w.size > 1) {
         in_pieces(L, fn, t, allreduce_piece, op);
         if (op == 1) dist_scale(t, 1.0 / dist_w.size);
@@ -269,7 +254,7 @@ static int l_broadcast(lua_State *L) {
     if (root < 1 || root > dist_w.size)
         return luaL_error(L, "%s: root must be a rank from 1 to %d, got %I", fn, dist_w.size,
                           root);
-    agree(L, fn, t, root, "root");
+    agree(L, fn, t, root, "root", NULL);
     if (dist_w.mpi && dist_w.size > 1) in_pieces(L, fn, t, broadcast_piece, (int)root - 1);
     lua_settop(L, 1);
     return 1;
@@ -284,7 +269,7 @@ static int l_allgather(lua_State *L) {
                           TD_MAX_DIMS + 1, TD_MAX_DIMS);
     int64_t n = dist_capi->numel(t);
     if (n > INT_MAX) return luaL_error(L, "%s: at most %d elements per rank", fn, INT_MAX);
-    agree(L, fn, t, 0, NULL);
+    agree(L, fn, t, 0, NULL, NULL);
     int64_t shape[TD_MAX_DIMS] = {dist_w.size};
     memcpy(shape + 1, t->shape, sizeof(int64_t) * (size_t)t->ndim);
     td_tensor *out = dist_capi->empty(shape, t->ndim + 1, t->dtype);
