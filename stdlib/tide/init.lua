@@ -17,6 +17,7 @@ require("tide.io")(tide) -- save, load, save_npy, load_npy, checkpoint
 -- "fit" of require "tide.fit"; a module alone (no field) is the field's value.
 local lazy = {fit = {"tide.fit", "fit"}, evaluate = {"tide.fit", "evaluate"},
               metrics = {"tide.metrics"}, args = {"tide.args"},
+              summary = {"tide.summary"},
               dist = {"tide.dist"}} -- the Open MPI binding (its own C module, vm/dist/)
 setmetatable(tide, {__lazy = lazy, __index = function(t, k)
   local where = lazy[k]
