@@ -24,6 +24,7 @@ local lazy = {
   prune = {"tide.prune"},
   explain = {"tide.explain"},
   fairness = {"tide.fairness"},
+  dist = {"tide.dist"}, -- the Open MPI binding (its own C module, vm/dist/)
 }
 setmetatable(tide, {__lazy = lazy, __index = function(t, k)
   local where = lazy[k]

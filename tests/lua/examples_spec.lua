@@ -7,6 +7,7 @@ local TIDE = (os.getenv("TIDE_BUILD") or "build") .. "/tide"
 local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directory), closing words
   {"tensors", nil, "softmax of the fitted parameters"},
   {"fashion_cnn", "--plot %s/loss.png", "test accuracy after"},
+  {"ddp", "--plot %s/ddp.png", "test accuracy after 1 epoch on 1 rank"}, -- alone; under mpirun: dist_spec
   {"fashion_mlp", "--plot %s/mlp.png", "test accuracy after"},
   {"autoencoder", "--out %s/ae.png", "test MSE after"},
   {"finetune", "", "with the pretrained features"},
