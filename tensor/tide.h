@@ -103,7 +103,22 @@ int td_normdim(const char *fn, int64_t *d, int ndim);         /* -1..-n -> n-1..
 int td_copy_into(td_tensor *dst, const td_tensor *src);       /* broadcasts, converts dtype */
 td_tensor *td_contiguous(td_tensor *t); /* new ref: t itself when already contiguous */
 td_tensor *td_to_dtype(td_tensor *t, td_dtype dt);            /* new ref, copy (or t itself) */
+
 void td_bump_version(td_tensor *t);
+
+/* Memory overlap (tensor/overlap.c), the one check of every in-place write. */
+typedef enum td_overlap { TD_OVERLAP_NONE, TD_OVERLAP_FULL, TD_OVERLAP_PARTIAL } td_overlap;
+/* FULL: a and b are the same elements (same storage, offset, dtype, shape and strides);
+ * PARTIAL: their bytes may intersect otherwise (a conservative answer); NONE: disjoint. */
+td_overlap td_overlap_of(const td_tensor *a, const td_tensor *b);
+bool td_internal_overlap(const td_tensor *t); /* two of t's elements share memory */
+/* 0, or -1 + "fn: the tensor written to ... share memory" when t has internal overlap. */
+int td_check_writable(const char *fn, const td_tensor *t);
+/* The in-place writers' check: out must be writable; local[i] gets a new ref to a copy
+ * (autograd-recorded, like clone()) of each in[i] that partially overlaps out, else NULL.
+ * 0, or -1 + error with nothing to release. */
+int td_inplace_inputs(const char *fn, const td_tensor *out, td_tensor *const *in, int nin,
+                      td_tensor **local);
 
 /* ---- elementwise iteration (tensor/iter.c) -------------------------------------------------
  * An iterator broadcasts up to TD_ITER_MAX operands (operand 0 is the output), coalesces
