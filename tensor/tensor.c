@@ -77,18 +77,7 @@ td_tensor *td_zeros(const int64_t *shape, int ndim, td_dtype dt) {
 }
 
 td_tensor *td_full(const int64_t *shape, int ndim, td_dtype dt, double v) {
-    td_tensor *t = td_empty(shape, ndim, dt);
-    if (!t) return NULL;
-    int64_t n = td_numel(t);
-    void *d = t->storage->data;
-    switch (dt) {
-    case TD_FLOAT32: for (int64_t i = 0; i < n; i++) ((float *)d)[i] = (float)v; break;
-    case TD_FLOAT64: for (int64_t i = 0; i < n; i++) ((double *)d)[i] = v; break;
-    case TD_INT64: for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i] = (int64_t)v; break;
-    case TD_UINT8: memset(d, (uint8_t)(int64_t)v, (size_t)n); break;
-    default: memset(d, v != 0, (size_t)n); break;
-    }
-    return t;
+    return td_full_num(shape, ndim, dt, (td_num){.f = v});
 }
 
 td_tensor *td_scalar(double v, td_dtype dt) {
@@ -167,13 +156,7 @@ double td_get(const td_tensor *t, const int64_t *idx) {
 
 void td_set(td_tensor *t, const int64_t *idx, double v) {
     char *p = (char *)td_data(t) + elem_offset(t, idx) * (int64_t)td_dtype_size(t->dtype);
-    switch (t->dtype) {
-    case TD_FLOAT32: *(float *)p = (float)v; break;
-    case TD_FLOAT64: *(double *)p = v; break;
-    case TD_INT64: *(int64_t *)p = (int64_t)v; break;
-    case TD_UINT8: *(uint8_t *)p = (uint8_t)(int64_t)v; break;
-    default: *(bool *)p = v != 0; break;
-    }
+    td_num_store((td_num){.f = v}, t->dtype, p);
 }
 
 double td_item(const td_tensor *t) {

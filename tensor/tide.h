@@ -37,6 +37,7 @@ td_dtype td_dtype_promote(td_dtype a, td_dtype b);  /* bool < uint8 < int64 < fl
 /* ---- errors, interruption, memory --------------------------------------------------------- */
 int td_error(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* sets msg, returns -1 */
 const char *td_errmsg(void);                 /* the last error of this thread */
+int td_error_in(const char *fn);             /* prefixes the message with "fn: " once; -1 */
 char *td_shape_str(const int64_t *shape, int ndim, char *buf, size_t n); /* "2x3", "scalar" */
 
 extern volatile sig_atomic_t td_interrupted; /* set by vm/'s SIGINT handler */
@@ -104,6 +105,29 @@ int td_copy_into(td_tensor *dst, const td_tensor *src);       /* broadcasts, con
 td_tensor *td_contiguous(td_tensor *t); /* new ref: t itself when already contiguous */
 td_tensor *td_to_dtype(td_tensor *t, td_dtype dt);            /* new ref, copy (or t itself) */
 
+/* ---- conversions (tensor/convert.c): the one rule for values entering a dtype ---------------
+ * A number from outside (a Lua integer or float: tide.tensor, full, fill_, t[k] = v, masked_fill's
+ * value) must fit, PyTorch's checked rule: int64 takes every integer, uint8 0..255 (and -255..-1,
+ * which wrap: -1 is 255, as in PyTorch); a float goes into an integer dtype truncated toward
+ * zero when its integer part fits the dtype, else (NaN, inf, 1e30, 256.0) it is an error;
+ * float32 takes any number but a finite one beyond its range; bool takes every number (v ~= 0,
+ * NaN is true). Integers are never rounded through a double.
+ * Tensor to tensor (to, copy_, promotion): integers into a narrower integer dtype wrap (int64
+ * 300 is uint8 44, PyTorch's result); floats into an integer dtype truncate toward zero and must
+ * fit as above, else the copy is refused before anything is written (PyTorch's result there is
+ * undefined: INT64_MIN for NaN); float64 beyond float32's range becomes inf. A new dtype adds a
+ * row to convert.c's tables and inherits all of this. */
+typedef struct td_num {
+    double f;     /* the value when !is_int */
+    int64_t i;    /* the value when is_int */
+    bool is_int;
+} td_num;
+int td_num_check(const char *fn, td_num v, td_dtype dt); /* 0, or -1 + "fn: value 256 does not
+                                                            fit dtype uint8 (0..255 ...)" */
+void td_num_store(td_num v, td_dtype dt, void *dst); /* one element; defined for any value
+                                                        (floats saturate, NaN -> 0) */
+td_tensor *td_full_num(const int64_t *shape, int ndim, td_dtype dt, td_num v); /* no check */
+int64_t td_f2i(double v); /* truncation, saturating at the int64 range, NaN -> 0 */
 void td_bump_version(td_tensor *t);
 
 /* Memory overlap (tensor/overlap.c), the one check of every in-place write. */

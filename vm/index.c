@@ -157,10 +157,9 @@ static bool store_fast(lua_State *L, td_tensor *t) {
         (t->requires_grad && td_grad_enabled()))
         return false;
     int64_t i = position(L, 2, t->shape[0], "index assignment", 1);
-    if (t->dtype == TD_INT64 && lua_isinteger(L, 3))
-        ((int64_t *)td_data(t))[i * t->stride[0]] = lua_tointeger(L, 3);
-    else
-        td_set(t, &i, lua_tonumber(L, 3));
+    td_num v = tdL_tonum(L, 3);
+    if (td_num_check("index assignment", v, t->dtype) < 0) tdL_error(L);
+    td_num_store(v, t->dtype, (char *)td_data(t) + i * t->stride[0] * (int64_t)td_dtype_size(t->dtype));
     td_bump_version(t);
     return true;
 }
@@ -184,7 +183,7 @@ int tdL_newindex(lua_State *L) {
                           fn, luaL_typename(L, 2));
     if (!mask && store_fast(L, t)) return 0;
     if (!mask) parse_key(L, t, &k, fn);
-    td_tensor *v = tdL_checkoperand(L, 3, t->dtype, fn); /* nothing can raise after this */
+    td_tensor *v = tdL_checkvalue(L, 3, t->dtype, fn); /* nothing can raise after this */
     if (mask) {
         kt = mask;
         td_retain(kt);

@@ -69,6 +69,7 @@ static int make_inputs(const td_op_entry *e, td_tensor *base, td_tensor *out, td
     case SIG_T_NUM_OPT: a->a = 0.5, a->flag = true; return 1;
     case SIG_T_T:
     case SIG_T_TENSOR:
+    case SIG_T_VALUE:
         in[1] = pick(4) ? rand_view(base, r, c, &kind) : rand_tensor(r, c, TD_FLOAT64, 0.5, 2);
         return 2;
     case SIG_T_T_NUM:
