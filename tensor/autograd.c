@@ -168,6 +168,11 @@ typedef struct walk {
     td_tensor *const *inputs;
     td_tensor **out;
     int ninputs;
+    /* td_backward: the leaves reached (retained) and their gradients, summed apart from .grad
+     * and committed only when the whole pass succeeded: an error or Ctrl-C leaves .grad as it
+     * was (PyTorch would leave a partial sum) */
+    td_tensor **leaf, **lgrad;
+    int nleaf, leafcap;
 } walk;
 
 static uint64_t epoch;
@@ -263,6 +268,41 @@ static int wanted(const walk *w, const td_tensor *t) {
     return -1;
 }
 
+/* What the user gets owns its buffer: a gradient shared with another path (elementwise.c passes
+ * `g` itself on), or a view of one, is copied first. Takes r; a new ref or NULL + error. */
+static td_tensor *owned(td_tensor *r) {
+    if (r->refcount == 1 && r->storage->refcount == 1 && td_is_contiguous(r)) return r;
+    td_tensor *c = td_empty(r->shape, r->ndim, r->dtype);
+    if (c && td_copy_into(c, r) < 0) {
+        td_release(c);
+        c = NULL;
+    }
+    td_release(r);
+    return c;
+}
+
+/* The staging slot of leaf t in td_backward (added on first use); NULL + error. */
+static td_tensor **staged(walk *w, td_tensor *t) {
+    for (int j = w->nleaf - 1; j >= 0; j--)
+        if (w->leaf[j] == t) return &w->lgrad[j];
+    if (w->nleaf == w->leafcap) {
+        int cap = w->leafcap ? 2 * w->leafcap : 16;
+        td_tensor **p = realloc(w->leaf, sizeof *p * (size_t)cap);
+        if (p) w->leaf = p;
+        td_tensor **q = p ? realloc(w->lgrad, sizeof *q * (size_t)cap) : NULL;
+        if (q) w->lgrad = q;
+        if (!p || !q) {
+            td_error("backward: out of memory staging gradients");
+            return NULL;
+        }
+        w->leafcap = cap;
+    }
+    td_retain(t);
+    w->leaf[w->nleaf] = t;
+    w->lgrad[w->nleaf] = NULL;
+    return &w->lgrad[w->nleaf++];
+}
+
 /* Sends gradient g (taken) for input tensor t (reached through edge `to`, out_index `k`): to
  * that node, to the .grad of a leaf, or to td_grad's output. */
 static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
@@ -279,31 +319,40 @@ static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
         if (--to->pending == 0) w->ready[w->nready++] = to;
         return 0;
     }
-    td_tensor **acc = &t->grad;
+    td_tensor **acc = NULL;
     if (w->out) { /* td_grad: leaves' .grad stay untouched */
         int j = wanted(w, t);
         acc = j < 0 ? NULL : &w->out[j];
+    } else if (t->requires_grad && !(acc = staged(w, t))) {
+        td_release(r);
+        return -1;
     }
-    if (!acc || (!w->out && !t->requires_grad)) {
+    if (!acc) {
         td_release(r);
         return 0;
     }
-    /* what the user gets owns its buffer: a gradient shared with another path (elementwise.c
-     * passes `g` itself on), or a view of one, is copied first */
-    if (!*acc && (r->refcount > 1 || r->storage->refcount > 1 || !td_is_contiguous(r))) {
-        td_tensor *c = td_empty(r->shape, r->ndim, r->dtype);
-        if (!c || td_copy_into(c, r) < 0) {
-            td_release(c);
-            td_release(r);
-            return -1;
-        }
-        td_release(r);
-        r = c;
-    }
+    if (w->out && !*acc && !(r = owned(r))) return -1;
     return accumulate(acc, r);
 }
 
-static int run_node(walk *w, td_node *n, bool retain) {
+/* Sets every staged leaf's .grad: .grad + staged, or the staged sum itself. All the sums are
+ * made before any .grad changes, so a failure leaves them all as they were. */
+static int commit(walk *w) {
+    for (int j = 0; j < w->nleaf; j++) {
+        td_tensor *t = w->leaf[j], *g = w->lgrad[j];
+        w->lgrad[j] = t->grad ? td_apply2(&td_op_add, t->grad, g, NULL) : owned(g);
+        if (t->grad) td_release(g);
+        if (!w->lgrad[j]) return -1;
+    }
+    for (int j = 0; j < w->nleaf; j++) {
+        td_release(w->leaf[j]->grad);
+        w->leaf[j]->grad = w->lgrad[j];
+        w->lgrad[j] = NULL;
+    }
+    return 0;
+}
+
+static int run_node(walk *w, td_node *n) {
     td_tensor *gin[64] = {0}, **gp = gin;
     int rc = -1;
     if (n->nin > 64 && !(gp = calloc((size_t)n->nin, sizeof *gp)))
@@ -337,7 +386,6 @@ done:
         td_release(n->gacc[k]);
         n->gacc[k] = NULL;
     }
-    if (!retain && rc == 0) node_free_saved(n);
     return rc;
 }
 
@@ -387,9 +435,16 @@ static int run(walk *w, td_tensor *const *roots, td_tensor *const *grads, int nr
     for (int k = 0; k < w->n; k++)
         if (w->nodes[k]->pending == 0) w->ready[w->nready++] = w->nodes[k];
     while (w->nready > 0)
-        if (run_node(w, w->ready[--w->nready], retain) < 0) goto done;
+        if (run_node(w, w->ready[--w->nready]) < 0) goto done;
+    if (commit(w) < 0) goto done;
+    /* saved data goes only now: an interrupted pass leaves the graph whole, to run again */
+    for (int k = 0; !retain && k < w->n; k++) node_free_saved(w->nodes[k]);
     rc = 0;
 done:
+    for (int j = 0; j < w->nleaf; j++) {
+        td_release(w->leaf[j]);
+        td_release(w->lgrad[j]);
+    }
     for (int k = 0; k < w->n; k++) {
         td_node *n = w->nodes[k];
         for (int j = 0; j < TD_MAX_OUT; j++) {
@@ -401,6 +456,8 @@ done:
     keep_nodes = w->nodes;
     keep_ready = w->ready;
     keep_cap = w->cap;
+    free(w->leaf);
+    free(w->lgrad);
     td_set_grad_enabled(prev);
     return rc;
 }
