@@ -15,18 +15,29 @@
 
 #define CHUNK ((size_t)64 << 20) /* bytes per read or write call: interrupts are polled between */
 
+/* What a path that is not a regular file is, for the message. */
+static const char *kind(mode_t m) {
+    return S_ISDIR(m)    ? "is a directory"
+           : S_ISFIFO(m) ? "not a regular file (a FIFO)"
+           : S_ISCHR(m)  ? "not a regular file (a character device)"
+           : S_ISBLK(m)  ? "not a regular file (a block device)"
+           : S_ISSOCK(m) ? "not a regular file (a socket)"
+                         : "not a regular file";
+}
+
+/* Opened without blocking: open() on a FIFO would wait for a writer, past Ctrl-C. */
 int td_src_open(td_src *s, const char *path) {
     struct stat st;
     s->buf = NULL;
     s->what = path;
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (s->fd < 0) return td_error("cannot open '%s': %s", path, strerror(errno));
-    if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        int e = errno;
+    const char *why = fstat(s->fd, &st) < 0 ? strerror(errno) : S_ISREG(st.st_mode) ? NULL
+                                                                                   : kind(st.st_mode);
+    if (why) {
         close(s->fd);
         s->fd = -1;
-        return td_error("cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? "is a directory"
-                        : e ? strerror(e) : "not a regular file");
+        return td_error("cannot read '%s': %s", path, why);
     }
     s->size = (uint64_t)st.st_size;
     return 0;
