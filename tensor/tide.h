@@ -405,8 +405,13 @@ int td_npy_save(const char *path, td_tensor *t);
 int td_npy_serialize(td_tensor *t, void **buf, size_t *len); /* td_malloc'd bytes */
 
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
-void td_set_num_threads(int n);
+/* Sets the pool's size: n capped at td_num_cpus(). Returns the count set, or -1 + error when
+ * the address-space limit (ulimit -v) has no room for that many threads (OpenBLAS would loop
+ * forever mapping its buffer). The first td_get_num_threads takes OMP_NUM_THREADS the same way,
+ * lowered to what fits. */
+int td_set_num_threads(int n);
 int td_get_num_threads(void);
+int td_num_cpus(void); /* the CPUs this process may run on */
 /* Runs f(ctx, u) for u in [0, n): across the pool when `work` (elements touched) reaches
  * TD_PAR_GRAIN, else in a plain loop, since libgomp charges microseconds even for a parallel
  * region whose if() clause is false. Stops early once td_interrupted is set. */
