@@ -44,12 +44,15 @@ td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
         return NULL;
     }
     int64_t n = 1, esz = td_dtype_sizes[dt], limit = MAX_BYTES / esz;
+    bool empty = false; /* a zero dim: no elements, however big the others (2^32 x 2^32 x 0) */
+    for (int i = 0; i < ndim; i++) empty |= shape[i] == 0;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             td_error("negative size %lld in shape %s", (long long)shape[i],
                      td_shape_str(shape, ndim, buf, sizeof buf));
             return NULL;
         }
+        if (empty) continue;
         if (__builtin_mul_overflow(n, shape[i], &n) || n > limit) { /* no divide per dim */
             td_error("shape %s is too large (over 2^40 bytes)",
                      td_shape_str(shape, ndim, buf, sizeof buf));
@@ -58,7 +61,7 @@ td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
     }
     td_tensor *t = tensor_struct();
     if (!t) return NULL;
-    if (!(t->storage = td_storage_new((size_t)(n * esz)))) {
+    if (!(t->storage = td_storage_new(empty ? 0 : (size_t)(n * esz)))) {
         t->grad = free_tensors;
         free_tensors = t;
         return NULL;
@@ -117,17 +120,19 @@ void td_release(td_tensor *t) {
     free_tensors = t;
 }
 
+/* In uint64_t: the dims of an empty tensor may multiply past int64 (2^32 x 2^32 x 0), and a
+ * zero factor makes the wrapped product 0 all the same. */
 int64_t td_numel(const td_tensor *t) {
-    int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
-    return n;
+    uint64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= (uint64_t)t->shape[i];
+    return (int64_t)n;
 }
 
 bool td_is_contiguous(const td_tensor *t) {
-    int64_t s = 1;
+    uint64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] != 1 && t->stride[i] != s) return false;
-        s *= t->shape[i];
+        if (t->shape[i] != 1 && (uint64_t)t->stride[i] != s) return false;
+        s *= (uint64_t)t->shape[i];
     }
     return true;
 }

@@ -175,8 +175,8 @@ int64_t tdL_checkdim(lua_State *L, int i, int ndim, const char *fn) {
         luaL_error(L, "%s: dim must be an integer, got %s", fn,
                    lua_isnoneornil(L, i) ? "nil" : luaL_tolstring(L, i, NULL));
     if (d == 0 || d > n || d < -n)
-        luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
-                   (int)d, ndim, n, n);
+        luaL_error(L, "%s: dim %I out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
+                   d, ndim, n, n);
     return d > 0 ? d - 1 : n + d;
 }
 
@@ -190,8 +190,8 @@ int64_t tdL_checkpos(lua_State *L, int i, int64_t size, const char *fn, const ch
     if (!isnum) luaL_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, i));
     if (p < 0) p += size + 1;
     if (p < 1 || p > size)
-        luaL_error(L, "%s: %s %d out of range (expected 1..%d or -%d..-1)", fn, what,
-                   (int)lua_tointeger(L, i), (int)size, (int)size);
+        luaL_error(L, "%s: %s %I out of range (expected 1..%I or -%I..-1)", fn, what,
+                   lua_tointeger(L, i), (lua_Integer)size, (lua_Integer)size);
     return p - 1;
 }
 

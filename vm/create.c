@@ -38,7 +38,7 @@ static int read_shape(lua_State *L, int first, int last, int64_t *shape, const c
     if (n == 1 && lua_istable(L, first)) {
         lua_Integer len = luaL_len(L, first);
         if (len > TD_MAX_DIMS)
-            luaL_error(L, "%s: at most %d dims, got %d", fn, TD_MAX_DIMS, (int)len);
+            luaL_error(L, "%s: at most %d dims, got %I", fn, TD_MAX_DIMS, len);
         lua_pushnil(L);
         while (lua_next(L, first)) { /* {2, 3, dtype = "int64"} mixes a shape and options */
             lua_pop(L, 1);
@@ -167,8 +167,8 @@ static void fill_nested(lua_State *L, int i, td_tensor *t, int64_t *idx, int d, 
     if (lua_type(L, i) != LUA_TTABLE || (int64_t)luaL_len(L, i) != t->shape[d]) {
         char buf[128];
         luaL_error(L,
-                   "%s: ragged nested table: expected %d elements at depth %d (shape %s), got %s",
-                   fn, (int)t->shape[d], d + 1, td_shape_str(t->shape, t->ndim, buf, sizeof buf),
+                   "%s: ragged nested table: expected %I elements at depth %d (shape %s), got %s",
+                   fn, (lua_Integer)t->shape[d], d + 1, td_shape_str(t->shape, t->ndim, buf, sizeof buf),
                    lua_type(L, i) == LUA_TTABLE ? "a different length" : luaL_typename(L, i));
     }
     for (idx[d] = 0; idx[d] < t->shape[d]; idx[d]++) {

@@ -109,8 +109,9 @@ static void s_t_narrow(lua_State *L, const char *fn, call *c) {
     lua_Integer s = luaL_checkinteger(L, 3);
     if (s < 0) s += n + 1; /* -1 is the last position; n+1 allows an empty narrow at the end */
     if (s < 1 || s > n + 1)
-        luaL_error(L, "%s: start %d out of range for dim %d of size %d (expected 1..%d or -%d..-1)",
-                   fn, (int)luaL_checkinteger(L, 3), (int)c->a.dim + 1, (int)n, (int)n, (int)n);
+        luaL_error(L, "%s: start %I out of range for dim %d of size %I (expected 1..%I or -%I..-1)",
+                   fn, luaL_checkinteger(L, 3), (int)c->a.dim + 1, (lua_Integer)n, (lua_Integer)n,
+                   (lua_Integer)n);
     c->a.start = s - 1;
     c->a.len = luaL_checkinteger(L, 4);
 }
@@ -208,8 +209,8 @@ static void s_t_dims(lua_State *L, const char *fn, call *c) {
     for (int k = 0; k < c->a.nsizes; k++) {
         int64_t d = c->a.sizes[k];
         if (d == 0 || d > n || d < -n)
-            luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)",
-                       fn, (int)d, t->ndim, n, n);
+            luaL_error(L, "%s: dim %I out of range for a %d-D tensor (expected 1..%d or -%d..-1)",
+                       fn, (lua_Integer)d, t->ndim, n, n);
         c->a.sizes[k] = d > 0 ? d - 1 : n + d;
     }
     self(L, c);
@@ -221,8 +222,8 @@ static void s_t_newdim(lua_State *L, const char *fn, call *c) {
     lua_Integer d = lua_tointegerx(L, 2, &isnum);
     if (!isnum) luaL_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, 2));
     if (d == 0 || d > n || d < -n)
-        luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
-                   (int)d, t->ndim, n, n);
+        luaL_error(L, "%s: dim %I out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
+                   d, t->ndim, n, n);
     c->a.dim = d > 0 ? d - 1 : n + d;
     self(L, c);
 }

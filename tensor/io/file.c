@@ -236,9 +236,10 @@ static uint64_t load_le(const unsigned char *p, size_t size, bool swap) {
     return v;
 }
 
-/* Converts n elements from raw bytes in into out (contiguous, td_raw_dtype(raw)). */
-static int convert(const unsigned char *in, void *out, size_t n, int raw, bool swap,
-                   const char *fmt, const char *name) {
+/* Converts n elements from raw bytes in into out (contiguous, td_raw_dtype(raw)); `first` is
+ * the index of in[0] in the tensor, for messages. */
+static int convert(const unsigned char *in, void *out, size_t n, size_t first, int raw, bool swap,
+                   const td_src *s, const char *fmt, const char *name) {
     size_t sz = raws[raw].size;
     for (size_t i = 0; i < n; i++) {
         uint64_t v = load_le(in + i * sz, sz, swap);
@@ -255,10 +256,14 @@ static int convert(const unsigned char *in, void *out, size_t n, int raw, bool s
         case TD_RAW_I32: ((int64_t *)out)[i] = (int32_t)v; break;
         case TD_RAW_U16: case TD_RAW_U32: ((int64_t *)out)[i] = (int64_t)v; break;
         default:
-            if (v > INT64_MAX) {
+            if (v > INT64_MAX) { /* the file always; the tensor when it is not the file */
                 char q[96];
-                return td_error("%s: tensor '%s': value %llu at element %zu does not fit int64",
-                                fmt, td_io_quote(name, q, sizeof q), (unsigned long long)v, i);
+                bool named = name && strcmp(name, s->what) != 0;
+                return td_error("%s: %s: %s%s%svalue %llu at element %zu does not fit int64 "
+                                "(U64 values above 2^63 - 1 cannot be read)",
+                                fmt, s->what, named ? "tensor '" : "",
+                                named ? td_io_quote(name, q, sizeof q) : "", named ? "': " : "",
+                                (unsigned long long)v, first + i);
             }
             ((int64_t *)out)[i] = (int64_t)v;
         }
@@ -273,7 +278,7 @@ int td_raw_read(const td_src *s, uint64_t off, int raw, bool swap, td_tensor *t,
     char *out = td_data(t);
     bool direct = !swap && raw <= TD_RAW_U8; /* the file's bytes are tide's bytes */
     if (direct) return td_src_read(s, off, out, n * sz);
-    if (s->buf) return convert(s->buf + off, out, n, raw, swap, fmt, name);
+    if (s->buf) return convert(s->buf + off, out, n, 0, raw, swap, s, fmt, name);
     size_t step = CHUNK / 8; /* elements per staging chunk: bounded memory for any size */
     unsigned char *tmp = td_malloc((n < step ? n : step) * sz);
     if (!tmp) return -1;
@@ -281,7 +286,7 @@ int td_raw_read(const td_src *s, uint64_t off, int raw, bool swap, td_tensor *t,
     for (size_t i = 0; i < n && rc == 0; i += step) {
         size_t m = n - i < step ? n - i : step;
         rc = td_src_read(s, off + i * sz, tmp, m * sz);
-        if (rc == 0) rc = convert(tmp, out + i * osz, m, raw, swap, fmt, name);
+        if (rc == 0) rc = convert(tmp, out + i * osz, m, i, raw, swap, s, fmt, name);
     }
     td_free(tmp);
     return rc;
