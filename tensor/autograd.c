@@ -39,6 +39,12 @@ static void node_dealloc(td_node *n) {
     free_nodes = n;
 }
 
+static void free_ctx(td_node *n) {
+    if (n->ctx && n->op->release) n->op->release(n);
+    td_free(n->ctx);
+    n->ctx = NULL;
+}
+
 void td_node_retain(td_node *n) {
     n->refcount++;
 }
@@ -56,8 +62,7 @@ static void node_free_saved(td_node *n) {
         td_release(n->gacc[k]);
         n->gacc[k] = NULL;
     }
-    td_free(n->ctx);
-    n->ctx = NULL;
+    free_ctx(n);
     n->released = true;
 }
 
@@ -68,7 +73,7 @@ static bool draining;
 
 void td_node_release(td_node *n) {
     if (!n || --n->refcount > 0) return;
-    td_free(n->ctx);
+    free_ctx(n);
     n->ctx = (void *)dying; /* the op's scratch is gone; ctx links the queue */
     dying = n;
     if (draining) return;
@@ -176,6 +181,13 @@ typedef struct walk {
 } walk;
 
 static uint64_t epoch;
+static td_grad_hook hook; /* NULL but in distributed data parallel runs */
+static void *hook_ud;
+
+void td_set_grad_hook(td_grad_hook fn, void *ud) {
+    hook = fn;
+    hook_ud = ud;
+}
 /* The walk's arrays are kept between passes (grow only): backward is not re-entered. */
 static td_node **keep_nodes, **keep_ready;
 static int keep_cap;
@@ -204,6 +216,16 @@ static int freed_error(const td_node *n) {
                     td_grad_fn_name(n, buf, sizeof buf));
 }
 
+/* The edges into a leaf in this pass: its gradient is complete once as many have arrived. */
+static void count_leaf(td_tensor *t) {
+    if (!t->requires_grad || t->grad_fn) return;
+    if (t->grad_epoch != epoch) {
+        t->grad_epoch = epoch;
+        t->grad_pending = 0;
+    }
+    t->grad_pending++;
+}
+
 /* Collects the graph (iteratively: graphs of 10^5 nodes must not overflow the C stack) and
  * counts, for each node, the consumers that will send it a gradient. */
 static int collect(walk *w, td_tensor *const *roots, int nroots) {
@@ -217,7 +239,11 @@ static int collect(walk *w, td_tensor *const *roots, int nroots) {
     for (int k = 0; k < w->n; k++) { /* w->nodes doubles as the DFS queue */
         td_node *n = w->nodes[k];
         for (int i = 0; i < n->nin; i++) {
-            if (!n->needs_grad[i] || !n->next[i]) continue;
+            if (!n->needs_grad[i]) continue;
+            if (!n->next[i]) {
+                if (hook && !w->out) count_leaf(n->in[i]);
+                continue;
+            }
             td_node *c = n->next[i];
             if (c->epoch != epoch) {
                 if (c->released) return freed_error(c);
@@ -281,6 +307,17 @@ static td_tensor *owned(td_tensor *r) {
     return c;
 }
 
+/* Commits leaf t's staged gradient *slot into t->grad now (the grad hook's early case). */
+static int settle(td_tensor *t, td_tensor **slot) {
+    td_tensor *g = t->grad ? td_apply2(&td_op_add, t->grad, *slot, NULL) : owned(*slot);
+    if (t->grad) td_release(*slot);
+    *slot = NULL;
+    if (!g) return -1;
+    td_release(t->grad);
+    t->grad = g;
+    return 0;
+}
+
 /* The staging slot of leaf t in td_backward (added on first use); NULL + error. */
 static td_tensor **staged(walk *w, td_tensor *t) {
     for (int j = w->nleaf - 1; j >= 0; j--)
@@ -332,7 +369,14 @@ static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
         return 0;
     }
     if (w->out && !*acc && !(r = owned(r))) return -1;
-    return accumulate(acc, r);
+    if (accumulate(acc, r) < 0) return -1;
+    /* with a grad hook (DataParallel) a leaf's .grad is committed as soon as it has every
+     * contribution of the pass, so that its exchange can start while backward runs on */
+    if (hook && !w->out && t->grad_epoch == epoch && --t->grad_pending == 0) {
+        if (settle(t, acc) < 0) return -1;
+        hook(TD_HOOK_READY, t, hook_ud);
+    }
+    return 0;
 }
 
 /* Sets every staged leaf's .grad: .grad + staged, or the staged sum itself. All the sums are
@@ -340,11 +384,13 @@ static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
 static int commit(walk *w) {
     for (int j = 0; j < w->nleaf; j++) {
         td_tensor *t = w->leaf[j], *g = w->lgrad[j];
+        if (!g) continue; /* settled early for a grad hook */
         w->lgrad[j] = t->grad ? td_apply2(&td_op_add, t->grad, g, NULL) : owned(g);
         if (t->grad) td_release(g);
         if (!w->lgrad[j]) return -1;
     }
     for (int j = 0; j < w->nleaf; j++) {
+        if (!w->lgrad[j]) continue;
         td_release(w->leaf[j]->grad);
         w->leaf[j]->grad = w->lgrad[j];
         w->lgrad[j] = NULL;
@@ -434,13 +480,16 @@ static int run(walk *w, td_tensor *const *roots, td_tensor *const *grads, int nr
     }
     for (int k = 0; k < w->n; k++)
         if (w->nodes[k]->pending == 0) w->ready[w->nready++] = w->nodes[k];
-    while (w->nready > 0)
+    while (w->nready > 0) {
         if (run_node(w, w->ready[--w->nready]) < 0) goto done;
+        if (hook && !w->out) hook(TD_HOOK_NODE, NULL, hook_ud);
+    }
     if (commit(w) < 0) goto done;
     /* saved data goes only now: an interrupted pass leaves the graph whole, to run again */
     for (int k = 0; !retain && k < w->n; k++) node_free_saved(w->nodes[k]);
     rc = 0;
 done:
+    if (hook && !w->out) hook(TD_HOOK_END, NULL, hook_ud);
     for (int j = 0; j < w->nleaf; j++) {
         td_release(w->leaf[j]);
         td_release(w->lgrad[j]);
