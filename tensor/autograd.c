@@ -22,6 +22,7 @@ static size_t node_bytes(int nin) {
 }
 
 static td_node *node_alloc(int nin) {
+    if (td_alloc_fails()) return NULL; /* the failure point, free list or not */
     if (nin <= SMALL_NIN && free_nodes) {
         td_node *n = free_nodes;
         free_nodes = (td_node *)n->ctx;
@@ -195,9 +196,9 @@ static int keep_cap;
 static int push_node(walk *w, td_node *n) {
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 64;
-        td_node **p = realloc(w->nodes, sizeof *p * (size_t)cap);
+        td_node **p = td_sys_realloc(w->nodes, sizeof *p * (size_t)cap);
         if (p) w->nodes = p;
-        td_node **q = p ? realloc(w->ready, sizeof *q * (size_t)cap) : NULL;
+        td_node **q = p ? td_sys_realloc(w->ready, sizeof *q * (size_t)cap) : NULL;
         if (q) w->ready = q;
         if (!p || !q) return td_error("backward: out of memory walking the graph");
         w->cap = cap;
@@ -324,9 +325,9 @@ static td_tensor **staged(walk *w, td_tensor *t) {
         if (w->leaf[j] == t) return &w->lgrad[j];
     if (w->nleaf == w->leafcap) {
         int cap = w->leafcap ? 2 * w->leafcap : 16;
-        td_tensor **p = realloc(w->leaf, sizeof *p * (size_t)cap);
+        td_tensor **p = td_sys_realloc(w->leaf, sizeof *p * (size_t)cap);
         if (p) w->leaf = p;
-        td_tensor **q = p ? realloc(w->lgrad, sizeof *q * (size_t)cap) : NULL;
+        td_tensor **q = p ? td_sys_realloc(w->lgrad, sizeof *q * (size_t)cap) : NULL;
         if (q) w->lgrad = q;
         if (!p || !q) {
             td_error("backward: out of memory staging gradients");
@@ -401,7 +402,7 @@ static int commit(walk *w) {
 static int run_node(walk *w, td_node *n) {
     td_tensor *gin[64] = {0}, **gp = gin;
     int rc = -1;
-    if (n->nin > 64 && !(gp = calloc((size_t)n->nin, sizeof *gp)))
+    if (n->nin > 64 && !(gp = td_sys_calloc((size_t)n->nin, sizeof *gp)))
         return td_error("backward: out of memory");
     if (w->out)
         for (int k = 0; k < TD_MAX_OUT; k++) {

@@ -17,7 +17,7 @@ static int cmp_i64(const void *a, const void *b) {
 
 /* The exact test: every element offset, sorted, looking for a repeat. */
 static bool repeats(const td_tensor *t, int64_t n) {
-    int64_t *off = malloc(sizeof *off * (size_t)n), idx[TD_MAX_DIMS] = {0};
+    int64_t *off = td_sys_malloc(sizeof *off * (size_t)n), idx[TD_MAX_DIMS] = {0};
     if (!off) return true; /* cannot tell: refusing is the safe answer */
     for (int64_t k = 0; k < n; k++) {
         int64_t o = 0;

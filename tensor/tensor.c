@@ -11,10 +11,12 @@ static td_tensor *free_tensors; /* structs reused through their grad field */
 #define MAX_BYTES ((int64_t)1 << 40)
 
 static td_tensor *tensor_struct(void) {
-    td_tensor *t = free_tensors;
-    if (t)
-        free_tensors = t->grad;
-    else if (!(t = malloc(sizeof *t))) {
+    td_tensor *t = NULL;
+    if (!td_alloc_fails()) { /* the failure point, free list or not */
+        if ((t = free_tensors)) free_tensors = t->grad;
+        else t = malloc(sizeof *t);
+    }
+    if (!t) {
         td_error("out of memory allocating a tensor");
         return NULL;
     }

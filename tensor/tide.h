@@ -45,6 +45,15 @@ int td_poll_interrupt(void);                 /* -1 + "interrupted!" once the fla
 
 /* tensor/alloc.c: size-classed buffers with a cache of freed ones, main thread only */
 void *td_malloc(size_t n);   /* 64-byte aligned; NULL + error on failure or TIDE_FAIL_ALLOC=N */
+/* The one failure point: TIDE_FAIL_ALLOC=N, or td_fail_alloc(N) from a test, makes the Nth
+ * allocation request from then on fail (0 turns it off). Every allocation in tensor/ asks it:
+ * td_buf_alloc (cache hits too), tensor, storage and node structs, and the plain mallocs, which
+ * go through td_sys_malloc/calloc/realloc (no error message: the caller writes one). */
+void td_fail_alloc(long n);
+bool td_alloc_fails(void);
+void *td_sys_malloc(size_t n);
+void *td_sys_calloc(size_t n, size_t size);
+void *td_sys_realloc(void *p, size_t n);
 void td_free(void *p);
 void *td_buf_alloc(size_t n);         /* the same without the size word: free with the size */
 void td_buf_free(void *p, size_t n);  /* n as given to td_buf_alloc */

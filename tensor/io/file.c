@@ -116,7 +116,7 @@ static void sync_dir(const char *path) {
 
 int td_write_atomic(const char *path, const td_iov *parts, int nparts) {
     size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
+    char *tmp = td_sys_malloc(pl + 32);
     if (!tmp) return td_error("cannot write '%s': out of memory", path);
     /* O_EXCL with a fresh name: never reuses a stale temporary a crashed writer left, and the
      * new file gets the usual 0666 & ~umask mode (mkstemp would make it 0600). */
