@@ -526,7 +526,16 @@ int td_grad(td_tensor *const *roots, td_tensor *const *grads, int nroots, td_ten
     }
     walk w = {.nodes = keep_nodes, .ready = keep_ready, .cap = keep_cap, .inputs = inputs,
               .out = out, .ninputs = ninputs};
-    if (run(&w, roots, grads, nroots, retain_graph) == 0) return 0;
+    if (run(&w, roots, grads, nroots, retain_graph) == 0) {
+        /* an input given twice ({x, x}): a leaf's gradient went to its first place only */
+        for (int j = 0; j < ninputs; j++)
+            for (int i = 0; i < j && !out[j]; i++)
+                if (inputs[i] == inputs[j] && out[i]) {
+                    td_retain(out[i]);
+                    out[j] = out[i];
+                }
+        return 0;
+    }
     for (int j = 0; j < ninputs; j++) {
         td_release(out[j]);
         out[j] = NULL;

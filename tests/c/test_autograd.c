@@ -91,3 +91,18 @@ Test(autograd, failed_backward_leaves_grad_untouched) {
     expect_grad(x, 5);
     td_release(loss), td_release(c), td_release(b), td_release(a), td_release(x);
 }
+
+Test(autograd, grad_of_an_input_given_twice_goes_to_both_places) {
+    int64_t n = 2;
+    td_tensor *x = td_full(&n, 1, TD_FLOAT64, 3);
+    x->requires_grad = true;
+    td_tensor *h = scaled(x, 2), *y = td_apply2(&td_op_mul, h, x, NULL);
+    td_tensor *loss = td_apply1(&td_op_sum, y, NULL), *in[4] = {x, x, h, h}, *out[4];
+    cr_assert_eq(td_grad(&loss, NULL, 1, in, 4, out, false), 0, "%s", td_errmsg());
+    for (int j = 0; j < 4; j++) { /* d(2x*x)/dx = 4x = 12 through the leaf; d(h*x)/dh = x = 3 */
+        cr_assert_not_null(out[j], "input %d", j + 1);
+        cr_assert_eq(((double *)td_data(out[j]))[1], j < 2 ? 12.0 : 3.0, "input %d", j + 1);
+        td_release(out[j]);
+    }
+    td_release(loss), td_release(y), td_release(h), td_release(x);
+}
