@@ -193,16 +193,22 @@ void td_set_grad_hook(td_grad_hook fn, void *ud) {
 static td_node **keep_nodes, **keep_ready;
 static int keep_cap;
 
+/* Doubles two parallel arrays of pointers (*a, *b) of capacity *cap; 0 or -1 + error. */
+static int grow_pair(void **a, void **b, int *cap, const char *what) {
+    int c = *cap ? 2 * *cap : 64;
+    void *p = td_sys_realloc(*a, sizeof(void *) * (size_t)c);
+    if (p) *a = p;
+    void *q = p ? td_sys_realloc(*b, sizeof(void *) * (size_t)c) : NULL;
+    if (q) *b = q;
+    if (!p || !q) return td_error("backward: out of memory %s", what);
+    *cap = c;
+    return 0;
+}
+
 static int push_node(walk *w, td_node *n) {
-    if (w->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 64;
-        td_node **p = td_sys_realloc(w->nodes, sizeof *p * (size_t)cap);
-        if (p) w->nodes = p;
-        td_node **q = p ? td_sys_realloc(w->ready, sizeof *q * (size_t)cap) : NULL;
-        if (q) w->ready = q;
-        if (!p || !q) return td_error("backward: out of memory walking the graph");
-        w->cap = cap;
-    }
+    if (w->n == w->cap &&
+        grow_pair((void **)&w->nodes, (void **)&w->ready, &w->cap, "walking the graph") < 0)
+        return -1;
     td_node_retain(n);
     w->nodes[w->n++] = n;
     n->epoch = epoch;
@@ -323,18 +329,9 @@ static int settle(td_tensor *t, td_tensor **slot) {
 static td_tensor **staged(walk *w, td_tensor *t) {
     for (int j = w->nleaf - 1; j >= 0; j--)
         if (w->leaf[j] == t) return &w->lgrad[j];
-    if (w->nleaf == w->leafcap) {
-        int cap = w->leafcap ? 2 * w->leafcap : 16;
-        td_tensor **p = td_sys_realloc(w->leaf, sizeof *p * (size_t)cap);
-        if (p) w->leaf = p;
-        td_tensor **q = p ? td_sys_realloc(w->lgrad, sizeof *q * (size_t)cap) : NULL;
-        if (q) w->lgrad = q;
-        if (!p || !q) {
-            td_error("backward: out of memory staging gradients");
-            return NULL;
-        }
-        w->leafcap = cap;
-    }
+    if (w->nleaf == w->leafcap &&
+        grow_pair((void **)&w->leaf, (void **)&w->lgrad, &w->leafcap, "staging gradients") < 0)
+        return NULL;
     td_retain(t);
     w->leaf[w->nleaf] = t;
     w->lgrad[w->nleaf] = NULL;

@@ -4,11 +4,7 @@
 -- (values printed by torch 1.13). Each case was silently wrong before.
 local tide = require "tide"
 
-local function err(fn, ...)
-  local ok, msg = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return msg
-end
+local err = require("helpers").errmsg
 
 local big = 9007199254740993 -- 2^53 + 1: no double holds it
 local I64 = {dtype = "int64"}

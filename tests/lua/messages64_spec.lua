@@ -3,11 +3,7 @@
 -- 2^64 loads (it was said to need 2^64 bytes), and a U64 value beyond int64 names the file.
 local tide = require "tide"
 
-local function err(fn, ...)
-  local ok, msg = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return msg
-end
+local err = require("helpers").errmsg
 
 local dir = os.tmpname()
 os.remove(dir)

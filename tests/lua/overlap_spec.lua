@@ -3,11 +3,7 @@
 -- suite's test_overlap.c checks the rule on random views for every in-place row.
 local tide = require "tide"
 
-local function err(fn, ...)
-  local ok, msg = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return msg
-end
+local err = require("helpers").errmsg
 
 describe("in-place writes", function()
   it("refuse a tensor whose elements share memory, and change nothing", function()
