@@ -15,18 +15,29 @@
 
 #define CHUNK ((size_t)64 << 20) /* bytes per read or write call: interrupts are polled between */
 
+/* What a path that is not a regular file is, for the message. */
+static const char *kind(mode_t m) {
+    return S_ISDIR(m)    ? "is a directory"
+           : S_ISFIFO(m) ? "not a regular file (a FIFO)"
+           : S_ISCHR(m)  ? "not a regular file (a character device)"
+           : S_ISBLK(m)  ? "not a regular file (a block device)"
+           : S_ISSOCK(m) ? "not a regular file (a socket)"
+                         : "not a regular file";
+}
+
+/* Opened without blocking: open() on a FIFO would wait for a writer, past Ctrl-C. */
 int td_src_open(td_src *s, const char *path) {
     struct stat st;
     s->buf = NULL;
     s->what = path;
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (s->fd < 0) return td_error("cannot open '%s': %s", path, strerror(errno));
-    if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        int e = errno;
+    const char *why = fstat(s->fd, &st) < 0 ? strerror(errno) : S_ISREG(st.st_mode) ? NULL
+                                                                                   : kind(st.st_mode);
+    if (why) {
         close(s->fd);
         s->fd = -1;
-        return td_error("cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? "is a directory"
-                        : e ? strerror(e) : "not a regular file");
+        return td_error("cannot read '%s': %s", path, why);
     }
     s->size = (uint64_t)st.st_size;
     return 0;
@@ -105,7 +116,7 @@ static void sync_dir(const char *path) {
 
 int td_write_atomic(const char *path, const td_iov *parts, int nparts) {
     size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
+    char *tmp = td_sys_malloc(pl + 32);
     if (!tmp) return td_error("cannot write '%s': out of memory", path);
     /* O_EXCL with a fresh name: never reuses a stale temporary a crashed writer left, and the
      * new file gets the usual 0666 & ~umask mode (mkstemp would make it 0600). */
@@ -225,9 +236,10 @@ static uint64_t load_le(const unsigned char *p, size_t size, bool swap) {
     return v;
 }
 
-/* Converts n elements from raw bytes in into out (contiguous, td_raw_dtype(raw)). */
-static int convert(const unsigned char *in, void *out, size_t n, int raw, bool swap,
-                   const char *fmt, const char *name) {
+/* Converts n elements from raw bytes in into out (contiguous, td_raw_dtype(raw)); `first` is
+ * the index of in[0] in the tensor, for messages. */
+static int convert(const unsigned char *in, void *out, size_t n, size_t first, int raw, bool swap,
+                   const td_src *s, const char *fmt, const char *name) {
     size_t sz = raws[raw].size;
     for (size_t i = 0; i < n; i++) {
         uint64_t v = load_le(in + i * sz, sz, swap);
@@ -244,10 +256,14 @@ static int convert(const unsigned char *in, void *out, size_t n, int raw, bool s
         case TD_RAW_I32: ((int64_t *)out)[i] = (int32_t)v; break;
         case TD_RAW_U16: case TD_RAW_U32: ((int64_t *)out)[i] = (int64_t)v; break;
         default:
-            if (v > INT64_MAX) {
+            if (v > INT64_MAX) { /* the file always; the tensor when it is not the file */
                 char q[96];
-                return td_error("%s: tensor '%s': value %llu at element %zu does not fit int64",
-                                fmt, td_io_quote(name, q, sizeof q), (unsigned long long)v, i);
+                bool named = name && strcmp(name, s->what) != 0;
+                return td_error("%s: %s: %s%s%svalue %llu at element %zu does not fit int64 "
+                                "(U64 values above 2^63 - 1 cannot be read)",
+                                fmt, s->what, named ? "tensor '" : "",
+                                named ? td_io_quote(name, q, sizeof q) : "", named ? "': " : "",
+                                (unsigned long long)v, first + i);
             }
             ((int64_t *)out)[i] = (int64_t)v;
         }
@@ -262,7 +278,7 @@ int td_raw_read(const td_src *s, uint64_t off, int raw, bool swap, td_tensor *t,
     char *out = td_data(t);
     bool direct = !swap && raw <= TD_RAW_U8; /* the file's bytes are tide's bytes */
     if (direct) return td_src_read(s, off, out, n * sz);
-    if (s->buf) return convert(s->buf + off, out, n, raw, swap, fmt, name);
+    if (s->buf) return convert(s->buf + off, out, n, 0, raw, swap, s, fmt, name);
     size_t step = CHUNK / 8; /* elements per staging chunk: bounded memory for any size */
     unsigned char *tmp = td_malloc((n < step ? n : step) * sz);
     if (!tmp) return -1;
@@ -270,7 +286,7 @@ int td_raw_read(const td_src *s, uint64_t off, int raw, bool swap, td_tensor *t,
     for (size_t i = 0; i < n && rc == 0; i += step) {
         size_t m = n - i < step ? n - i : step;
         rc = td_src_read(s, off + i * sz, tmp, m * sz);
-        if (rc == 0) rc = convert(tmp, out + i * osz, m, raw, swap, fmt, name);
+        if (rc == 0) rc = convert(tmp, out + i * osz, m, i, raw, swap, s, fmt, name);
     }
     td_free(tmp);
     return rc;
