@@ -708,6 +708,25 @@ describe("nn.utils.clip_grad_norm_", function()
     assert.has_error(function() utils.clip_grad_norm_(ps, 1, {norm = 2}) end,
                      "clip_grad_norm_: unknown option 'norm'")
   end)
+  it("refuses a negative or NaN max_norm and a norm_type that is not positive, grads untouched", function()
+    local ps = params()
+    local before = grads(ps)
+    for _, bad in ipairs({{-1, "max_norm must be a number >= 0, got -1"},
+                          {0 / 0, "max_norm must be a number >= 0, got "},
+                          {"1", "max_norm must be a number >= 0, got string"}}) do
+      local ok, err = pcall(utils.clip_grad_norm_, ps, bad[1])
+      assert.is_false(ok)
+      assert.truthy(err:find("clip_grad_norm_: " .. bad[2], 1, true), err)
+    end
+    for _, p in ipairs({0, -2, 0 / 0}) do
+      local ok, err = pcall(utils.clip_grad_norm_, ps, 1, {norm_type = p})
+      assert.is_false(ok)
+      assert.truthy(err:find("norm_type must be a positive number", 1, true), err)
+    end
+    assert.same(before, grads(ps))
+    utils.clip_grad_norm_(ps, 0) -- max_norm 0 is allowed: every gradient becomes 0
+    for _, v in ipairs(grads(ps)) do assert.equal(0, v) end
+  end)
   it("clip_grad_value_ clamps every element", function()
     local ps = params()
     utils.clip_grad_value_(ps, 2.5)
