@@ -248,11 +248,33 @@ return function(tide)
     for _, k in ipairs({"model", "optimizer", "scheduler"}) do
       if into[k] ~= nil and ck[k] == nil then fail(fn, path .. " holds no " .. k .. " state") end
     end
-    -- everything that can fail on the file's content runs before the RNG moves
-    if into.model then into.model:load_state_dict(ck.model or {}) end
-    if into.optimizer then into.optimizer:load_state_dict(ck.optimizer) end
-    if into.scheduler then into.scheduler:load_state_dict(ck.scheduler) end
-    if into.rng ~= false and ck.rng then tide.set_rng_state(ck.rng) end
+    -- all or nothing: every part is checked against its target before any is applied
+    local apply, unchecked = {}, {}
+    for _, k in ipairs({"model", "optimizer", "scheduler"}) do
+      local obj, part = into[k], ck[k]
+      if obj ~= nil then
+        local ok, prepare = pcall(function() return obj._prepare_load end)
+        if ok and type(prepare) == "function" then
+          local fine, commit = pcall(prepare, obj, part)
+          if not fine then
+            fail(fn, ("%s: the %s part does not fit: %s"):format(path, k, tostring(commit)))
+          end
+          apply[#apply + 1] = commit
+        else -- an object of the user's own: its load_state_dict runs first, before ours apply
+          unchecked[#unchecked + 1] = function() obj:load_state_dict(part) end
+        end
+      end
+    end
+    if into.rng ~= false and ck.rng then -- checked by setting it, then the current one back
+      local cur = tide.get_rng_state()
+      local ok, err = pcall(tide.set_rng_state, ck.rng)
+      tide.set_rng_state(cur)
+      if not ok then fail(fn, ("%s: the rng part does not fit: %s"):format(path, tostring(err))) end
+      local rng = ck.rng
+      apply[#apply + 1] = function() tide.set_rng_state(rng) end
+    end
+    for _, commit in ipairs(unchecked) do commit() end
+    for _, commit in ipairs(apply) do commit() end
     return ck.epoch, ck.step, ck.extra, ck
   end)
 end

@@ -322,6 +322,53 @@ describe("tide.checkpoint", function()
 
   setup(function() tide.checkpoint.save(path("ck_m.st"), {model = nn.Linear(2, 2)}) end)
 
+  -- every value of a model's, optimizer's and scheduler's state and of the generator
+  local function snap(...)
+    local out = {}
+    local function walk(v)
+      if tide.is_tensor(v) then out[#out + 1] = table.concat(v:reshape(-1):totable(), ",") return end
+      if type(v) ~= "table" then out[#out + 1] = tostring(v) return end
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = k end
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      for _, k in ipairs(keys) do out[#out + 1] = tostring(k); walk(v[k]) end
+    end
+    for _, x in ipairs({...}) do walk(x:state_dict()) end
+    walk(tide.get_rng_state())
+    return table.concat(out, " ")
+  end
+
+  it("restores all or nothing: a part that does not fit leaves every target as it was", function()
+    local m, o, s = make(1)
+    for _ = 1, 2 do step(m, o, s) end
+    tide.checkpoint.save(path("ck_all.st"), {model = m, optimizer = o, scheduler = s, step = 2})
+    local function refused(want, build, file)
+      local m2, o2, s2 = make(7)
+      step(m2, o2, s2)
+      local into = build(m2, o2, s2)
+      local before = snap(m2, o2, s2)
+      local ok, err = pcall(tide.checkpoint.load, path(file or "ck_all.st"), into)
+      assert.is_false(ok)
+      assert.truthy(err:find(want, 1, true), err)
+      assert.equal(before, snap(m2, o2, s2))
+    end
+    -- the model fits, the optimizer is of another class: the model must not be overwritten
+    refused("the optimizer part does not fit: SGD: load_state_dict: the state_dict is of Adam",
+            function(m2) return {model = m2, optimizer = optim.SGD(m2:parameters(), {lr = 0.1})} end)
+    refused("the scheduler part does not fit", function(m2, o2)
+      return {model = m2, optimizer = o2, scheduler = optim.ExponentialLR(o2, {gamma = 0.5})} end)
+    refused("the model part does not fit: load_state_dict: size mismatch", function(_, o2, s2)
+      return {model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.25), nn.Linear(8, 2)),
+              optimizer = o2, scheduler = s2} end)
+    -- a generator state without its offset (the key renamed in the file), checked last
+    local bytes = slurp(path("ck_all.st"))
+    local renamed, n = bytes:gsub('"rng%.offset"', '"rng.offsex"')
+    assert.equal(1, n)
+    spit(path("ck_rng.st"), renamed)
+    refused("the rng part does not fit: set_rng_state", function(m2, o2, s2)
+      return {model = m2, optimizer = o2, scheduler = s2} end, "ck_rng.st")
+  end)
+
   it("keeps the previous file when a writer is killed mid-write", function()
     local m = nn.Linear(4, 4)
     tide.checkpoint.save(path("kill.st"), {model = m, step = 1})
