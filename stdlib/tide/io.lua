@@ -156,6 +156,9 @@ return function(tide)
     local flat = {}
     for i, name in ipairs(names) do flat[name] = tensors[i] end
     for name, s in pairs(meta) do
+      if flat[name] ~= nil then -- one table holds both: either would silently hide the other
+        fail(fn, ("%s: metadata key '%s' is also the name of a tensor"):format(path, name))
+      end
       if name ~= TYPES and name ~= ROOT then
         local ty, v = types[name], s
         if ty == "i" then v = math.tointeger(tonumber(s))
