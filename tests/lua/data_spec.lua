@@ -339,6 +339,19 @@ describe("data.DataLoader", function()
     assert.is_true(x:is_contiguous())
   end)
 
+  it("refuses a batch of ragged examples, naming their layouts", function()
+    local function first_batch(ds, b) return data.DataLoader(ds, {batch_size = b or 2}):iter()() end
+    H.err("DataLoader: examples of a batch differ: ds[1] is (number, number), ds[2] is (number)",
+          first_batch, {{1, 2}, {3}})
+    H.err("ds[1] is (2 float32 tensor, number), ds[2] is (3 float32 tensor, number)",
+          first_batch, {{tide.zeros(2), 1}, {tide.zeros(3), 0}})
+    H.err("ds[1] is (2 float32 tensor), ds[3] is (2 int64 tensor)", first_batch,
+          {tide.zeros(2), tide.ones(2), tide.zeros(2, {dtype = "int64"})}, 3)
+    local x, y = first_batch({{1, 2}, {3, 4}, {5}}) -- each batch is checked on its own
+    assert.same({1, 3}, x:totable())
+    assert.same({2, 4}, y:totable())
+  end)
+
   it("batches are copies: writing one leaves the dataset alone", function()
     local x = ds._tensors[1]
     local xb = data.DataLoader(ds, {batch_size = 2}):iter()()
