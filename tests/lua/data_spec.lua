@@ -160,6 +160,28 @@ describe("data.idx", function()
   end)
 end)
 
+describe("data.mnist", function()
+  it("refuses labels outside the 10 classes, naming the file", function()
+    local dir = path("mnist_bad")
+    os.execute("mkdir -p " .. dir)
+    local function files(labels)
+      write("mnist_bad/t10k-images-idx3-ubyte", idx_bytes("uint8", {#labels, 2, 2}, {}) ..
+            ("\0"):rep(4 * #labels))
+      write("mnist_bad/t10k-labels-idx1-ubyte", idx_bytes("uint8", {#labels}, labels))
+    end
+    files({3, 9, 0, 7})
+    local ds = data.mnist{root = dir, split = "test"}
+    assert.same({4, 10, 1, 8}, ds._tensors[2]:totable())
+    for _, bad in ipairs({{{3, 200, 1, 255}, 200, 2}, {{10}, 10, 1}, {{0, 1, 255}, 255, 3}}) do
+      files(bad[1])
+      H.err(("mnist: %s/t10k-labels-idx1-ubyte: label %d of example %d is outside the 10 " ..
+             "classes 0..9"):format(dir, bad[2], bad[3]), data.mnist, {root = dir, split = "test"})
+      H.err("fashion_mnist: " .. dir .. "/t10k-labels-idx1-ubyte: label " .. bad[2],
+            data.fashion_mnist, {root = dir, split = "test"})
+    end
+  end)
+end)
+
 describe("data.fashion_mnist", function()
   -- loaded once each, on first use (describe bodies run even when a filter skips them)
   local cache = {}
