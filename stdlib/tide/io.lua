@@ -23,6 +23,13 @@ return function(tide)
     end
   end
 
+  -- f(...), its error prefixed with the public function's name (a full disk says who wrote)
+  local function named(fn, f, ...)
+    local r = table.pack(pcall(f, ...))
+    if not r[1] then fail(fn, (tostring(r[2]):gsub("^save: ", ""):gsub("^save_npy: ", ""))) end
+    return table.unpack(r, 2, r.n)
+  end
+
   -- %.17g gives back the same double; inf and nan have no Lua literal so they are spelled out
   local function float_str(x)
     if x ~= x then return "nan" end
@@ -101,7 +108,7 @@ return function(tide)
     end
     table.sort(lines)
     if #lines > 0 then out.meta[TYPES] = table.concat(lines, "\n") end
-    C.st_save(path, out.names, out.tensors, out.meta)
+    named(fn, C.st_save, path, out.names, out.tensors, out.meta)
   end
 
   -- "1" -> 1, "-2" -> -2 (what tostring(k) of an integer key gives); other text stays a string
@@ -188,7 +195,7 @@ return function(tide)
   tide.save_npy = guard(function(path, t)
     if type(path) ~= "string" then fail("tide.save_npy", "expected a path (a string), got " .. type(path)) end
     if not is_tensor(t) then fail("tide.save_npy", "expected a tensor, got " .. type(t)) end
-    C.npy_save(path, t)
+    named("tide.save_npy", C.npy_save, path, t)
   end)
 
   tide.load_npy = guard(function(path)

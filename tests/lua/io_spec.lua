@@ -397,6 +397,70 @@ describe("tide.checkpoint", function()
     assert.equal(3, tide.checkpoint.load(path("kill.st")).step)
   end)
 
+  local function listing(dir)
+    local p = io.popen("ls -a " .. dir)
+    local names = {}
+    for n in p:lines() do names[#names + 1] = n end
+    p:close()
+    table.sort(names)
+    return table.concat(names, " ")
+  end
+
+  it("removes the temporaries of writers that died, and only those", function()
+    local dir = path("stale")
+    os.execute("rm -rf " .. dir .. "; mkdir -p " .. dir)
+    local p = io.popen("uname -n; sh -c 'echo $$'")
+    local host, dead = p:read("l"), p:read("l")   -- the pid of a process that has exited
+    p:close()
+    -- a writer that dies from SIGXFSZ leaves its temporary
+    spit(path("die.lua"), ([[
+      package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      local tide = require "tide"
+      tide.checkpoint.save(%q, {model = require("tide.nn").Linear(512, 512)})
+    ]]):format(dir .. "/ck.st"))
+    assert.is_falsy(os.execute("ulimit -f 16; exec lua5.4 " .. path("die.lua") .. " 2>/dev/null"))
+    local t = dir .. "/ck.st.tmp-"
+    spit(t .. host .. "-" .. dead .. "-00dead", "left by a writer killed with -9")
+    spit(t .. host .. "-1-0a11fe", "pid 1 is alive: a writer still at work")
+    spit(t .. "otherhost-" .. dead .. "-00beef", "another host's: its pid means nothing here")
+    spit(t .. "otherhost-7-00c0de", "another host's, two days without a write")
+    os.execute("touch -d '2 days ago' " .. t .. "otherhost-7-00c0de")
+    spit(t .. "abc123", "an older name without a pid, fresh")
+    spit(dir .. "/other.st.tmp-" .. host .. "-" .. dead .. "-00dead", "another target's")
+    local before = listing(dir)
+    assert.equal(7, select(2, before:gsub("%.tmp%-", "")), before)
+    tide.checkpoint.save(dir .. "/ck.st", {model = nn.Linear(2, 2), step = 1})
+    local kept = {".", "..", "ck.st", "ck.st.tmp-" .. host .. "-1-0a11fe", "ck.st.tmp-abc123",
+                  "ck.st.tmp-otherhost-" .. dead .. "-00beef", "other.st.tmp-" .. host .. "-" .. dead .. "-00dead"}
+    table.sort(kept)
+    assert.equal(table.concat(kept, " "), listing(dir))
+    assert.equal(1, tide.checkpoint.load(dir .. "/ck.st").step)
+  end)
+
+  it("names the function and the path when the disk is full", function()
+    -- a file size limit with SIGXFSZ ignored: write() fails with EFBIG as on a full disk
+    local out = path("full.st")
+    spit(path("full.lua"), ([[
+      package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      local tide, nn = require "tide", require "tide.nn"
+      for _, f in ipairs({
+        function() tide.save(%q, {big = tide.zeros(512, 512)}) end,
+        function() tide.checkpoint.save(%q, {model = nn.Linear(512, 512)}) end,
+        function() nn.Linear(512, 512):save(%q) end,
+        function() tide.save_npy(%q, tide.zeros(512, 512)) end}) do
+        print((select(2, pcall(f))))
+      end
+    ]]):format(out, out, out, out))
+    local p = io.popen("trap '' XFSZ; ulimit -f 16; exec lua5.4 " .. path("full.lua") .. " 2>&1")
+    local lines = {}
+    for l in p:lines() do lines[#lines + 1] = l:gsub("^[^:]*:%d+: ", "") end
+    p:close()
+    local tail = "cannot write '" .. out .. "': File too large (the previous file, if any, is unchanged)"
+    assert.same({"tide.save: " .. tail, "checkpoint.save: " .. tail, "tide.save: " .. tail,
+                 "tide.save_npy: " .. tail}, lines)
+    assert.is_falsy(listing(TMP):find("full.st.tmp", 1, true))
+  end)
+
   it("keeps the previous file when the directory cannot be written", function()
     local dir = path("ro")
     os.execute("mkdir -p " .. dir)

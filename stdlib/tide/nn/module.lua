@@ -325,7 +325,8 @@ end
 -- The state dict as a safetensors file (tide.save), and back through load_state_dict (opts as
 -- there: strict, from = "pytorch"). A checkpoint file works too: its model part is loaded.
 function Module:save(path)
-  tide.save(path, self:state_dict())
+  local ok, err = pcall(tide.save, path, self:state_dict())
+  if not ok then error((tostring(err):gsub("^[^\n:]*%.lua:%d+: ", "")), 2) end -- at the caller
   return self
 end
 
