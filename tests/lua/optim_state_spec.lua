@@ -5,21 +5,19 @@ local tide = require "tide"
 local optim = require "tide.optim"
 local utils = require "tide.nn_utils"
 
-local function problem(dtype) -- w3 takes no part in the loss: it never has state
-  local o = {dtype = dtype, requires_grad = true}
-  local w1, w2, w3 = tide.tensor({0.5, -1.5, 2.0, 3.0}, o), tide.tensor({1.0, -2.0, 0.25}, o),
-                     tide.tensor({7.0}, o)
-  local t1, t2 = tide.tensor({1.0, 0.0, -1.0, 2.5}, {dtype = dtype}), tide.tensor({0.0, 1.0, 0.5}, {dtype = dtype})
-  local function loss() return ((w1 - t1) ^ 2):sum() + ((w2 - t2) ^ 2 * 0.5):sum() end
-  return w1, w2, w3, loss
+-- w1 (4 values), w2 (3) and w3 (1, never in the loss: it has no state), and two steps of opt
+local function params()
+  local o = {dtype = "float64", requires_grad = true}
+  return tide.tensor({0.5, -1.5, 2.0, 3.0}, o), tide.tensor({1.0, -2.0, 0.25}, o), tide.tensor({7.0}, o)
 end
-
-local function train(opt, loss, steps)
-  for _ = 1, steps do
+local function two_steps(opt, w1, w2)
+  for _ = 1, 2 do
     opt:zero_grad()
-    loss():backward()
+    local loss = (w1 * w1):sum() + (w2 - 1):abs():sum()
+    loss:backward()
     opt:step()
   end
+  return opt
 end
 
 describe("optimizer load_state_dict", function()
@@ -35,11 +33,9 @@ describe("optimizer load_state_dict", function()
   end
 
   it("refuses another class, bad indices, steps and shapes, and changes nothing then", function()
-    local w1, w2, w3, loss = problem("float64")
-    local sgd = optim.SGD({w1, w2, w3}, {lr = 0.1, momentum = 0.9})
-    train(sgd, loss, 2)
-    local adam = optim.Adam({w1, w2, w3}, {lr = 0.01})
-    train(adam, loss, 2)
+    local w1, w2, w3 = params()
+    local sgd = two_steps(optim.SGD({w1, w2, w3}, {lr = 0.1, momentum = 0.9}), w1, w2)
+    local adam = two_steps(optim.Adam({w1, w2, w3}, {lr = 0.01}), w1, w2)
     local function bad(edit, want, target)
       target = target or adam
       local sd = target:state_dict()
@@ -80,9 +76,8 @@ describe("optimizer load_state_dict", function()
   end)
 
   it("maps saved indices to parameters in order", function()
-    local w1, w2, w3, loss = problem("float64")
-    local a = optim.Adam({{params = {w1}}, {params = {w2, w3}}})
-    train(a, loss, 1)
+    local w1, w2, w3 = params()
+    local a = two_steps(optim.Adam({{params = {w1}}, {params = {w2, w3}}}), w1, w2)
     local sd = a:state_dict()
     -- the same state under indices listed in another order: group 2 saved as {3, 2}
     sd.param_groups[2].params = {3, 2}
@@ -94,7 +89,7 @@ describe("optimizer load_state_dict", function()
 end)
 
 describe("nn.utils.clip_grad_norm_ arguments", function()
-  local function params()
+  local function grad_params()
     local a = tide.zeros(2, {requires_grad = true})
     local b = tide.zeros(2, {requires_grad = true})
     a.grad, b.grad = tide.tensor({3, 4}), tide.tensor({-1, 2})
@@ -107,7 +102,7 @@ describe("nn.utils.clip_grad_norm_ arguments", function()
   end
 
   it("refuses a negative or NaN max_norm and a norm_type that is not positive, grads untouched", function()
-    local ps = params()
+    local ps = grad_params()
     local before = grads(ps)
     for _, bad in ipairs({{-1, "max_norm must be a number >= 0, got -1"},
                           {0 / 0, "max_norm must be a number >= 0, got "},
