@@ -1,9 +1,9 @@
 // tests/fuzz/fuzz_load.c: libFuzzer target for the whole load path as a user calls it (make
-// fuzz): tide.load, tide.load_npy, tide.checkpoint.load into a small model and an optimizer, and
-// data.csv, through a Lua state running the stdlib of this tree, on the fuzzed bytes written to
-// a file. A Lua error with a message is the expected outcome of a bad file; a crash, a
-// sanitizer report, a Lua runtime error escaping the stdlib ("attempt to index a nil value", a
-// position inside a .lua file) or a failed checkpoint.load that changed the model or the
+// fuzz): tide.load, tide.load_npy, tide.checkpoint.load into a small model and an optimizer,
+// model:load and data.csv, through a Lua state running the stdlib of this tree, on the fuzzed
+// bytes written to a file. A Lua error with a message is the expected outcome of a bad file; a
+// crash, a sanitizer report, a Lua runtime error escaping the stdlib ("attempt to index a nil
+// value", a position inside a .lua file) or a failed load that changed the model or the
 // optimizer is a finding (__builtin_trap, the message on stderr).
 // Leaks are not checked per input (-detect_leaks=0): Lua frees garbage later, so every input
 // looked like a leak and LSan ran on each, 10x slower; the C readers' own targets check leaks.
@@ -69,6 +69,10 @@ static const char harness[] =
     "  if not call('checkpoint.load', tide.checkpoint.load, path, {model = model, optimizer = opt}) then\n"
     "    if m ~= snap(model:state_dict()) then error('finding: a failed checkpoint.load changed the model', 0) end\n"
     "    if o ~= snap(opt:state_dict()) then error('finding: a failed checkpoint.load changed the optimizer', 0) end\n"
+    "  end\n"
+    "  m = snap(model:state_dict())\n"
+    "  if not call('model:load', model.load, model, path) and m ~= snap(model:state_dict()) then\n"
+    "    error('finding: a failed model:load changed the model', 0)\n"
     "  end\n"
     "  call('data.csv', data.csv, path)\n"
     "  call('data.csv', data.csv, path, {header = true, sep = ';'})\n"

@@ -182,6 +182,20 @@ describe("files PyTorch and NumPy wrote", function()
     tide.save(path("cnn_pt.st"), m:state_dict{to = "pytorch"})
     assert.is_truthy(tide.load(path("cnn_pt.st"), {flat = true})["0.weight"])
   end)
+
+  it("m:load and m:save errors point at the caller, and a failed load changes nothing", function()
+    local m = nn.Linear(2, 2)
+    local w = m.weight:clone()
+    tide.save(path("lin3.st"), {weight = tide.zeros(3, 3), bias = tide.zeros(2)})
+    for _, call in ipairs({function() m:load(path("nothing.st")) end,
+                           function() m:load(path("lin3.st")) end,
+                           function() m:save(TMP .. "/no/dir/m.st") end}) do
+      local ok, err = pcall(call)
+      assert.is_false(ok)
+      assert.matches("^[^:]*io_spec%.lua:%d+: ", err)
+    end
+    assert.same(w:totable(), m.weight:totable())
+  end)
 end)
 
 describe("bad files", function()

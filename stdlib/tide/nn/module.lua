@@ -322,16 +322,21 @@ function Module:load_state_dict(sd, opts)
   return missing, unexpected
 end
 
+-- err without the position of the stdlib line that raised it (re-raised at the user's call)
+local function bare(err) return (tostring(err):gsub("^[^\n:]*%.lua:%d+: ", "")) end
+
 -- The state dict as a safetensors file (tide.save), and back through load_state_dict (opts as
--- there: strict, from = "pytorch"). A checkpoint file works too: its model part is loaded.
+-- there: strict, from = "pytorch"), all or nothing. A checkpoint file works too: its model part
+-- is loaded.
 function Module:save(path)
   local ok, err = pcall(tide.save, path, self:state_dict())
-  if not ok then error((tostring(err):gsub("^[^\n:]*%.lua:%d+: ", "")), 2) end -- at the caller
+  if not ok then error(bare(err), 2) end
   return self
 end
 
 function Module:load(path, opts)
-  local flat, kind = tide.load(path, {flat = true})
+  local ok, flat, kind = pcall(tide.load, path, {flat = true})
+  if not ok then error(bare(flat), 2) end
   local sd = {}
   for k, v in pairs(flat) do
     if is_tensor(v) then -- metadata other tools write ("format": "pt") is not state
@@ -339,7 +344,10 @@ function Module:load(path, opts)
       if name then sd[name] = v end
     end
   end
-  return self:load_state_dict(sd, opts)
+  local fine, commit, missing, unexpected = pcall(prepare_load, self, sd, opts)
+  if not fine then error(bare(commit), 2) end
+  commit()
+  return missing, unexpected
 end
 
 ---- printing --------------------------------------------------------------------------------
