@@ -1,9 +1,13 @@
 /* tensor/io/file.c: whole-file reads, atomic writes (temporary file beside the target, fsync,
  * rename, fsync of the directory: a crash or a failed write never leaves a half-written file
- * under the real name), the td_src byte source of the readers, UTF-8 checking, and the element
- * conversions (float16, bfloat16, narrow integers, byte swapping) the readers share. */
+ * under the real name; a later save removes the temporaries of writers that died), the td_src
+ * byte source of the readers, UTF-8 checking, and the element conversions (float16, bfloat16,
+ * narrow integers, byte swapping) the readers share. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,28 +102,77 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
+/* The directory part of path ("." when it has none) into dir; 0, or -1 when it does not fit. */
+static int dir_of(const char *path, char *dir, size_t size) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, size, ".");
+    else if (slash == path) snprintf(dir, size, "/");
+    else if ((size_t)(slash - path) < size) snprintf(dir, size, "%.*s", (int)(slash - path), path);
+    else return -1;
+    return 0;
+}
+
 /* The directory entry made by rename() is durable only once the directory itself is synced.
  * Errors are ignored: the file is already complete under its name, and some filesystems
  * refuse fsync on directories (EINVAL). */
 static void sync_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
     char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else return;
+    if (dir_of(path, dir, sizeof dir) < 0) return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
     (void)fsync(fd);
     close(fd);
 }
 
+#define STALE_AGE (24 * 3600) /* seconds without a write after which any temporary is stale */
+
+/* Removes the temporaries of writers of path that died (kill -9, a crash, a power cut) before
+ * their rename: <path>.tmp-<host>-<pid>-<6 hex> of this host whose process is gone, and any
+ * <path>.tmp-* (another host's, or an older name) not written to for STALE_AGE. A live writer
+ * keeps writing or renames within moments, so neither rule takes its file. Best effort:
+ * errors are ignored, as the save itself does not depend on it. */
+static void remove_stale(const char *path, const char *host) {
+    char dir[4096];
+    if (dir_of(path, dir, sizeof dir) < 0) return;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base), hl = strlen(host);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp-", 5) != 0) continue;
+        const char *tail = n + bl + 5;
+        bool dead = false;
+        if (strncmp(tail, host, hl) == 0 && tail[hl] == '-') {
+            char *end;
+            long pid = strtol(tail + hl + 1, &end, 10);
+            dead = end != tail + hl + 1 && *end == '-' && strlen(end + 1) == 6 && pid > 0 &&
+                   kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        }
+        struct stat st;
+        if (!dead && fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            dead = now - st.st_mtime > STALE_AGE;
+        if (dead) (void)unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 int td_write_atomic(const char *path, const td_iov *parts, int nparts) {
-    size_t pl = strlen(path);
-    char *tmp = td_sys_malloc(pl + 32);
+    char host[72] = "";
+    if (gethostname(host, 64) < 0 || !host[0]) snprintf(host, sizeof host, "localhost");
+    host[64] = 0;
+    for (char *c = host; *c; c++)
+        if (*c == '/') *c = '_';
+    remove_stale(path, host);
+    size_t pl = strlen(path), tl = pl + strlen(host) + 48;
+    char *tmp = td_sys_malloc(tl);
     if (!tmp) return td_error("cannot write '%s': out of memory", path);
     /* O_EXCL with a fresh name: never reuses a stale temporary a crashed writer left, and the
-     * new file gets the usual 0666 & ~umask mode (mkstemp would make it 0600). */
+     * new file gets the usual 0666 & ~umask mode (mkstemp would make it 0600). The host and pid
+     * in the name let a later save tell whether its writer is gone (remove_stale). */
     static unsigned counter;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -127,7 +180,7 @@ int td_write_atomic(const char *path, const td_iov *parts, int nparts) {
     int fd = -1;
     for (int tries = 0; tries < 100 && fd < 0; tries++) {
         unsigned r = (seed + ++counter * 2654435761u) & 0xffffffu;
-        snprintf(tmp, pl + 32, "%s.tmp-%06x", path, r);
+        snprintf(tmp, tl, "%s.tmp-%s-%ld-%06x", path, host, (long)getpid(), r);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) break;
     }
