@@ -80,6 +80,8 @@ typedef struct td_tensor {
     struct td_tensor *grad;        /* owned, NULL until backward reached this leaf */
     struct td_node *grad_fn;       /* owned ref; NULL for leaves */
     int out_index;                 /* which output of grad_fn this is */
+    int grad_pending;              /* with a grad hook: contributions still due in pass grad_epoch */
+    uint64_t grad_epoch;
 } td_tensor;
 
 /* Creation. All return a new ref or NULL + error (negative or absurd sizes included). */
@@ -265,6 +267,14 @@ int td_backward(td_tensor *const *roots, td_tensor *const *grads, int nroots, bo
  * input does not influence the roots) and leaves .grad alone. */
 int td_grad(td_tensor *const *roots, td_tensor *const *grads, int nroots, td_tensor *const *inputs,
             int ninputs, td_tensor **out, bool retain_graph);
+/* A grad hook sees td_backward's progress (distributed data parallel starts reducing a leaf's
+ * gradient while the rest of backward runs): TD_HOOK_READY once a leaf's .grad holds every
+ * contribution of the pass, TD_HOOK_NODE after each node ran (leaf NULL), TD_HOOK_END when the
+ * pass ended, failed or not (leaf NULL). One hook at a time; NULL removes it. Without a hook,
+ * backward does no counting. td_grad never calls it. */
+typedef enum td_hook_event { TD_HOOK_READY, TD_HOOK_NODE, TD_HOOK_END } td_hook_event;
+typedef void (*td_grad_hook)(td_hook_event ev, td_tensor *leaf, void *ud);
+void td_set_grad_hook(td_grad_hook fn, void *ud);
 /* Sums g over its broadcast dims down to shape: a new ref (g itself when shapes agree). */
 td_tensor *td_sum_to(td_tensor *g, const int64_t *shape, int ndim);
 
