@@ -65,6 +65,15 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
+static const tdL_capi capi = {
+    .version = TDL_CAPI_VERSION, .checktensor = tdL_checktensor, .pushtensor = tdL_pushtensor,
+    .empty = td_empty, .view_of = td_view_of, .retain = td_retain, .release = td_release,
+    .numel = td_numel, .data = td_data, .is_contiguous = td_is_contiguous,
+    .copy_into = td_copy_into, .bump_version = td_bump_version, .set_grad_hook = td_set_grad_hook,
+    .dtype_name = td_dtype_name, .dtype_sizes = td_dtype_sizes, .shape_str = td_shape_str, .errmsg = td_errmsg,
+    .get_num_threads = td_get_num_threads, .set_num_threads = td_set_num_threads,
+};
+
 int luaopen_tide_core(lua_State *L);
 int luaopen_tide_core(lua_State *L) {
     luaL_newlib(L, funcs);
@@ -76,5 +85,8 @@ int luaopen_tide_core(lua_State *L) {
     tdL_register_optim(L);
     tdL_register_io(L);
     tdL_register_data(L);
+    tdL_register_hook(L);
+    lua_pushlightuserdata(L, (void *)&capi);
+    lua_setfield(L, LUA_REGISTRYINDEX, TDL_CAPI);
     return 1;
 }

@@ -7,6 +7,7 @@ local nn = require "tide.nn"
 local optim = require "tide.optim"
 local metrics = require "tide.metrics"
 local progress = require "tide.progress"
+local world = require "tide.world" -- the ranks of a distributed run (doc/dist.md)
 
 local M = {}
 
@@ -103,6 +104,7 @@ local function run_eval(fn, model, loader, lossf, fns, names)
   end)
   model:train(was)
   if not ok then error(err, 0) end
+  n, sum = world.reduce(n, sum, msum, names)
   if n == 0 then error(fn .. ": the loader yielded no batches", 0) end
   local r = {loss = lossf and sum / n or nil}
   for _, name in ipairs(names) do r[name] = msum[name] / n end
@@ -333,6 +335,7 @@ local function train_epoch(o, model, history, epoch, bar)
     end
   end
   if i == 0 then error("tide.fit: the train loader yielded no batches", 0) end
+  n, sum = world.reduce(n, sum, msum, o.names)
   for _, name in ipairs(o.names) do msum[name] = msum[name] / n end
   return sum / n, msum, stop
 end
@@ -350,7 +353,8 @@ end
 local function fit(model, o)
   local history, start = new_history(o), 1
   if o.resume then start = resume(o, model, history) end
-  local bar = o.progress and progress.new({epochs = o.epochs})
+  local main = world.is_main() -- only rank 1 prints, plots and writes the checkpoint
+  local bar = o.progress and main and progress.new({epochs = o.epochs})
   for epoch = start, o.epochs do
     local t0, lr, nval = tide._clock(), o.optimizer.lr, 0
     if o.cost then o.cost:start() end
@@ -385,15 +389,15 @@ local function fit(model, o)
         model = model, optimizer = o.optimizer}) == false then
       stop = true
     end
-    if o.checkpoint then save(o, model, history) end
-    if type(o.plot) == "string" then plot_loss(history, o.plot) end
+    if o.checkpoint and main then save(o, model, history) end
+    if type(o.plot) == "string" and main then plot_loss(history, o.plot) end
     if stop then break end
   end
   if o.cost and history.epochs > 0 then
     local line = o.cost:total(history)
-    if o.progress then io.stdout:write(line, "\n") end
+    if o.progress and main then io.stdout:write(line, "\n") end
   end
-  if o.plot == true then plot_loss(history) end
+  if o.plot == true and main then plot_loss(history) end
   return history
 end
 

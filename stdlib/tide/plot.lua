@@ -347,6 +347,7 @@ function plot.bars(o)
 end
 
 plot.make_grid = image.make_grid
+plot.attribution = require("tide.plot.attribution").plot
 
 -- plot.image(t, {file=, title=, palette=, range=, nrow=, padding=, pad_value=, width=, height=}):
 -- a 2-D tensor as a heat map; N x H x W, N x 1 x H x W or N x 3 x H x W as a grid of images
