@@ -69,8 +69,8 @@ describe("tide.dist alone", function()
           {bucket_mb = 0})
     local loader = data.DataLoader(data.TensorDataset(tide.arange(1, 10)), {shard = "auto"})
     assert.equal(10, #loader)
-    H.err("DataLoader: shard must be \"auto\" or {rank, size}", data.DataLoader,
-          data.TensorDataset(tide.arange(1, 10)), {shard = "all"})
+    H.err("DataLoader: shard must be {rank, size} with 1 <= rank <= size, or \"auto\", got all",
+          data.DataLoader, data.TensorDataset(tide.arange(1, 10)), {shard = "all"})
   end)
 end)
 
