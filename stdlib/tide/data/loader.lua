@@ -55,7 +55,7 @@ local function new(ds, o)
     local rank, size = type(s) == "table" and math.tointeger(s[1]), type(s) == "table" and
                        math.tointeger(s[2])
     if not rank or not size or size < 1 or rank < 1 or rank > size then
-      error("DataLoader: shard must be \"auto\" or {rank, size} with 1 <= rank <= size, got "
+      error("DataLoader: shard must be {rank, size} with 1 <= rank <= size, or \"auto\", got "
             .. (type(s) == "table" and ("{" .. tostring(s[1]) .. ", " .. tostring(s[2]) .. "}")
                 or tostring(s)), 2)
     end
