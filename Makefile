@@ -23,6 +23,7 @@ PROG_SRC   := vm/main.c vm/repl.c vm/history.c
 CORE_SRC   := $(filter-out $(PROG_SRC),$(wildcard vm/*.c))
 TEST_SRC   := $(wildcard tests/c/*.c)
 DIST_SRC   := $(wildcard vm/dist/*.c)
+KERNEL_SRC := $(wildcard vm/kernel/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 TENSOR_OBJ := $(call obj,$(TENSOR_SRC))
@@ -30,9 +31,10 @@ CORE_OBJ   := $(call obj,$(CORE_SRC))
 PROG_OBJ   := $(call obj,$(PROG_SRC))
 TEST_OBJ   := $(call obj,$(TEST_SRC))
 DIST_OBJ   := $(call obj,$(DIST_SRC))
+KERNEL_OBJ := $(call obj,$(KERNEL_SRC))
 
-.PHONY: all deps test test-c test-lua check run bench demo install fixtures fuzz format lint clean
-all: $(BUILD)/tide $(BUILD)/lua/tide/core.so $(BUILD)/lua/tide/dist.so
+.PHONY: install-kernel all deps test test-c test-lua check run bench demo install fixtures fuzz format lint clean
+all: $(BUILD)/tide $(BUILD)/lua/tide/core.so $(BUILD)/lua/tide/dist.so $(BUILD)/lua/tide/kernelwire.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,6 +62,12 @@ $(DIST_OBJ): ALLFLAGS += $(MPI_CFLAGS)
 $(BUILD)/lua/tide/dist.so: $(DIST_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $^ $(MPI_LIBS) -ldl
+
+# tide.kernelwire, the Jupyter kernel's sockets (vm/kernel/): loaded by `tide --kernel` only, so
+# neither `tide -e` nor core.so maps libzmq or libcrypto. It calls into the program (-Wl,-E).
+$(BUILD)/lua/tide/kernelwire.so: $(KERNEL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $^ -lzmq -lcrypto -lpthread
 
 $(BUILD)/test_c: $(TEST_OBJ) $(TENSOR_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ -lcriterion $(LIBS)
@@ -117,6 +125,9 @@ build-fuzz/fuzz_load: $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRC))
 build-fuzz/fuzz_load: FUZZ_FLAGS += -DTIDE_TREE=$(CURDIR)
 build-fuzz/fuzz_load: LIBS += -llua5.4
 
+build-fuzz/fuzz_kernel: $(patsubst %.c,build-fuzz/obj/%.o,$(filter-out vm/kernel/kernel.c,$(KERNEL_SRC)))
+build-fuzz/fuzz_kernel: LIBS += -llua5.4 -lcrypto
+
 fuzz: $(FUZZ_BIN)
 	@for src in $(FUZZ_PICK); do \
 	  name=$$(basename $$src .c); corpus=build-fuzz/corpus/$$name; mkdir -p $$corpus; \
@@ -134,11 +145,19 @@ install: all
 	install -m 755 $(BUILD)/tide $(DESTDIR)$(PREFIX)/bin/tide
 	install -m 644 $(BUILD)/lua/tide/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide/core.so
 	install -m 644 $(BUILD)/lua/tide/dist.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide/dist.so
+	install -m 644 $(BUILD)/lua/tide/kernelwire.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide/kernelwire.so
 	cp -r stdlib/tide $(DESTDIR)$(PREFIX)/share/lua/5.4/
 	cp -r doc/. $(DESTDIR)$(PREFIX)/share/doc/tide/
+	scripts/kernelspec.sh $(DESTDIR)$(PREFIX)/share/jupyter/kernels/tide $(PREFIX)/bin/tide
+
+# the Jupyter kernelspec of this checkout's build/tide, in the user's Jupyter directory
+# (`make install` writes one for the installed tide under $(PREFIX)/share/jupyter)
+JUPYTER_DATA ?= $(HOME)/.local/share/jupyter
+install-kernel: all
+	scripts/kernelspec.sh $(JUPYTER_DATA)/kernels/tide $(CURDIR)/$(BUILD)/tide
 
 format:
-	clang-format -i $(TENSOR_SRC) $(CORE_SRC) $(PROG_SRC) $(TEST_SRC) $(DIST_SRC) $(wildcard tensor/*.h vm/*.h tensor/*/*.h vm/*/*.h)
+	clang-format -i $(TENSOR_SRC) $(CORE_SRC) $(PROG_SRC) $(TEST_SRC) $(DIST_SRC) $(KERNEL_SRC) $(wildcard tensor/*.h vm/*.h tensor/*/*.h vm/*/*.h)
 
 lint:
 	scripts/sz.sh
@@ -147,5 +166,5 @@ lint:
 clean:
 	rm -rf build build-asan
 
--include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(DIST_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) \
-  $(patsubst %.c,build-fuzz/obj/%.d,$(CORE_SRC))
+-include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(DIST_OBJ:.o=.d) $(KERNEL_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) \
+  $(patsubst %.c,build-fuzz/obj/%.d,$(CORE_SRC) $(KERNEL_SRC))

@@ -57,6 +57,21 @@ lfail=$(( ${lf:-0} + ${le:-0} ))
 [ $lrc -ne 0 ] && [ $lfail -eq 0 ] && lfail=1
 echo "Lua suite: $lpass passed, $lfail failed"
 
-passed=$((cpass + lpass)) failed=$((cfail + lfail + gfail))
+# the Jupyter kernel, driven by Debian's jupyter_client (tests/jupyter/)
+jpass=0 jfail=0
+if [ -z "$T" ] || echo "jupyter kernel" | grep -q -- "$T"; then
+    LD_PRELOAD= /usr/bin/python3 tests/jupyter/test_kernel.py "$BUILD" >"$out/jupyter.log" 2>&1
+    jrc=$?
+    grep -A12 '^FAIL' "$out/jupyter.log" | head -n 80
+    line=$(grep -E '^jupyter: [0-9]+ passed' "$out/jupyter.log" | tail -1)
+    jpass=$(echo "$line" | sed -n 's/^jupyter: \([0-9]*\) passed.*/\1/p')
+    jfail=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    jpass=${jpass:-0} jfail=${jfail:-0}
+    [ -z "$line" ] && jfail=1 && tail -n 30 "$out/jupyter.log"
+    [ $jrc -ne 0 ] && [ $jfail -eq 0 ] && jfail=1
+    echo "Jupyter kernel: $jpass passed, $jfail failed"
+fi
+
+passed=$((cpass + lpass + jpass)) failed=$((cfail + lfail + gfail + jfail))
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

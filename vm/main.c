@@ -156,7 +156,8 @@ static const char *prelude =
     "  if name then local m = require(name); rawset(g, k, m); return m end\n"
     "end})\n";
 
-enum { HAS_I = 1, HAS_V = 2, HAS_E = 4 };
+enum { HAS_I = 1, HAS_V = 2, HAS_E = 4, HAS_K = 8 };
+static const char *kernelfile;
 
 /* "--threads N" or "--threads=N": the value, or NULL when this is not that option */
 static const char *threads_value(char **argv, int *i) {
@@ -187,6 +188,12 @@ static int collectargs(char **argv, int *first) {
                 fprintf(stderr, "%s: '%s' needs an argument\n", tdP_progname, a);
                 return -1;
             }
+        } else if (!strcmp(a, "--kernel")) {
+            args |= HAS_K;
+            if (!(kernelfile = argv[++i])) {
+                fprintf(stderr, "%s: '%s' needs a connection file\n", tdP_progname, a);
+                return -1;
+            }
         } else if (threads_value(argv, &i)) {
             continue;
         } else {
@@ -201,7 +208,7 @@ static int collectargs(char **argv, int *first) {
 /* --threads applies before anything runs, wherever it appears among the options */
 static int setthreads(char **argv, int n) {
     for (int i = 1; i < n; i++) {
-        if (!strcmp(argv[i], "-e") || !strcmp(argv[i], "-l")) {
+        if (!strcmp(argv[i], "-e") || !strcmp(argv[i], "-l") || !strcmp(argv[i], "--kernel")) {
             i++;
             continue;
         }
@@ -230,7 +237,7 @@ static int runargs(lua_State *L, char **argv, int n) {
         const char *a = argv[i];
         if (!strcmp(a, "-e") && dostring(L, argv[++i], "=(command line)") != LUA_OK) return 0;
         if (!strcmp(a, "-l") && dolibrary(L, argv[++i]) != LUA_OK) return 0;
-        if (!strcmp(a, "--threads")) i++;
+        if (!strcmp(a, "--threads") || !strcmp(a, "--kernel")) i++;
     }
     return 1;
 }
@@ -242,6 +249,7 @@ static void usage(void) {
                     "  -l mod       require library 'mod' into global 'mod'\n"
                     "  -v           show version information\n"
                     "  --threads N  use N threads (OpenMP kernels and OpenBLAS)\n"
+                    "  --kernel F   run as a Jupyter kernel on connection file F\n"
                     "  --           stop handling options\n"
                     "  -            run stdin as a script and stop handling options\n");
 }
@@ -267,7 +275,15 @@ static int pmain(lua_State *L) {
     if (dostring(L, prelude, "=(prelude)") != LUA_OK) return 0;
     if (!runargs(L, argv, script)) return 0;
     if (script < argc && handle_script(L, argv + script) != LUA_OK) return 0;
-    if (args & HAS_I) {
+    if (args & HAS_K) {
+        /* the kernel's module (zmq, libcrypto) is loaded only here: see vm/kernel/ */
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "tide.kernel");
+        if (tdP_report(L, tdP_docall(L, 1, 1)) != LUA_OK) return 0;
+        lua_getfield(L, -1, "run");
+        lua_pushstring(L, kernelfile);
+        if (tdP_report(L, tdP_docall(L, 1, 0)) != LUA_OK) return 0;
+    } else if (args & HAS_I) {
         tdR_repl(L, 0);
     } else if (script == argc && !(args & (HAS_E | HAS_V))) {
         if (isatty(0))

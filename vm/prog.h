@@ -15,6 +15,11 @@ int tdP_docall(lua_State *L, int narg, int nres);
 int tdP_report(lua_State *L, int status);
 /* the interactive loop; returns when the user ends input. banner: print the greeting first. */
 void tdR_repl(lua_State *L, int banner);
+/* what the Jupyter kernel (vm/kernel/) shares with the REPL: */
+void tdR_errtext(lua_State *L);                  /* error on top -> its trimmed traceback text */
+int tdR_compile(lua_State *L, const char *code); /* a cell -> function (LUA_OK) or error */
+int tdR_status(lua_State *L, const char *code);  /* 0 complete, 1 unfinished, 2 invalid */
+/* vm/kernel/: `tide --kernel FILE`, in tide/kernelwire.so (zmq, libcrypto), loaded on demand */
 
 /* vm/history.c: ~/.tide_history, one entry per statement (multi-line ones included) */
 void tdH_load(void);             /* reads the file into readline's history, bounded */

@@ -219,6 +219,39 @@ static int loadline(lua_State *L) {
     return status;
 }
 
+/* A kernel cell (vm/kernel/): the REPL's rule for one line first (an expression's values are
+ * the result), then the cell whose last line is returned when it is an expression, then the
+ * cell as statements. Pushes the function, or the error of the plain cell; returns the status. */
+int tdR_compile(lua_State *L, const char *code) {
+    lua_pushstring(L, code);
+    if (addreturn(L) == LUA_OK) return LUA_OK;
+    lua_pop(L, 1);
+    size_t n = strlen(code);
+    while (n > 0 && strchr(" \t\r\n;", code[n - 1])) n--;
+    const char *nl = code + n;
+    while (nl > code && nl[-1] != '\n') nl--;
+    if (nl > code && n > (size_t)(nl - code)) {
+        lua_pushfstring(L, "%s\nreturn %s;", lua_pushlstring(L, code, (size_t)(nl - code)),
+                        lua_pushlstring(L, nl, (size_t)(code + n - nl)));
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        int status = luaL_loadbufferx(L, s, len, "=stdin", "t");
+        lua_replace(L, -4);
+        lua_pop(L, 2);
+        if (status == LUA_OK) return LUA_OK;
+        lua_pop(L, 1);
+    }
+    return luaL_loadbufferx(L, code, strlen(code), "=stdin", "t");
+}
+
+/* 0: the code compiles, 1: it is an unfinished statement, 2: it can never compile */
+int tdR_status(lua_State *L, const char *code) {
+    int status = luaL_loadbufferx(L, code, strlen(code), "=stdin", "t");
+    int r = status == LUA_OK ? 0 : incomplete(L, status) ? 1 : 2;
+    lua_pop(L, 1);
+    return r;
+}
+
 /* ---- reporting and printing ---------------------------------------------------------------- */
 
 /* frames that say nothing at the prompt: the statement itself, error() and the REPL's own */
@@ -232,10 +265,10 @@ static int noise(const char *f, size_t n) {
     return n > 7 + k && !memcmp(f, "\tstdin:", 7) && !memcmp(f + n - k, chunk, k);
 }
 
-/* Prints the error on top and pops it. Frames "[C]: in ?" (the REPL's own, Ctrl-C's hook) and
- * the tail call of "return f()" are dropped, and the whole traceback goes when only noise is
- * left (an error typed at the prompt). */
-static void report(lua_State *L) {
+/* Replaces the error on top by its text as the prompt shows it. Frames "[C]: in ?" (the
+ * REPL's own, Ctrl-C's hook) and the tail call of "return f()" are dropped, and the whole
+ * traceback goes when only noise is left (an error typed at the prompt). */
+void tdR_errtext(lua_State *L) {
     size_t n;
     const char *msg = lua_tolstring(L, -1, &n);
     if (!msg) msg = "(error object is not a string)", n = strlen(msg);
@@ -243,7 +276,7 @@ static void report(lua_State *L) {
     while (n >= sizeof tail - 1 && !memcmp(msg + n - (sizeof tail - 1), tail, sizeof tail - 1))
         n -= sizeof tail - 1;
     const char *tb = strstr(msg, "\nstack traceback:"), *end = msg + n;
-    if (!tb) tb = end;
+    if (!tb || tb > end) tb = end;
     int useful = 0;
     for (const char *f = tb < end ? strchr(tb + 1, '\n') : NULL; f && f < end && !useful;) {
         const char *e = memchr(f + 1, '\n', (size_t)(end - f - 1));
@@ -251,7 +284,9 @@ static void report(lua_State *L) {
         useful = !noise(f + 1, (size_t)(e - f - 1));
         f = e;
     }
-    fwrite(msg, 1, (size_t)(tb - msg), stderr);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, msg, (size_t)(tb - msg));
     if (useful) {
         for (const char *f = tb; f < end;) { /* f: the '\n' that starts each line */
             const char *e = memchr(f + 1, '\n', (size_t)(end - f - 1));
@@ -259,10 +294,18 @@ static void report(lua_State *L) {
             size_t k = (size_t)(e - f - 1);
             int drop = (k == 10 && !memcmp(f + 1, "\t[C]: in ?", 10)) ||
                        (e == end && k == 19 && !memcmp(f + 1, "\t(...tail calls...)", 19));
-            if (!drop) fwrite(f, 1, (size_t)(e - f), stderr);
+            if (!drop) luaL_addlstring(&b, f, (size_t)(e - f));
             f = e;
         }
     }
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+}
+
+/* prints the error on top to stderr and pops it */
+static void report(lua_State *L) {
+    tdR_errtext(L);
+    fputs(lua_tostring(L, -1), stderr);
     fputc('\n', stderr);
     fflush(stderr);
     lua_pop(L, 1);

@@ -77,26 +77,35 @@ function M.format(v)
   return tostring(v)
 end
 
--- prints a statement's values: tab-separated on one line, or one per line when any is long
-function M.show(...)
+-- a statement's values as the REPL shows them: tab-separated on one line, or one per line when
+-- any is long; nil when there is nothing to show (a text plot or a table printed already)
+function M.text(...)
   local n, out, multi = select("#", ...), {}, false
   -- a plot drawn as text was printed already: its returned page is not echoed a second time
   local gp = package.loaded["tide.plot.gnuplot"]
   if n == 1 and gp and gp.shown ~= nil and rawequal((...), gp.shown) then
     gp.shown = nil
-    return
+    return nil
   end
   -- so was a value its function printed and marked as M.shown (tide.summary's table)
   if n == 1 and M.shown ~= nil and rawequal((...), M.shown) then
     M.shown = nil
-    return
+    return nil
   end
   for i = 1, n do
     out[i] = M.format((select(i, ...)))
     multi = multi or out[i]:find("\n", 1, true) ~= nil
   end
-  io.write(table.concat(out, multi and "\n" or "\t"), "\n")
-  io.flush()
+  return table.concat(out, multi and "\n" or "\t")
+end
+
+-- prints a statement's values (M.text)
+function M.show(...)
+  local s = M.text(...)
+  if s then
+    io.write(s, "\n")
+    io.flush()
+  end
 end
 
 ---- completion -----------------------------------------------------------------------------
