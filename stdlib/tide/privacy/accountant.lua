@@ -106,6 +106,7 @@ end
 
 -- epsilon after `steps` steps, and the order that gives it
 function M.epsilon(sigma, q, steps, delta, orders)
+  if steps == 0 or q == 0 then return 0 end -- nothing released (the conversion alone is not tight)
   local r = M.rdp(sigma, q, orders)
   for i, v in ipairs(r) do r[i] = steps * v end
   return M.to_epsilon(r, delta, orders)

@@ -23,9 +23,9 @@ local function params_of(inner)
   return list
 end
 
--- {param = sum_i c_i grad_i} over the recorded layer calls; c: clipping factors (B), nil when
--- nothing was recorded (an empty batch)
-local function clipped_sums(st)
+-- {param = sum_i c_i grad_i / E} over the recorded layer calls, c_i the clipping factors; empty
+-- when nothing was recorded (an empty batch)
+local function clipped_sums(st, E)
   local tape, sums = st.tape, {}
   local calls, B = {}, nil
   for _, e in ipairs(tape) do
@@ -47,7 +47,7 @@ local function clipped_sums(st)
     n2 = n2 and n2 + r or r
   end
   local norms = n2:double():sqrt()
-  local c = (st.max_grad_norm / (norms + 1e-6)):clamp(nil, 1):to(n2.dtype)
+  local c = (st.max_grad_norm / (norms + 1e-6)):clamp(nil, 1):div_(E):to(n2.dtype)
   st.last_norms = norms
   for _, e in ipairs(calls) do
     for name, t in pairs(gs.rules[e.kind].sum(e, c, e.m)) do
@@ -60,16 +60,18 @@ end
 
 function DP:step(...)
   local st = self._dp
-  local ok, sums = pcall(clipped_sums, st)
+  local E = st.expected_batch_size
+  local ok, sums = pcall(clipped_sums, st, E)
   st.tape.clear()
   if not ok then error(sums, 2) end
   local std = st.noise_multiplier == 0 and 0 or st.noise_multiplier * st.max_grad_norm
   local k = st.steps + 1
-  local function noisy()
+  local function noisy()          -- (sum + noise) / E, with 1/E folded into c and the std
     for _, p in ipairs(params_of(st.inner)) do
-      local g = sums[p] or tide.zeros(p.shape, {dtype = p.dtype})
-      if std > 0 then g = g + tide.randn(p.shape, {dtype = p.dtype}) * std end
-      p.grad = g / st.expected_batch_size
+      local g = tide.empty(p.shape, {dtype = p.dtype})
+      if std > 0 then g:normal_(0, std / E) else g:zero_() end
+      if sums[p] then g:add_(sums[p]) end
+      p.grad = g
     end
   end
   tide.no_grad(function()
@@ -92,9 +94,11 @@ function DP:epsilon(delta, steps)
   if type(delta) ~= "number" or not (delta > 0 and delta < 1) then
     error("optimizer:epsilon: delta must be a number in (0, 1), got " .. tostring(delta), 2)
   end
+  local n = steps or st.steps
+  if n == 0 then return 0 end
   if st.noise_multiplier == 0 then return math.huge end
   st.rdp = st.rdp or accountant.rdp(st.noise_multiplier, st.sample_rate)
-  local n, total = steps or st.steps, {}
+  local total = {}
   for i, v in ipairs(st.rdp) do total[i] = n * v end
   return (accountant.to_epsilon(total, delta))
 end
