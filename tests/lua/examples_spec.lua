@@ -8,6 +8,7 @@ local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directo
   {"tensors", nil, "softmax of the fitted parameters"},
   {"fashion_cnn", "--plot %s/loss.png", "test accuracy after"},
   {"fashion_mlp", "--plot %s/mlp.png", "test accuracy after"},
+  {"private", "--plot %s/private.png", "accuracy against epsilon"},
   {"autoencoder", "--out %s/ae.png", "test MSE after"},
   {"finetune", "", "with the pretrained features"},
   {"distill", "", "distilled ("},
