@@ -120,7 +120,8 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
 }
 
 /* package.path gains the stdlib beside the executable: <dir>/../stdlib in a checkout,
- * <dir>/../share/lua/5.4 after `make install`. */
+ * <dir>/../share/lua/5.4 after `make install`; package.cpath the modules built apart from the
+ * program (tide.dist): <dir>/lua in a checkout, <dir>/../lib/lua/5.4 after `make install`. */
 static void setpaths(lua_State *L) {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -136,7 +137,10 @@ static void setpaths(lua_State *L) {
                     "%s/../share/lua/5.4/?.lua;%s/../share/lua/5.4/?/init.lua;%s",
                     exe, exe, exe, exe, lua_tostring(L, -1));
     lua_setfield(L, -3, "path");
-    lua_pop(L, 2);
+    lua_getfield(L, -2, "cpath");
+    lua_pushfstring(L, "%s/lua/?.so;%s/../lib/lua/5.4/?.so;%s", exe, exe, lua_tostring(L, -1));
+    lua_setfield(L, -4, "cpath");
+    lua_pop(L, 3);
     lua_pushstring(L, exe);
     lua_setfield(L, LUA_REGISTRYINDEX, "tide.exedir");
 }
@@ -209,7 +213,14 @@ static int setthreads(char **argv, int n) {
             fprintf(stderr, "%s: --threads expects a positive number, got '%s'\n", tdP_progname, v);
             return 0;
         }
-        td_set_num_threads((int)t);
+        int got = td_set_num_threads((int)t);
+        if (got < 0) {
+            fprintf(stderr, "%s: --threads: %s\n", tdP_progname, td_errmsg());
+            return 0;
+        }
+        if (got < t)
+            fprintf(stderr, "%s: --threads %ld: this machine has %d CPUs: using %d\n",
+                    tdP_progname, t, td_num_cpus(), got);
     }
     return 1;
 }

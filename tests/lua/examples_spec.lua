@@ -7,6 +7,7 @@ local TIDE = (os.getenv("TIDE_BUILD") or "build") .. "/tide"
 local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directory), closing words
   {"tensors", nil, "softmax of the fitted parameters"},
   {"fashion_cnn", "--plot %s/loss.png", "test accuracy after"},
+  {"ddp", "--plot %s/ddp.png", "test accuracy after 1 epoch on 1 rank"}, -- alone; under mpirun: dist_spec
   {"fashion_mlp", "--plot %s/mlp.png", "test accuracy after"},
   {"private", "--plot %s/private.png", "accuracy against epsilon"},
   {"autoencoder", "--out %s/ae.png", "test MSE after"},
@@ -14,6 +15,8 @@ local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directo
   {"distill", "", "distilled ("},
   {"char_lstm", "--plot %s/char_lstm.png", "validation loss after"},
   {"gpt", "--plot %s/gpt.png", "validation loss after"},
+  {"explain", "--out %s/explain.png", "sanity check"},
+  {"fairness", "--out %s", "the accuracy it cost"},
 }
 
 local function exists(path)

@@ -74,22 +74,26 @@ local function new_tape()
   return tape
 end
 
--- Wraps layer m's forward: parameters detached, a zero probe leaf added to the output.
+-- Layer m's calls under grad mode run with its trainable parameters detached (a forward
+-- pre-hook swaps them, the forward hook puts them back), keep their input, and add a zero probe
+-- leaf to their output: backward leaves d loss / d output in probe.grad, even for a first layer
+-- whose output nothing else tracks.
 local function instrument(m, tape)
-  local cls = getmetatable(m)
-  local kind, forward = class_of(m), cls.forward
-  rawset(m, "forward", function(self, x, ...)
-    if not tide.is_grad_enabled() then return forward(self, x, ...) end
-    local saved = {}
-    for _, k in ipairs(self._order.parameter) do
-      local p = rawget(self, k)
-      if tide.is_tensor(p) and p.requires_grad then saved[k] = p; rawset(self, k, p:detach()) end
-    end
-    local ok, out = pcall(forward, self, x, ...)
-    for k, p in pairs(saved) do rawset(self, k, p) end
-    if not ok then error(out, 0) end
+  local kind, own = class_of(m), {}
+  for _, k in ipairs(m._order.parameter) do
+    local p = rawget(m, k)
+    if tide.is_tensor(p) and p.requires_grad then own[k] = p end
+  end
+  local active = false
+  m:register_forward_pre_hook(function(mod)
+    active = tide.is_grad_enabled()
+    if active then for k, p in pairs(own) do rawset(mod, k, p:detach()) end end
+  end)
+  m:register_forward_hook(function(mod, input, out)
+    if not active then return nil end
+    for k, p in pairs(own) do rawset(mod, k, p) end
     local probe = tide.zeros(out.shape, {dtype = out.dtype, requires_grad = true})
-    tape[#tape + 1] = {m = self, kind = kind, x = x:detach(), probe = probe}
+    tape[#tape + 1] = {m = mod, kind = kind, x = input[1]:detach(), probe = probe}
     return out + probe
   end)
 end
