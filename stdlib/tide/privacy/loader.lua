@@ -9,16 +9,6 @@ local Poisson = {}
 Poisson.__index = Poisson
 Poisson.__name = "tide.privacy.PoissonLoader"
 
--- runs fn() on tide's generator restarted from seed, then puts the generator back
-local function with_seed(seed, fn)
-  local st = tide.get_rng_state()
-  tide.manual_seed(seed)
-  local ok, r = pcall(fn)
-  tide.set_rng_state(st)
-  if not ok then error(r, 0) end
-  return r
-end
-
 -- base: the DataLoader it replaces (examples, #loader steps, fetch); q: the sample rate
 local function new(base, q, seed)
   return setmetatable({base = base, dataset = base.dataset, n = base.n, steps = #base,
@@ -38,7 +28,7 @@ function Poisson:set_epoch(e) self.epoch = e - 1 end
 -- the positions (int64, 1-based, ascending) that step k of epoch e takes
 function Poisson:positions(e, k)
   local key = seeds.mix(seeds.mix(self.seed, e), k)
-  local u = with_seed(key, function() return tide.rand(self.n, {dtype = "float64"}) end)
+  local u = seeds.with(tide, key, function() return tide.rand(self.n, {dtype = "float64"}) end)
   return tide.arange(1, self.n, {dtype = "int64"}):masked_select(u:lt(self.sample_rate))
 end
 
@@ -56,4 +46,4 @@ function Poisson:iter()
   end
 end
 
-return {new = new, with_seed = with_seed}
+return {new = new}

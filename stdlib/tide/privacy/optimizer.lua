@@ -8,7 +8,6 @@ local tide = require "tide"
 local accountant = require "tide.privacy.accountant"
 local gs = require "tide.privacy.grad_sample"
 local seeds = require "tide.data.seed"
-local with_seed = require("tide.privacy.loader").with_seed
 
 local DP = {}
 
@@ -75,7 +74,7 @@ function DP:step(...)
     end
   end
   tide.no_grad(function()
-    if st.seed then with_seed(seeds.mix(st.seed, k), noisy) else noisy() end
+    if st.seed then seeds.with(tide, seeds.mix(st.seed, k), noisy) else noisy() end
   end)
   st.steps = k
   return st.inner:step(...)
