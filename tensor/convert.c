@@ -28,17 +28,19 @@
     CONV(f64_##sfx, double, TI, x)                                                               \
     CONV(i64_##sfx, int64_t, TI, x)                                                              \
     CONV(u8_##sfx, uint8_t, TI, x)                                                               \
+    CONV(i8_##sfx, int8_t, TI, x)                                                                \
     CONV(b_##sfx, bool, TI, x != 0)
 CONV_FROM(f32, float)
 CONV_FROM(f64, double)
 CONV_FROM(i64, int64_t)
 CONV_FROM(u8, uint8_t)
 CONV_FROM(b, bool)
+CONV_FROM(i8, int8_t)
 
 /* conv[to][from] */
 static const td_loop conv[TD_NDTYPES][TD_NDTYPES] = {
-#define ROW(to) {to##_f32, to##_f64, to##_i64, to##_u8, to##_b}
-    ROW(f32), ROW(f64), ROW(i64), ROW(u8), ROW(b),
+#define ROW(to) {to##_f32, to##_f64, to##_i64, to##_u8, to##_b, to##_i8}
+    ROW(f32), ROW(f64), ROW(i64), ROW(u8), ROW(b), ROW(i8),
 #undef ROW
 };
 

@@ -86,6 +86,7 @@ td_tensor *td_full(const int64_t *shape, int ndim, td_dtype dt, double v) {
     case TD_FLOAT64: for (int64_t i = 0; i < n; i++) ((double *)d)[i] = v; break;
     case TD_INT64: for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i] = (int64_t)v; break;
     case TD_UINT8: memset(d, (uint8_t)(int64_t)v, (size_t)n); break;
+    case TD_INT8: memset(d, (uint8_t)(int8_t)(int64_t)v, (size_t)n); break;
     default: memset(d, v != 0, (size_t)n); break;
     }
     return t;
@@ -161,6 +162,7 @@ double td_get(const td_tensor *t, const int64_t *idx) {
     case TD_FLOAT64: return *(double *)p;
     case TD_INT64: return (double)*(int64_t *)p;
     case TD_UINT8: return *(uint8_t *)p;
+    case TD_INT8: return *(int8_t *)p;
     default: return *(bool *)p;
     }
 }
@@ -172,6 +174,7 @@ void td_set(td_tensor *t, const int64_t *idx, double v) {
     case TD_FLOAT64: *(double *)p = v; break;
     case TD_INT64: *(int64_t *)p = (int64_t)v; break;
     case TD_UINT8: *(uint8_t *)p = (uint8_t)(int64_t)v; break;
+    case TD_INT8: *(int8_t *)p = (int8_t)(int64_t)v; break;
     default: *(bool *)p = v != 0; break;
     }
 }

@@ -23,7 +23,10 @@
 #define TD_MAX_SAVED 4
 
 /* ---- dtypes ------------------------------------------------------------------------------ */
-typedef enum td_dtype { TD_FLOAT32, TD_FLOAT64, TD_INT64, TD_UINT8, TD_BOOL, TD_NDTYPES } td_dtype;
+/* New dtypes go at the end: tables indexed by dtype list them in this order. */
+typedef enum td_dtype {
+    TD_FLOAT32, TD_FLOAT64, TD_INT64, TD_UINT8, TD_BOOL, TD_INT8, TD_NDTYPES
+} td_dtype;
 
 const char *td_dtype_name(td_dtype t);              /* "float32" ... */
 int td_dtype_parse(const char *name, td_dtype *t);  /* 0, or -1 + error naming the choices */
@@ -32,7 +35,8 @@ static inline size_t td_dtype_size(td_dtype t) {
     return td_dtype_sizes[t];
 }
 bool td_dtype_is_float(td_dtype t);
-td_dtype td_dtype_promote(td_dtype a, td_dtype b);  /* bool < uint8 < int64 < float32 < float64 */
+/* bool < uint8, int8 < int64 < float32 < float64; uint8 with int8 gives int64 (no int16) */
+td_dtype td_dtype_promote(td_dtype a, td_dtype b);
 
 /* ---- errors, interruption, memory --------------------------------------------------------- */
 int td_error(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* sets msg, returns -1 */
@@ -327,8 +331,8 @@ typedef struct td_iov {
  * temporary removed. */
 int td_write_atomic(const char *path, const td_iov *parts, int nparts);
 
-/* safetensors. dtypes read: F32 F64 I64 U8 BOOL as themselves; F16 and BF16 become float32;
- * I8 I16 I32 U16 U32 become int64, and U64 too when every value fits (else an error). Others
+/* safetensors. dtypes read: F32 F64 I64 U8 I8 BOOL as themselves; F16 and BF16 become float32;
+ * I16 I32 U16 U32 become int64, and U64 too when every value fits (else an error). Others
  * (C64, F8_*, F4, F6_*) are refused by name. Tensor entries with fields other than dtype, shape
  * and data_offsets are refused. Names and metadata may not contain NUL (\u0000). */
 typedef struct td_safetensors {
@@ -342,7 +346,7 @@ typedef struct td_safetensors {
 int td_safetensors_parse(const void *buf, size_t len, const char *what, td_safetensors *st);
 int td_safetensors_load(const char *path, td_safetensors *st);
 void td_safetensors_free(td_safetensors *st); /* releases everything, zeroes *st */
-/* Writes tensors (any layout; dtypes float32/float64/int64/uint8/bool as F32/F64/I64/U8/BOOL)
+/* Writes tensors (any layout; float32/float64/int64/uint8/int8/bool as F32/F64/I64/U8/I8/BOOL)
  * the way the reference writer does: sorted by descending alignment, then name; compact JSON,
  * __metadata__ first with sorted keys (omitted when nmeta is 0), header padded with spaces to a
  * multiple of 8. Names: non-empty valid UTF-8, unique, not "__metadata__". 0 or -1 + error. */
@@ -353,8 +357,8 @@ int td_safetensors_serialize(int n, const char *const *names, td_tensor *const *
                              const char *const *mkeys, const char *const *mvals, void **buf,
                              size_t *len);
 
-/* .npy (versions 1.0, 2.0, 3.0). descr read: <f4 <f8 <i8 |u1 |b1 as themselves; <f2 becomes
- * float32; i1 <i2 <i4 <u2 <u4 become int64, <u8 too when every value fits; big-endian '>'
+/* .npy (versions 1.0, 2.0, 3.0). descr read: <f4 <f8 <i8 |u1 |i1 |b1 as themselves; <f2 becomes
+ * float32; <i2 <i4 <u2 <u4 become int64, <u8 too when every value fits; big-endian '>'
  * forms are byte-swapped. Object arrays (pickles), structured, complex, string and datetime
  * descrs are refused. fortran_order True is read into a C-order (contiguous) tensor. The data
  * must be exactly prod(shape) items: truncation and trailing bytes are errors. */

@@ -86,7 +86,7 @@ static int64_t check_integer(lua_State *L, int i, const char *fn, const char *wh
 
 /* Integer dtypes cannot hold nan, inf or values beyond int64 (the C conversion is undefined). */
 static void check_value(lua_State *L, double v, td_dtype dt, const char *fn) {
-    if ((dt == TD_INT64 || dt == TD_UINT8) && !(v >= -0x1p63 && v < 0x1p63))
+    if (!td_dtype_is_float(dt) && dt != TD_BOOL && !(v >= -0x1p63 && v < 0x1p63))
         luaL_error(L, "%s: value %s does not fit dtype %s", fn,
                    isnan(v) ? "nan" : lua_pushfstring(L, "%f", v), td_dtype_name(dt));
 }
@@ -133,6 +133,9 @@ static void fill_value(td_tensor *t, double v) {
         break;
     case TD_UINT8:
         memset(d, (uint8_t)(int64_t)v, (size_t)n);
+        break;
+    case TD_INT8:
+        memset(d, (uint8_t)(int8_t)(int64_t)v, (size_t)n);
         break;
     default:
         memset(d, v != 0, (size_t)n);
@@ -447,7 +450,7 @@ static int l_randperm(lua_State *L) {
     if (opt) lua_pop(L, 1);
     td_dtype dt = tdL_optdtypefield(L, opt, "randperm", TD_INT64);
     if (n < 0) return luaL_error(L, "randperm: expected n >= 0, got %I", (lua_Integer)n);
-    if (dt == TD_BOOL || (dt == TD_UINT8 && n > 255))
+    if (dt == TD_BOOL || (dt == TD_UINT8 && n > 255) || (dt == TD_INT8 && n > 127))
         return luaL_error(L, "randperm: 1..%I does not fit a %s tensor", (lua_Integer)n,
                           td_dtype_name(dt));
     tdL_box *b = tdL_newbox(L);

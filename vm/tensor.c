@@ -67,7 +67,7 @@ static void push_elem(lua_State *L, const td_tensor *t, const int64_t *idx) {
         int64_t o = 0;
         for (int i = 0; i < t->ndim; i++) o += idx[i] * t->stride[i];
         lua_pushinteger(L, ((const int64_t *)td_data(t))[o]); /* exact beyond 2^53 */
-    } else if (t->dtype == TD_UINT8)
+    } else if (t->dtype == TD_UINT8 || t->dtype == TD_INT8)
         lua_pushinteger(L, (lua_Integer)v);
     else
         lua_pushnumber(L, v);
