@@ -369,6 +369,42 @@ td_tensor *td_npy_load(const char *path);                               /* new r
 int td_npy_save(const char *path, td_tensor *t);
 int td_npy_serialize(td_tensor *t, void **buf, size_t *len); /* td_malloc'd bytes */
 
+/* ---- int8 quantization (tensor/quant.c; kernels in ops/qgemm.c) --------------------------------
+ * An affine quantized value q (uint8 or int8) stands for (q - zero_point) * scale. Per tensor:
+ * ns = 1 (axis ignored); per channel: scale[c], zp[c] for position c along `axis` (ns equals that
+ * dim's size). Scales must be positive and finite, zero points inside the dtype's range. */
+/* clamp(rint(x * (1 / scale)) + zp) in float32 (PyTorch's rounding: half to even; NaN gives the
+ * dtype's minimum). New ref or NULL + error. */
+td_tensor *td_quantize(td_tensor *x, const float *scale, const int32_t *zp, int64_t ns, int axis,
+                       td_dtype dt);
+td_tensor *td_dequantize(td_tensor *q, const float *scale, const int32_t *zp, int64_t ns,
+                         int axis); /* float32 (q - zp) * scale */
+/* PyTorch's observer formulas for the range [lo, hi] (widened to hold 0), in float32: affine
+ * scale = (hi - lo) / (qmax - qmin), zp = qmin - rint(lo / scale) clamped; symmetric scale =
+ * max(-lo, hi) / ((qmax - qmin) / 2), zp = 0 (int8) or 128 (uint8); scale >= FLT_EPSILON. */
+void td_qparams(float lo, float hi, td_dtype dt, bool symmetric, float *scale, int32_t *zp);
+/* int8 weights (out x in..., any layout) packed for the quantized GEMM: an int8 1-D blob. */
+td_tensor *td_qpack(td_tensor *w);
+/* How a quantized op takes its input and gives its output. The input: uint8 already quantized
+ * with (scale, zp); or float, quantized to uint8 with (scale, zp), or when `dynamic` with the
+ * scale and zero point of its own min and max (td_qparams). The output: float32 when
+ * out_scale is 0, else uint8 requantized with (out_scale, out_zp). */
+typedef struct td_qspec {
+    float scale, out_scale;
+    int32_t zp, out_zp;
+    bool dynamic;
+} td_qspec;
+/* y (..., N) = x (..., K) W^T * (x scale * wscale[n]) + bias[n]; packed from td_qpack of the
+ * N x K weights, wscale[N] their per-channel scales (zero points 0), bias[N] or NULL. */
+td_tensor *td_qlinear(td_tensor *x, td_tensor *packed, const float *wscale, const float *bias,
+                      int64_t N, int64_t K, const td_qspec *q);
+typedef struct td_qconv {
+    int64_t ic, oc, kh, kw, sh, sw, ph, pw, dh, dw; /* channels in/out, kernel, stride, pad, dilation */
+} td_qconv;
+/* conv2d (groups 1) of x (N, ic, H, W) with packed oc x (ic kh kw) weights. */
+td_tensor *td_qconv2d(td_tensor *x, td_tensor *packed, const float *wscale, const float *bias,
+                      const td_qconv *g, const td_qspec *q);
+
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
 void td_set_num_threads(int n);
 int td_get_num_threads(void);

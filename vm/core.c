@@ -62,5 +62,6 @@ int luaopen_tide_core(lua_State *L) {
     tdL_register_optim(L);
     tdL_register_io(L);
     tdL_register_data(L);
+    tdL_register_quant(L);
     return 1;
 }

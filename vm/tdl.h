@@ -74,6 +74,7 @@ void tdL_register_autograd(lua_State *L);/* vm/autograd.c */
 void tdL_register_optim(lua_State *L);   /* vm/optim.c: tide._optim */
 void tdL_register_io(lua_State *L);      /* vm/io.c: tide._io (safetensors, npy) */
 void tdL_register_data(lua_State *L);    /* vm/data.c: tide._data */
+void tdL_register_quant(lua_State *L);   /* vm/quant.c: tide._quant */
 
 /* the method table of tide.Tensor (vm/tensor.c); ops.c adds its rows to it */
 void tdL_pushmethods(lua_State *L);

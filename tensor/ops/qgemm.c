@@ -1,0 +1,230 @@
+/* tensor/ops/qgemm.c: the int8 GEMM of qgemm.h. Sizes: M rows of A, N channels of W, K inner,
+ * Kp = K rounded up to 4, KG = Kp / 4 groups. A unit of work is a tile of MR rows x NR channels
+ * (two panels) over the whole K: for the CNN and MLP sizes a tile's A rows and W panels fit in
+ * L1 (Zen 4: 8 x 1024 + 32 x 1024 bytes). Kernels write the tile's int32 sums to acc; one scalar
+ * epilogue (cost 1/K of the products) applies the zero point, scales, bias and requantization. */
+#include "qgemm.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 8
+#define NR (2 * TD_QP)
+#define ALWAYS static inline __attribute__((always_inline))
+
+static int64_t rup(int64_t n, int64_t m) {
+    return (n + m - 1) / m * m;
+}
+
+int64_t td_qpad_k(int64_t K) {
+    return rup(K, 4);
+}
+
+int64_t td_qpack_bytes(int64_t N, int64_t K) {
+    return rup(N, TD_QP) * (td_qpad_k(K) + 4);
+}
+
+void td_qpack_w(int8_t *dst, const int8_t *w, int64_t rs, int64_t cs, int64_t N, int64_t K) {
+    int64_t Kp = td_qpad_k(K), Np = rup(N, TD_QP);
+    int32_t *sums = (int32_t *)(dst + Np * Kp);
+    for (int64_t n = 0; n < Np; n++) {
+        int8_t *p = dst + (n / TD_QP) * TD_QP * Kp + (n % TD_QP) * 4;
+        int32_t s = 0;
+        for (int64_t k = 0; k < Kp; k++) {
+            int8_t v = n < N && k < K ? w[n * rs + k * cs] : 0;
+            p[(k / 4) * 4 * TD_QP + k % 4] = v;
+            s += v;
+        }
+        sums[n] = s;
+    }
+}
+
+/* ---- kernels: acc[i NR + j] = sum over Kp of A(i, k) W(n0 + j, k), i < m, j < 16 np --------- */
+typedef void (*qkern)(int32_t *acc, const uint8_t *a, int64_t lda, const int8_t *b, int64_t kg,
+                      int m, int np);
+
+static void kern_generic(int32_t *acc, const uint8_t *a, int64_t lda, const int8_t *b, int64_t kg,
+                         int m, int np) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < np * TD_QP; j++) {
+            const int8_t *w = b + (j / TD_QP) * kg * 4 * TD_QP + (j % TD_QP) * 4;
+            const uint8_t *x = a + i * lda;
+            int32_t s = 0;
+            for (int64_t g = 0; g < kg; g++)
+                for (int t = 0; t < 4; t++) s += x[4 * g + t] * w[g * 4 * TD_QP + t];
+            acc[i * NR + j] = s;
+        }
+}
+
+static int32_t load4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+AVX512 ALWAYS void vnni_tile(int32_t *acc, const uint8_t *a, int64_t lda, const int8_t *b,
+                             int64_t kg, const int m, const int np) {
+    __m512i c[MR][2];
+    for (int i = 0; i < m; i++) c[i][0] = c[i][1] = _mm512_setzero_si512();
+    const int8_t *b1 = b + kg * 4 * TD_QP;
+    for (int64_t g = 0; g < kg; g++) {
+        __m512i w0 = _mm512_loadu_si512(b + g * 64), w1 = w0;
+        if (np > 1) w1 = _mm512_loadu_si512(b1 + g * 64);
+        for (int i = 0; i < m; i++) {
+            __m512i x = _mm512_set1_epi32(load4(a + i * lda + 4 * g));
+            c[i][0] = _mm512_dpbusd_epi32(c[i][0], x, w0);
+            if (np > 1) c[i][1] = _mm512_dpbusd_epi32(c[i][1], x, w1);
+        }
+    }
+    for (int i = 0; i < m; i++)
+        for (int p = 0; p < np; p++) _mm512_storeu_si512(acc + i * NR + p * TD_QP, c[i][p]);
+}
+
+#define TILES(tile)                                                                                \
+    switch (m * 2 + np - 1) {                                                                      \
+    case 2: tile(acc, a, lda, b, kg, 1, 1); break;                                                 \
+    case 3: tile(acc, a, lda, b, kg, 1, 2); break;                                                 \
+    case 4: tile(acc, a, lda, b, kg, 2, 1); break;                                                 \
+    case 5: tile(acc, a, lda, b, kg, 2, 2); break;                                                 \
+    case 6: tile(acc, a, lda, b, kg, 3, 1); break;                                                 \
+    case 7: tile(acc, a, lda, b, kg, 3, 2); break;                                                 \
+    case 8: tile(acc, a, lda, b, kg, 4, 1); break;                                                 \
+    case 9: tile(acc, a, lda, b, kg, 4, 2); break;                                                 \
+    case 10: tile(acc, a, lda, b, kg, 5, 1); break;                                                \
+    case 11: tile(acc, a, lda, b, kg, 5, 2); break;                                                \
+    case 12: tile(acc, a, lda, b, kg, 6, 1); break;                                                \
+    case 13: tile(acc, a, lda, b, kg, 6, 2); break;                                                \
+    case 14: tile(acc, a, lda, b, kg, 7, 1); break;                                                \
+    case 15: tile(acc, a, lda, b, kg, 7, 2); break;                                                \
+    case 16: tile(acc, a, lda, b, kg, 8, 1); break;                                                \
+    default: tile(acc, a, lda, b, kg, 8, 2); break;                                                \
+    }
+
+AVX512 static void kern_vnni(int32_t *acc, const uint8_t *a, int64_t lda, const int8_t *b,
+                             int64_t kg, int m, int np) {
+    TILES(vnni_tile)
+}
+
+/* AVX2: 4 channels x 4 k of a group widened to 16 int16; a row's 4 bytes widened and repeated 4
+ * times; vpmaddwd leaves two int32 partial sums per channel, added once at the end. Two rows
+ * at a time keep 8 accumulators, 4 weight vectors and 2 row vectors in the 16 ymm registers. */
+#define AVX2 __attribute__((target("avx2")))
+AVX2 ALWAYS void avx2_rows(int32_t *acc, const uint8_t *a, int64_t lda, const int8_t *b,
+                           int64_t kg, const int r) {
+    __m256i c[2][4];
+    for (int i = 0; i < r; i++)
+        for (int q = 0; q < 4; q++) c[i][q] = _mm256_setzero_si256();
+    for (int64_t g = 0; g < kg; g++) {
+        __m256i w[4];
+        for (int q = 0; q < 4; q++)
+            w[q] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + g * 64 + 16 * q)));
+        for (int i = 0; i < r; i++) {
+            __m128i x4 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(load4(a + i * lda + 4 * g)));
+            __m256i x = _mm256_broadcastq_epi64(x4);
+            for (int q = 0; q < 4; q++) c[i][q] = _mm256_add_epi32(c[i][q], _mm256_madd_epi16(w[q], x));
+        }
+    }
+    for (int i = 0; i < r; i++)
+        for (int q = 0; q < 4; q++) {
+            int32_t s[8];
+            _mm256_storeu_si256((__m256i *)s, c[i][q]);
+            for (int j = 0; j < 4; j++) acc[i * NR + 4 * q + j] = s[2 * j] + s[2 * j + 1];
+        }
+}
+
+AVX2 static void kern_avx2(int32_t *acc, const uint8_t *a, int64_t lda, const int8_t *b,
+                           int64_t kg, int m, int np) {
+    for (int p = 0; p < np; p++) {
+        const int8_t *bp = b + p * kg * 4 * TD_QP;
+        int i = 0;
+        for (; i + 2 <= m; i += 2) avx2_rows(acc + i * NR + p * TD_QP, a + i * lda, lda, bp, kg, 2);
+        if (i < m) avx2_rows(acc + i * NR + p * TD_QP, a + i * lda, lda, bp, kg, 1);
+    }
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+static int isa = -1, best = -1;
+
+int td_qgemm_isa_best(void) {
+    if (best < 0) {
+        __builtin_cpu_init();
+        best = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")
+                   ? TD_ISA_VNNI
+               : __builtin_cpu_supports("avx2") ? TD_ISA_AVX2
+                                                : TD_ISA_GENERIC;
+    }
+    return best;
+}
+
+void td_qgemm_set_isa(int want) {
+    int b = td_qgemm_isa_best();
+    isa = want < 0 ? b : want < b ? want : b;
+}
+
+const char *td_qgemm_isa_name(int i) {
+    static const char *const names[TD_NISA] = {"generic", "avx2", "vnni"};
+    return i >= 0 && i < TD_NISA ? names[i] : "invalid";
+}
+
+int td_qgemm_isa(void) {
+    if (isa < 0) {
+        const char *env = getenv("TIDE_ISA");
+        int want = TD_NISA;
+        for (int i = 0; env && i < TD_NISA; i++)
+            if (!strcmp(env, td_qgemm_isa_name(i))) want = i;
+        td_qgemm_set_isa(want);
+    }
+    return isa;
+}
+
+/* ---- driver -------------------------------------------------------------------------------- */
+typedef struct job {
+    int64_t M, N, K, lda, abs, mt, nt;
+    const uint8_t *a;
+    const int8_t *w;
+    const td_qepi *e;
+    qkern kern;
+} job;
+
+static void epilogue(const job *j, const int32_t *acc, int64_t b, int64_t m0, int64_t n0, int m,
+                     int n) {
+    const td_qepi *e = j->e;
+    const int32_t *sums = (const int32_t *)(j->w + rup(j->N, TD_QP) * td_qpad_k(j->K));
+    float inv = e->yq ? 1.0f / e->oscale : 0;
+    for (int i = 0; i < m; i++)
+        for (int c = 0; c < n; c++) {
+            int64_t o = b * e->ybs + (m0 + i) * e->rs + (n0 + c) * e->cs;
+            int32_t v = acc[i * NR + c] - e->azp * sums[n0 + c];
+            float f = (float)v * (e->ascale * e->wscale[n0 + c]) + (e->bias ? e->bias[n0 + c] : 0);
+            if (!e->yq) {
+                e->y[o] = f;
+                continue;
+            }
+            float r = rintf(f * inv) + (float)e->ozp;
+            e->yq[o] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+        }
+}
+
+static void tile_unit(void *ctx, int64_t u) {
+    const job *j = ctx;
+    _Alignas(64) int32_t acc[MR * NR];
+    int64_t per = j->mt * j->nt, b = u / per, t = u % per;
+    int64_t nj = t / j->mt, mi = t % j->mt; /* consecutive units share a weight panel pair */
+    int64_t m0 = mi * MR, n0 = nj * NR, kg = td_qpad_k(j->K) / 4;
+    int m = (int)(j->M - m0 < MR ? j->M - m0 : MR);
+    int n = (int)(j->N - n0 < NR ? j->N - n0 : NR), np = n > TD_QP ? 2 : 1;
+    j->kern(acc, j->a + b * j->abs + m0 * j->lda, j->lda, j->w + n0 * td_qpad_k(j->K), kg, m, np);
+    epilogue(j, acc, b, m0, n0, m, n);
+}
+
+void td_qgemm(int64_t nb, int64_t M, int64_t N, int64_t K, const uint8_t *a, int64_t lda,
+              int64_t abs, const int8_t *packed, const td_qepi *e) {
+    static const qkern kerns[TD_NISA] = {kern_generic, kern_avx2, kern_vnni};
+    job j = {.M = M, .N = N, .K = K, .lda = lda, .abs = abs, .a = a, .w = packed, .e = e,
+             .mt = (M + MR - 1) / MR, .nt = (N + NR - 1) / NR, .kern = kerns[td_qgemm_isa()]};
+    if (M <= 0 || N <= 0) return;
+    td_run_units(nb * j.mt * j.nt, nb * M * N * td_qpad_k(K) / 4, tile_unit, &j);
+}
