@@ -81,6 +81,7 @@ fixtures:
 	/usr/bin/python3 scripts/gen_io_fixtures.py
 	/usr/bin/python3 scripts/gen_rnn_fixtures.py
 	/usr/bin/python3 scripts/gen_sd_fixtures.py
+	/usr/bin/python3 scripts/gen_quant_fixtures.py
 
 # make fuzz: libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each, linked
 # against the tensor/ sources built with ASan and UBSan into build-fuzz/. A target's seed corpus

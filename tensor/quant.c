@@ -118,6 +118,28 @@ void td_qparams(float lo, float hi, td_dtype dt, bool symmetric, float *scale, i
     *zp = (int32_t)(z < qlo ? qlo : z > qhi ? qhi : z);
 }
 
+td_tensor *td_histc(td_tensor *x, int64_t bins, float lo, float hi) {
+    if (bins < 1 || !(lo < hi) || !td_dtype_is_float(x->dtype)) {
+        td_error("histc: expected a float tensor, bins >= 1 and lo < hi, got %s, %lld bins, "
+                 "[%g, %g]", td_dtype_name(x->dtype), (long long)bins, (double)lo, (double)hi);
+        return NULL;
+    }
+    td_tensor *f = td_to_dtype(x, TD_FLOAT32), *c = f ? td_contiguous(f) : NULL;
+    td_tensor *h = c ? td_zeros(&bins, 1, TD_FLOAT64) : NULL;
+    td_release(f);
+    if (h) {
+        const float *v = td_data(c);
+        double *o = td_data(h);
+        for (int64_t i = 0, n = td_numel(c); i < n; i++) {
+            if (!(v[i] >= lo && v[i] <= hi)) continue;
+            int64_t b = (int64_t)((v[i] - lo) / (hi - lo) * (float)bins); /* PyTorch's order */
+            o[b < bins ? b : bins - 1] += 1;
+        }
+    }
+    td_release(c);
+    return h;
+}
+
 /* ---- quantized linear and conv2d ----------------------------------------------------------- */
 td_tensor *td_qpack(td_tensor *w) {
     char s[128];

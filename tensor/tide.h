@@ -383,6 +383,9 @@ td_tensor *td_dequantize(td_tensor *q, const float *scale, const int32_t *zp, in
  * scale = (hi - lo) / (qmax - qmin), zp = qmin - rint(lo / scale) clamped; symmetric scale =
  * max(-lo, hi) / ((qmax - qmin) / 2), zp = 0 (int8) or 128 (uint8); scale >= FLT_EPSILON. */
 void td_qparams(float lo, float hi, td_dtype dt, bool symmetric, float *scale, int32_t *zp);
+/* torch.histc: counts of x's values in `bins` equal bins over [lo, hi] (hi in the last; values
+ * outside are ignored), computed in float32; a float64 tensor, or NULL + error. */
+td_tensor *td_histc(td_tensor *x, int64_t bins, float lo, float hi);
 /* int8 weights (out x in..., any layout) packed for the quantized GEMM: an int8 1-D blob. */
 td_tensor *td_qpack(td_tensor *w);
 /* How a quantized op takes its input and gives its output. The input: uint8 already quantized

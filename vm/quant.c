@@ -84,6 +84,11 @@ static int l_qparams(lua_State *L) {
     return 2;
 }
 
+static int l_histc(lua_State *L) {
+    return tdL_pushtensor(L, td_histc(tdL_checktensor(L, 1), luaL_checkinteger(L, 2),
+                                      (float)luaL_checknumber(L, 3), (float)luaL_checknumber(L, 4)));
+}
+
 static int l_pack(lua_State *L) {
     return tdL_pushtensor(L, td_qpack(tdL_checktensor(L, 1)));
 }
@@ -164,7 +169,8 @@ static int l_set_isa(lua_State *L) {
 static const luaL_Reg funcs[] = {
     {"quantize", l_quantize}, {"dequantize", l_dequantize}, {"qparams", l_qparams},
     {"pack", l_pack},         {"linear", l_linear},         {"conv2d", l_conv2d},
-    {"isa", l_isa},           {"set_isa", l_set_isa},       {NULL, NULL},
+    {"isa", l_isa},           {"set_isa", l_set_isa},       {"histc", l_histc},
+    {NULL, NULL},
 };
 
 void tdL_register_quant(lua_State *L) {

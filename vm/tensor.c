@@ -136,6 +136,8 @@ static int property(lua_State *L, td_tensor *t, const char *k) {
         lua_pushstring(L, td_dtype_name(t->dtype));
     } else if (!strcmp(k, "requires_grad")) {
         lua_pushboolean(L, t->requires_grad);
+    } else if (!strcmp(k, "_version")) { /* bumped by every in-place write (caches compare it) */
+        lua_pushinteger(L, (lua_Integer)t->storage->version);
     } else if (!strcmp(k, "is_leaf")) {
         lua_pushboolean(L, t->grad_fn == NULL);
     } else if (!strcmp(k, "grad")) {

@@ -1,0 +1,117 @@
+-- stdlib/tide/quant/layers.lua: the int8 inference layers tide.quant.quantize puts in a model.
+-- Their state is buffers (saved and loaded like any module's): weight (int8, out x in...),
+-- weight_scale (float32, one per output channel; the zero points are 0: symmetric), bias
+-- (float32), and in static mode input_scale (float32 scalar) and input_zero_point (int64
+-- scalar). The packed form the kernels read is rebuilt whenever the weight tensor changes
+-- (t._version), so m:load(path) into a quantized model just works.
+local tide = require "tide"
+local nn = require "tide.nn"
+
+local Q = tide._quant
+
+local function check_input(self, x)
+  if not tide.is_tensor(x) then
+    error(self:config() .. ": expected a float tensor, got "
+          .. (getmetatable(x) and getmetatable(x).__name or type(x)), 3)
+  end
+  if not x.dtype:match("^float") then
+    error(("%s: expected a float input, got %s (quantized layers quantize their own input)")
+          :format(self:config(), x.dtype), 3)
+  end
+end
+
+local function packed(self)
+  local w = self.weight
+  if rawget(self, "_pw") ~= w or rawget(self, "_pv") ~= w._version then
+    rawset(self, "_packed", Q.pack(w))
+    rawset(self, "_pw", w)
+    rawset(self, "_pv", w._version)
+  end
+  return rawget(self, "_packed")
+end
+
+local function spec(self)
+  if self.dynamic then return {dynamic = true} end
+  return {scale = self.input_scale:item(), zero_point = self.input_zero_point:item()}
+end
+
+-- weights quantized per output channel, symmetric int8 (PyTorch's per_channel_symmetric)
+local function setup(self, w, b, static)
+  w = w:detach():float()
+  local n = w:size(1)
+  local flat = w:reshape(n, w:numel() // n)
+  local lo, hi = flat:min(2):totable(), flat:max(2):totable()
+  local scales = tide.empty(n)
+  for i = 1, n do scales[i] = (Q.qparams(lo[i], hi[i], "int8", true)) end
+  self:register_buffer("weight", Q.quantize(w, scales, tide.zeros({n}, {dtype = "int64"}), 1,
+                                            "int8"))
+  self:register_buffer("weight_scale", scales)
+  self:register_buffer("bias", b and b:detach():float():clone() or nil)
+  self.dynamic = not static
+  if static then
+    self:register_buffer("input_scale", tide.full({}, static.scale))
+    self:register_buffer("input_zero_point", tide.full({}, static.zero_point, {dtype = "int64"}))
+  end
+end
+
+local function mode(self) return self.dynamic and "dynamic" or "static" end
+
+local QLinear = nn.Module:extend("QuantizedLinear")
+function QLinear:init(lin, static)
+  self.in_features, self.out_features = lin.in_features, lin.out_features
+  setup(self, lin.weight, lin.bias, static)
+end
+function QLinear:config()
+  return ("QuantizedLinear(%d, %d, %s)"):format(self.in_features, self.out_features, mode(self))
+end
+function QLinear:extra_repr()
+  return ("%d -> %d, int8 weights per channel, %s activations"):format(self.in_features,
+          self.out_features, mode(self))
+end
+function QLinear:forward(x)
+  check_input(self, x)
+  if x:dim() == 0 or x:size(-1) ~= self.in_features then
+    error(("%s: expected input with %d features, got shape %s"):format(self:config(),
+          self.in_features, table.concat(x.shape, "x")), 2)
+  end
+  return Q.linear(x, packed(self), self.weight_scale, self.bias, self.out_features,
+                  self.in_features, spec(self))
+end
+function QLinear:macs(in_shape)
+  local rows = 1
+  for i = 2, #in_shape - 1 do rows = rows * in_shape[i] end
+  return rows * self.in_features * self.out_features
+end
+
+local QConv2d = nn.Module:extend("QuantizedConv2d")
+function QConv2d:init(conv, static)
+  self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+  self.kernel_size, self.stride = conv.kernel_size, conv.stride
+  self.padding, self.dilation = conv.padding, conv.dilation
+  setup(self, conv.weight, conv.bias, static)
+end
+function QConv2d:config()
+  local k = self.kernel_size
+  return ("QuantizedConv2d(%d, %d, %dx%d, %s)"):format(self.in_channels, self.out_channels, k[1],
+          k[2], mode(self))
+end
+function QConv2d:extra_repr()
+  return self:config():match("^QuantizedConv2d%((.*)%)$") .. ", int8 weights per channel"
+end
+function QConv2d:forward(x)
+  check_input(self, x)
+  if x:dim() ~= 4 or x:size(2) ~= self.in_channels then
+    error(("%s: expected input (N, %d, H, W), got shape %s"):format(self:config(),
+          self.in_channels, table.concat(x.shape, "x")), 2)
+  end
+  local k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
+  local g = {ic = self.in_channels, oc = self.out_channels, kh = k[1], kw = k[2], sh = s[1],
+             sw = s[2], ph = p[1], pw = p[2], dh = d[1], dw = d[2]}
+  return Q.conv2d(x, packed(self), self.weight_scale, self.bias, g, spec(self))
+end
+function QConv2d:macs(_, out_shape)
+  local k = self.kernel_size
+  return out_shape[3] * out_shape[4] * self.out_channels * self.in_channels * k[1] * k[2]
+end
+
+return {Linear = QLinear, Conv2d = QConv2d}
