@@ -19,7 +19,7 @@ local lazy = {fit = {"tide.fit", "fit"}, evaluate = {"tide.fit", "evaluate"},
               metrics = {"tide.metrics"}, args = {"tide.args"}, quant = {"tide.quant"},
               quantize_per_tensor = {"tide.quant", "quantize_per_tensor"},
               quantize_per_channel = {"tide.quant", "quantize_per_channel"},
-              dequantize = {"tide.quant", "dequantize"}}
+              dequantize = {"tide.quant", "dequantize"}, summary = {"tide.summary"}}
 setmetatable(tide, {__lazy = lazy, __index = function(t, k)
   local where = lazy[k]
   if not where then return nil end

@@ -86,6 +86,11 @@ function M.show(...)
     gp.shown = nil
     return
   end
+  -- so was a value its function printed and marked as M.shown (tide.summary's table)
+  if n == 1 and M.shown ~= nil and rawequal((...), M.shown) then
+    M.shown = nil
+    return
+  end
   for i = 1, n do
     out[i] = M.format((select(i, ...)))
     multi = multi or out[i]:find("\n", 1, true) ~= nil

@@ -200,6 +200,15 @@ describe("the REPL on a terminal", function()
     local _, n = out:gsub("drawn%-once", "")
     assert.equal(1, n, out)
   end)
+
+  it("prints a model summary once: the table it returns is not echoed again", function()
+    local out, code = session({PROMPT,
+      "send:tide.summary(models.cnn(), {1, 28, 28})\n", F("MACs per example"), PROMPT,
+      "send:1 + 1\n", X("\n2\n> "), "eof"})
+    assert.equal(0, code, out)
+    local _, n = out:gsub("MACs per example", "")
+    assert.equal(1, n, out)
+  end)
 end)
 
 describe("tide.repl", function()
