@@ -159,6 +159,11 @@ describe("tide.quant.quantize", function()
     assert.is_truthy(tostring(q):find("QuantizedConv2d(1, 4, 3x3, dynamic", 1, true))
   end)
 
+  it("counts the float layers' MACs in tide.summary", function()
+    local q = quant.quantize(model, {mode = "dynamic", verbose = false})
+    assert.equal(tide.summary.macs(model, {1, 14, 14}), tide.summary.macs(q, {1, 14, 14}))
+  end)
+
   it("saves a smaller file and loads it back into a quantized model", function()
     local big = nn.Sequential(nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
     local q = quant.quantize(big, {mode = "dynamic", verbose = false})

@@ -77,11 +77,8 @@ function QLinear:forward(x)
   return Q.linear(x, packed(self), self.weight_scale, self.bias, self.out_features,
                   self.in_features, spec(self))
 end
-function QLinear:macs(in_shape)
-  local rows = 1
-  for i = 2, #in_shape - 1 do rows = rows * in_shape[i] end
-  return rows * self.in_features * self.out_features
-end
+-- tide.summary's hook (doc/summary.md): the float layer's MACs, now int8 multiply-adds
+function QLinear:macs(_, out) return out:numel() * self.in_features end
 
 local QConv2d = nn.Module:extend("QuantizedConv2d")
 function QConv2d:init(conv, static)
@@ -109,9 +106,8 @@ function QConv2d:forward(x)
              sw = s[2], ph = p[1], pw = p[2], dh = d[1], dw = d[2]}
   return Q.conv2d(x, packed(self), self.weight_scale, self.bias, g, spec(self))
 end
-function QConv2d:macs(_, out_shape)
-  local k = self.kernel_size
-  return out_shape[3] * out_shape[4] * self.out_channels * self.in_channels * k[1] * k[2]
+function QConv2d:macs(_, out)
+  return out:numel() * self.in_channels * self.kernel_size[1] * self.kernel_size[2]
 end
 
 return {Linear = QLinear, Conv2d = QConv2d}
