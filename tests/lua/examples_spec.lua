@@ -13,6 +13,7 @@ local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directo
   {"distill", "", "distilled ("},
   {"char_lstm", "--plot %s/char_lstm.png", "validation loss after"},
   {"gpt", "--plot %s/gpt.png", "validation loss after"},
+  {"compress", "--out %s", "int8 accuracy loss at most"},
 }
 
 local function exists(path)

@@ -44,8 +44,9 @@ local function histogram()
       local old = self.h
       self.h = tide.zeros({BINS}, {dtype = "float64"})
       local idx = ((centres - nlo) / (nhi - nlo) * BINS):floor():clamp(0, BINS - 1):long() + 1
+      local to = idx:totable()
       for i, c in ipairs(old:totable()) do
-        if c > 0 then self.h[idx[i]] = self.h[idx[i]]:item() + c end
+        if c > 0 then self.h[to[i]] = self.h[to[i]] + c end
       end
       self.lo, self.hi = nlo, nhi
     end
