@@ -64,14 +64,18 @@ td_tensor *td_quantize(td_tensor *x, const float *scale, const int32_t *zp, int6
     qrange(dt, &lo, &hi);
     const float *src = td_data(c);
     char *dst = td_data(q);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t k = chan_of(i, inner, ns);
-        /* PyTorch: x * (1 / scale) in float, rounded half to even, plus the zero point */
-        float v = rintf(src[i] * (1.0f / scale[k])) + (float)zp[k];
-        v = v > lo ? v : lo; /* NaN gives lo */
-        v = v < hi ? v : hi;
-        if (dt == TD_UINT8) ((uint8_t *)dst)[i] = (uint8_t)v;
-        else ((int8_t *)dst)[i] = (int8_t)v;
+    /* runs of one channel's scale: the inner loop has no division and vectorises */
+    for (int64_t i0 = 0; i0 < n; i0 += ns == 1 ? n : inner) {
+        int64_t k = chan_of(i0, inner, ns), m = ns == 1 ? n : inner;
+        float inv = 1.0f / scale[k], z = (float)zp[k];
+        for (int64_t i = i0; i < i0 + m; i++) {
+            /* PyTorch: x * (1 / scale) in float, rounded half to even, plus the zero point */
+            float v = rintf(src[i] * inv) + z;
+            v = v > lo ? v : lo; /* NaN gives lo */
+            v = v < hi ? v : hi;
+            if (dt == TD_UINT8) ((uint8_t *)dst)[i] = (uint8_t)(int32_t)v;
+            else ((int8_t *)dst)[i] = (int8_t)(int32_t)v;
+        }
     }
     td_release(c);
     return q;
@@ -227,8 +231,11 @@ td_tensor *td_qlinear(td_tensor *x, td_tensor *packed, const float *wscale, cons
     for (int64_t i = 0; i < M; i++)
         memcpy((uint8_t *)td_data(a) + i * Kp, (const uint8_t *)td_data(c) + i * K, (size_t)K);
     td_release(c);
-    if ((y = new_out(shape, x->ndim, q, &e)))
-        td_qgemm(1, M, N, K, td_data(a), Kp, 0, td_data(packed), &e);
+    if ((y = new_out(shape, x->ndim, q, &e)) &&
+        td_qgemm(1, M, N, K, td_data(a), Kp, 0, td_data(packed), &e) < 0) {
+        td_release(y);
+        y = NULL;
+    }
 done:
     td_release(xq);
     td_release(a);
@@ -236,21 +243,33 @@ done:
 }
 
 /* Rows of A for one image: a row per output pixel, its patch (c, kh, kw) in order, padded with
- * the zero point (the quantized 0.0) outside the image and after K. */
+ * the zero point (the quantized 0.0) outside the image and with zeros after K. Filled one patch
+ * position k at a time: for each output row, a strided copy over the output columns whose
+ * input column falls inside the image. */
 static void im2row(uint8_t *a, const uint8_t *img, const td_qconv *g, int64_t H, int64_t W,
                    int64_t OH, int64_t OW, int64_t C, int64_t Kp, uint8_t zp) {
-    for (int64_t oh = 0; oh < OH; oh++)
-        for (int64_t ow = 0; ow < OW; ow++) {
-            uint8_t *r = a + (oh * OW + ow) * Kp;
-            int64_t k = 0;
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t i = 0; i < g->kh; i++)
-                    for (int64_t j = 0; j < g->kw; j++, k++) {
-                        int64_t h = oh * g->sh - g->ph + i * g->dh, w = ow * g->sw - g->pw + j * g->dw;
-                        r[k] = h >= 0 && h < H && w >= 0 && w < W ? img[(c * H + h) * W + w] : zp;
+    int64_t K = C * g->kh * g->kw;
+    for (int64_t c = 0, k = 0; c < C; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++, k++) {
+                int64_t w0 = j * g->dw - g->pw; /* input column of output column 0 */
+                int64_t lo = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;       /* first inside */
+                int64_t hi = W - 1 - w0 < 0 ? 0 : (W - 1 - w0) / g->sw + 1; /* one past last */
+                hi = hi < OW ? hi : OW;
+                for (int64_t oh = 0; oh < OH; oh++) {
+                    uint8_t *d = a + oh * OW * Kp + k;
+                    int64_t h = oh * g->sh - g->ph + i * g->dh;
+                    if (h < 0 || h >= H || lo >= hi) {
+                        for (int64_t ow = 0; ow < OW; ow++) d[ow * Kp] = zp;
+                        continue;
                     }
-            for (; k < Kp; k++) r[k] = 0;
-        }
+                    const uint8_t *src = img + (c * H + h) * W + w0;
+                    for (int64_t ow = 0; ow < lo; ow++) d[ow * Kp] = zp;
+                    for (int64_t ow = lo; ow < hi; ow++) d[ow * Kp] = src[ow * g->sw];
+                    for (int64_t ow = hi; ow < OW; ow++) d[ow * Kp] = zp;
+                }
+            }
+    for (int64_t r = 0; r < OH * OW && K < Kp; r++) memset(a + r * Kp + K, 0, (size_t)(Kp - K));
 }
 
 td_tensor *td_qconv2d(td_tensor *x, td_tensor *packed, const float *wscale, const float *bias,
@@ -280,8 +299,11 @@ td_tensor *td_qconv2d(td_tensor *x, td_tensor *packed, const float *wscale, cons
     for (int64_t n = 0; n < N; n++)
         im2row((uint8_t *)td_data(a) + n * P * Kp, (const uint8_t *)td_data(c) + n * C * H * W, g,
                H, W, OH, OW, C, Kp, (uint8_t)e.azp);
-    if ((y = new_out(shape, 4, q, &e)))
-        td_qgemm(N, P, OC, K, td_data(a), Kp, P * Kp, td_data(packed), &e);
+    if ((y = new_out(shape, 4, q, &e)) &&
+        td_qgemm(N, P, OC, K, td_data(a), Kp, P * Kp, td_data(packed), &e) < 0) {
+        td_release(y);
+        y = NULL;
+    }
 done:
     td_release(xq);
     td_release(c);

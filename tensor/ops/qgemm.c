@@ -189,23 +189,44 @@ typedef struct job {
     qkern kern;
 } job;
 
+/* The tile (m <= MR rows of NR int32 sums, rows NR apart) to outputs: per channel
+ * f = (acc - azp colsum) (ascale wscale) + bias, the subtraction exact in int32, computed over
+ * whole rows of NR (vectorised; unused channels have zero factors), then stored row by row
+ * (channels contiguous: linear) or channel by channel (m pixels contiguous: conv's NCHW). */
 static void epilogue(const job *j, const int32_t *acc, int64_t b, int64_t m0, int64_t n0, int m,
                      int n) {
     const td_qepi *e = j->e;
     const int32_t *sums = (const int32_t *)(j->w + rup(j->N, TD_QP) * td_qpad_k(j->K));
-    float inv = e->yq ? 1.0f / e->oscale : 0;
+    float mult[NR] = {0}, bias[NR] = {0}, f[MR][NR];
+    int32_t corr[NR] = {0};
+    for (int c = 0; c < n; c++) {
+        mult[c] = e->ascale * e->wscale[n0 + c];
+        bias[c] = e->bias ? e->bias[n0 + c] : 0;
+        corr[c] = e->azp * sums[n0 + c];
+    }
+    int w = n > TD_QP ? NR : TD_QP; /* the channels the kernel wrote */
     for (int i = 0; i < m; i++)
-        for (int c = 0; c < n; c++) {
-            int64_t o = b * e->ybs + (m0 + i) * e->rs + (n0 + c) * e->cs;
-            int32_t v = acc[i * NR + c] - e->azp * sums[n0 + c];
-            float f = (float)v * (e->ascale * e->wscale[n0 + c]) + (e->bias ? e->bias[n0 + c] : 0);
-            if (!e->yq) {
-                e->y[o] = f;
-                continue;
+        for (int c = 0; c < w; c++)
+            f[i][c] = (float)(acc[i * NR + c] - corr[c]) * mult[c] + bias[c];
+    int64_t o = b * e->ybs + m0 * e->rs + n0 * e->cs, rs = e->rs, cs = e->cs;
+    if (e->yq) { /* locals, not e->...: stores through e's pointers would reload them */
+        float inv = 1.0f / e->oscale, oz = (float)e->ozp;
+        uint8_t q[MR][NR], *restrict y = e->yq + o;
+        for (int i = 0; i < m; i++)
+            for (int c = 0; c < w; c++) {
+                float v = rintf(f[i][c] * inv) + oz;
+                q[i][c] = (uint8_t)(int32_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
-            float r = rintf(f * inv) + (float)e->ozp;
-            e->yq[o] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
-        }
+        for (int i = 0; i < m; i++)
+            for (int c = 0; c < n; c++) y[i * rs + c * cs] = q[i][c];
+        return;
+    }
+    float *restrict y = e->y + o;
+    if (cs == 1)
+        for (int i = 0; i < m; i++) memcpy(y + i * rs, f[i], sizeof(float) * (size_t)n);
+    else
+        for (int c = 0; c < n; c++)
+            for (int i = 0; i < m; i++) y[c * cs + i * rs] = f[i][c];
 }
 
 static void tile_unit(void *ctx, int64_t u) {
@@ -220,11 +241,12 @@ static void tile_unit(void *ctx, int64_t u) {
     epilogue(j, acc, b, m0, n0, m, n);
 }
 
-void td_qgemm(int64_t nb, int64_t M, int64_t N, int64_t K, const uint8_t *a, int64_t lda,
-              int64_t abs, const int8_t *packed, const td_qepi *e) {
+int td_qgemm(int64_t nb, int64_t M, int64_t N, int64_t K, const uint8_t *a, int64_t lda,
+             int64_t abs, const int8_t *packed, const td_qepi *e) {
     static const qkern kerns[TD_NISA] = {kern_generic, kern_avx2, kern_vnni};
     job j = {.M = M, .N = N, .K = K, .lda = lda, .abs = abs, .a = a, .w = packed, .e = e,
              .mt = (M + MR - 1) / MR, .nt = (N + NR - 1) / NR, .kern = kerns[td_qgemm_isa()]};
-    if (M <= 0 || N <= 0) return;
+    if (M <= 0 || N <= 0) return 0;
     td_run_units(nb * j.mt * j.nt, nb * M * N * td_qpad_k(K) / 4, tile_unit, &j);
+    return 0;
 }
