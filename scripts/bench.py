@@ -293,6 +293,35 @@ GROUPS.append(Group(["train_cnn_fit"], "samples/s",
                     renamed(cmd_side(lambda n: peer_py("peer_train.py", "cnn"), PEER_ENV,
                                      "peer"), "train_cnn_fit"),
                     ">=1.0", train=True))
+
+
+def suffixed(side, sfx):
+    """side's run with sfx added to every RESULT/NA name: one script measured under two names."""
+    def go(names):
+        r = side([n.removesuffix(sfx) for n in names])
+        r["out"] = re.sub(r"^((?:RESULT|NA) name=\S+)", r"\1" + sfx, r["out"], flags=re.M)
+        return r
+    return go
+
+
+# issue 11: int8 inference (bench/infer.lua) against PyTorch's quantized models
+# (bench/peer_quant.py, best of qnnpack and onednn) and against tide's own float32 inference,
+# and the int8 GEMM against the VNNI peak measured here (bench/vnnipeak.c: ratio = fraction)
+INFER = [f"infer_{w}_int8_b{b}" for w in ("mlp", "cnn") for b in (1, 256)]
+for _n in INFER:
+    GROUPS.append(Group([_n], "samples/s", cmd_side(lambda n: lua("infer.lua", *n), TIDE_ENV, "tide"),
+                        cmd_side(lambda n: [PY, os.path.join(REPO, "bench", "peer_quant.py"), *n],
+                                 PEER_ENV, "peer quantized"), ">=1.5"))
+for _n in INFER:
+    GROUPS.append(Group([_n + "_vs_f32"], "samples/s",
+                        suffixed(cmd_side(lambda n: lua("infer.lua", *n), TIDE_ENV, "tide int8"),
+                                 "_vs_f32"),
+                        suffixed(cmd_side(lambda n: lua("infer.lua", "--float", *n), TIDE_ENV,
+                                          "tide float32"), "_vs_f32"), ">=2"))
+GROUPS.append(Group(["qgemm_1024"], "GOPS",
+                    cmd_side(lambda n: lua("infer.lua", *n), TIDE_ENV, "tide"),
+                    cmd_side(lambda n: [os.path.join(BUILD, "bench", "vnnipeak"), THREADS],
+                             C_ENV, "vnni peak"), "fraction of the peak"))
 UNITS = {"overhead_add": "ops/s", "overhead_autograd_step": "steps/s"}
 
 

@@ -152,7 +152,16 @@ td_tensor *td_qpack(td_tensor *w) {
                  td_dtype_name(w->dtype), td_shape_str(w->shape, w->ndim, s, sizeof s));
         return NULL;
     }
-    td_tensor *c = td_contiguous(w);
+    td_tensor *c;
+    if (w->ndim == 4) { /* conv weights (oc, ic, kh, kw): k runs over (kh, kw, ic), im2row's order */
+        int64_t sh[4] = {w->shape[0], w->shape[2], w->shape[3], w->shape[1]};
+        int64_t st[4] = {w->stride[0], w->stride[2], w->stride[3], w->stride[1]};
+        td_tensor *v = td_view_of(w, sh, st, 4, w->offset);
+        c = v ? td_contiguous(v) : NULL;
+        td_release(v);
+    } else {
+        c = td_contiguous(w);
+    }
     int64_t N = w->shape[0], K = N ? td_numel(w) / N : 0, bytes = td_qpack_bytes(N, K);
     td_tensor *p = c ? td_empty(&bytes, 1, TD_INT8) : NULL;
     if (p) td_qpack_w(td_data(p), td_data(c), K, 1, N, K);
@@ -242,34 +251,35 @@ done:
     return y;
 }
 
-/* Rows of A for one image: a row per output pixel, its patch (c, kh, kw) in order, padded with
- * the zero point (the quantized 0.0) outside the image and with zeros after K. Filled one patch
- * position k at a time: for each output row, a strided copy over the output columns whose
- * input column falls inside the image. */
-static void im2row(uint8_t *a, const uint8_t *img, const td_qconv *g, int64_t H, int64_t W,
-                   int64_t OH, int64_t OW, int64_t C, int64_t Kp, uint8_t zp) {
-    int64_t K = C * g->kh * g->kw;
-    for (int64_t c = 0, k = 0; c < C; c++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++, k++) {
-                int64_t w0 = j * g->dw - g->pw; /* input column of output column 0 */
-                int64_t lo = w0 >= 0 ? 0 : (-w0 + g->sw - 1) / g->sw;       /* first inside */
-                int64_t hi = W - 1 - w0 < 0 ? 0 : (W - 1 - w0) / g->sw + 1; /* one past last */
-                hi = hi < OW ? hi : OW;
-                for (int64_t oh = 0; oh < OH; oh++) {
-                    uint8_t *d = a + oh * OW * Kp + k;
-                    int64_t h = oh * g->sh - g->ph + i * g->dh;
-                    if (h < 0 || h >= H || lo >= hi) {
-                        for (int64_t ow = 0; ow < OW; ow++) d[ow * Kp] = zp;
-                        continue;
-                    }
-                    const uint8_t *src = img + (c * H + h) * W + w0;
-                    for (int64_t ow = 0; ow < lo; ow++) d[ow * Kp] = zp;
-                    for (int64_t ow = lo; ow < hi; ow++) d[ow * Kp] = src[ow * g->sw];
-                    for (int64_t ow = hi; ow < OW; ow++) d[ow * Kp] = zp;
+/* The image (C x H x W uint8) channels-last into d (Hp x Wp x C), inside a border of ph, pw
+ * pixels of the zero point (the quantized 0.0), so that a patch never needs a bounds test. */
+static void pad_nhwc(uint8_t *d, const uint8_t *img, int64_t C, int64_t H, int64_t W, int64_t ph,
+                     int64_t pw, uint8_t zp) {
+    int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
+    memset(d, zp, (size_t)(Hp * Wp * C));
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t w = 0; w < W; w++) d[((h + ph) * Wp + w + pw) * C + c] = img[(c * H + h) * W + w];
+}
+
+/* Rows of A for one padded channels-last image: a row per output pixel, its patch in (kh, kw,
+ * c) order (td_qpack packs conv weights the same way), C contiguous bytes per kernel position,
+ * then zeros up to Kp. */
+static void im2row(uint8_t *a, const uint8_t *img, const td_qconv *g, int64_t Wp, int64_t OH,
+                   int64_t OW, int64_t C, int64_t Kp) {
+    int64_t K = g->kh * g->kw * C;
+    for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++) {
+            uint8_t *r = a + (oh * OW + ow) * Kp;
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++, r += C) {
+                    const uint8_t *src =
+                        img + ((oh * g->sh + i * g->dh) * Wp + ow * g->sw + j * g->dw) * C;
+                    if (C >= 16) memcpy(r, src, (size_t)C);
+                    else for (int64_t k = 0; k < C; k++) r[k] = src[k]; /* a call costs more */
                 }
-            }
-    for (int64_t r = 0; r < OH * OW && K < Kp; r++) memset(a + r * Kp + K, 0, (size_t)(Kp - K));
+            memset(r, 0, (size_t)(Kp - K));
+        }
 }
 
 td_tensor *td_qconv2d(td_tensor *x, td_tensor *packed, const float *wscale, const float *bias,
@@ -292,13 +302,16 @@ td_tensor *td_qconv2d(td_tensor *x, td_tensor *packed, const float *wscale, cons
     }
     td_qepi e = {.wscale = wscale, .bias = bias, .rs = 1, .cs = OH * OW, .ybs = OC * OH * OW};
     td_tensor *xq = quantize_input("qconv2d", x, q, &e.ascale, &e.azp), *c = NULL, *a = NULL,
-              *y = NULL;
+              *y = NULL, *pad = NULL;
     if (!xq || !(c = td_contiguous(xq))) goto done;
     int64_t P = OH * OW, rows[2] = {N * P, Kp}, shape[4] = {N, OC, OH, OW};
-    if (!(a = td_empty(rows, 2, TD_UINT8))) goto done;
-    for (int64_t n = 0; n < N; n++)
-        im2row((uint8_t *)td_data(a) + n * P * Kp, (const uint8_t *)td_data(c) + n * C * H * W, g,
-               H, W, OH, OW, C, Kp, (uint8_t)e.azp);
+    int64_t Hp = H + 2 * g->ph, Wp = W + 2 * g->pw, img = Hp * Wp * C;
+    if (!(a = td_empty(rows, 2, TD_UINT8)) || !(pad = td_empty(&img, 1, TD_UINT8))) goto done;
+    for (int64_t n = 0; n < N; n++) {
+        pad_nhwc(td_data(pad), (const uint8_t *)td_data(c) + n * C * H * W, C, H, W, g->ph, g->pw,
+                 (uint8_t)e.azp);
+        im2row((uint8_t *)td_data(a) + n * P * Kp, td_data(pad), g, Wp, OH, OW, C, Kp);
+    }
     if ((y = new_out(shape, 4, q, &e)) &&
         td_qgemm(N, P, OC, K, td_data(a), Kp, P * Kp, td_data(packed), &e) < 0) {
         td_release(y);
@@ -308,5 +321,6 @@ done:
     td_release(xq);
     td_release(c);
     td_release(a);
+    td_release(pad);
     return y;
 }

@@ -386,7 +386,8 @@ void td_qparams(float lo, float hi, td_dtype dt, bool symmetric, float *scale, i
 /* torch.histc: counts of x's values in `bins` equal bins over [lo, hi] (hi in the last; values
  * outside are ignored), computed in float32; a float64 tensor, or NULL + error. */
 td_tensor *td_histc(td_tensor *x, int64_t bins, float lo, float hi);
-/* int8 weights (out x in..., any layout) packed for the quantized GEMM: an int8 1-D blob. */
+/* int8 weights (out x in..., any layout) packed for the quantized GEMM: an int8 1-D blob. 4-D
+ * weights are conv weights (oc, ic, kh, kw), packed in the order td_qconv2d reads patches. */
 td_tensor *td_qpack(td_tensor *w);
 /* How a quantized op takes its input and gives its output. The input: uint8 already quantized
  * with (scale, zp); or float, quantized to uint8 with (scale, zp), or when `dynamic` with the

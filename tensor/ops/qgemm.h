@@ -47,7 +47,7 @@ typedef struct td_qepi {
 } td_qepi;
 
 /* nb GEMMs sharing W: A of batch b at a + b abs (rows lda >= Kp apart), on the thread pool.
- * Returns 0 (kept an int for a future path that needs scratch memory). */
+ * 0, or -1 + error (no scratch memory for a channel-major float output). */
 int td_qgemm(int64_t nb, int64_t M, int64_t N, int64_t K, const uint8_t *a, int64_t lda,
               int64_t abs, const int8_t *packed, const td_qepi *e);
 

@@ -116,14 +116,15 @@ Test(quant, gemm_every_path_matches_the_integer_reference) {
 }
 
 Test(quant, conv2d_every_path_matches_a_naive_conv) {
-    int64_t N = 2, C = 3, H = 7, W = 6, OC = 5, KH = 3, KW = 2;
+    int64_t N = 2, C = 3, H = 11, W = 10, OC = 20, KH = 3, KW = 2; /* 16 x 16 blocks + tails */
     td_qconv g = {.ic = C, .oc = OC, .kh = KH, .kw = KW, .sh = 2, .sw = 1, .ph = 1, .pw = 1,
                   .dh = 1, .dw = 2};
     int64_t xs[4] = {N, C, H, W}, wsh[4] = {OC, C, KH, KW};
     td_tensor *x = td_empty(xs, 4, TD_FLOAT32), *w = td_empty(wsh, 4, TD_INT8);
     for (int64_t i = 0; i < td_numel(x); i++) ((float *)td_data(x))[i] = (float)rnd(-40, 60) / 16;
     for (int64_t i = 0; i < td_numel(w); i++) ((int8_t *)td_data(w))[i] = (int8_t)rnd(-128, 127);
-    float ws[5] = {0.01f, 0.02f, 0.005f, 0.03f, 0.001f}, bias[5] = {1, -1, 0, 2, 0.5f};
+    float ws[20], bias[20];
+    for (int i = 0; i < 20; i++) ws[i] = 0.001f * (float)(i + 1), bias[i] = (float)(i % 5) - 2;
     td_qspec q = {.scale = 0.0625f, .zp = 40};
     td_tensor *p = td_qpack(w), *xq = td_quantize(x, &q.scale, &q.zp, 1, -1, TD_UINT8);
     const uint8_t *xv = td_data(xq);
