@@ -214,7 +214,7 @@ static td_tensor *new_out(const int64_t *shape, int nd, const td_qspec *q, td_qe
     if (!y) return NULL;
     if (q->out_scale > 0) e->yq = td_data(y);
     else e->y = td_data(y);
-    e->oscale = q->out_scale, e->ozp = q->out_zp;
+    e->oscale = q->out_scale, e->ozp = q->out_zp, e->relu = q->out_relu;
     return y;
 }
 
@@ -278,7 +278,7 @@ static void im2row(uint8_t *a, const uint8_t *img, const td_qconv *g, int64_t Wp
                     if (C >= 16) memcpy(r, src, (size_t)C);
                     else for (int64_t k = 0; k < C; k++) r[k] = src[k]; /* a call costs more */
                 }
-            memset(r, 0, (size_t)(Kp - K));
+            for (int64_t k = K; k < Kp; k++) *r++ = 0; /* at most 3 */
         }
 }
 
@@ -322,5 +322,57 @@ done:
     td_release(c);
     td_release(a);
     td_release(pad);
+    return y;
+}
+
+td_tensor *td_qmaxpool2d(td_tensor *x, const int64_t k[2], const int64_t st[2],
+                         const int64_t pad[2]) {
+    char s[128];
+    if (x->dtype != TD_UINT8 || x->ndim != 4 || k[0] < 1 || k[1] < 1 || st[0] < 1 || st[1] < 1 ||
+        pad[0] < 0 || pad[1] < 0 || 2 * pad[0] > k[0] || 2 * pad[1] > k[1]) {
+        td_error("qmaxpool2d: expected a uint8 (N, C, H, W) input, a kernel and stride >= 1 and "
+                 "padding at most half the kernel, got %s of shape %s",
+                 td_dtype_name(x->dtype), td_shape_str(x->shape, x->ndim, s, sizeof s));
+        return NULL;
+    }
+    int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t OH = (H + 2 * pad[0] - k[0]) / st[0] + 1, OW = (W + 2 * pad[1] - k[1]) / st[1] + 1;
+    if (OH < 1 || OW < 1) {
+        td_error("qmaxpool2d: input %s smaller than the kernel",
+                 td_shape_str(x->shape, x->ndim, s, sizeof s));
+        return NULL;
+    }
+    int64_t shape[4] = {x->shape[0], x->shape[1], OH, OW};
+    td_tensor *c = td_contiguous(x), *y = c ? td_empty(shape, 4, TD_UINT8) : NULL;
+    if (y && k[0] == 2 && k[1] == 2 && st[0] == 2 && st[1] == 2 && pad[0] == 0 && pad[1] == 0) {
+        const uint8_t *src = td_data(c); /* the common 2 x 2 window: no bounds to test */
+        uint8_t *dst = td_data(y);
+        for (int64_t p = 0; p < NC; p++, src += H * W)
+            for (int64_t oh = 0; oh < OH; oh++) {
+                const uint8_t *r0 = src + 2 * oh * W, *r1 = r0 + W;
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    uint8_t a = r0[2 * ow] > r0[2 * ow + 1] ? r0[2 * ow] : r0[2 * ow + 1];
+                    uint8_t b = r1[2 * ow] > r1[2 * ow + 1] ? r1[2 * ow] : r1[2 * ow + 1];
+                    *dst++ = a > b ? a : b;
+                }
+            }
+    } else if (y) { /* max commutes with (q - zp) * scale (scale > 0): pool the integers */
+        const uint8_t *src = td_data(c);
+        uint8_t *dst = td_data(y);
+        for (int64_t p = 0; p < NC; p++, src += H * W)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    uint8_t m = 0;
+                    for (int64_t i = 0; i < k[0]; i++) {
+                        int64_t h = oh * st[0] - pad[0] + i;
+                        for (int64_t j = 0; h >= 0 && h < H && j < k[1]; j++) {
+                            int64_t w = ow * st[1] - pad[1] + j;
+                            if (w >= 0 && w < W && src[h * W + w] > m) m = src[h * W + w];
+                        }
+                    }
+                    *dst++ = m;
+                }
+    }
+    td_release(c);
     return y;
 }

@@ -397,6 +397,7 @@ typedef struct td_qspec {
     float scale, out_scale;
     int32_t zp, out_zp;
     bool dynamic;
+    bool out_relu; /* uint8 output clamped below at out_zp: a fused ReLU */
 } td_qspec;
 /* y (..., N) = x (..., K) W^T * (x scale * wscale[n]) + bias[n]; packed from td_qpack of the
  * N x K weights, wscale[N] their per-channel scales (zero points 0), bias[N] or NULL. */
@@ -405,6 +406,10 @@ td_tensor *td_qlinear(td_tensor *x, td_tensor *packed, const float *wscale, cons
 typedef struct td_qconv {
     int64_t ic, oc, kh, kw, sh, sw, ph, pw, dh, dw; /* channels in/out, kernel, stride, pad, dilation */
 } td_qconv;
+/* max_pool2d of uint8 activations (N, C, H, W): kernel k, stride st, padding pad (ignored
+ * positions), dilation 1. New ref or NULL + error. */
+td_tensor *td_qmaxpool2d(td_tensor *x, const int64_t k[2], const int64_t st[2],
+                         const int64_t pad[2]);
 /* conv2d (groups 1) of x (N, ic, H, W) with packed oc x (ic kh kw) weights. */
 td_tensor *td_qconv2d(td_tensor *x, td_tensor *packed, const float *wscale, const float *bias,
                       const td_qconv *g, const td_qspec *q);

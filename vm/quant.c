@@ -107,7 +107,9 @@ static td_qspec check_spec(lua_State *L, int t) {
                   .out_zp = (int32_t)numfield(L, t, "out_zero_point")};
     lua_getfield(L, t, "dynamic");
     q.dynamic = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    lua_getfield(L, t, "out_relu");
+    q.out_relu = lua_toboolean(L, -1);
+    lua_pop(L, 2);
     return q;
 }
 
@@ -153,6 +155,28 @@ static int l_conv2d(lua_State *L) {
     return tdL_pushtensor(L, td_qconv2d(x, p, ws, b, &g, &q));
 }
 
+static void pair(lua_State *L, int t, const char *k, int64_t v[2]) {
+    lua_getfield(L, t, k);
+    luaL_checktype(L, -1, LUA_TTABLE);
+    for (int i = 0; i < 2; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        v[i] = luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* maxpool2d(x uint8, {kernel = {kh, kw}, stride = {sh, sw}, padding = {ph, pw}}) */
+static int l_maxpool2d(lua_State *L) {
+    td_tensor *x = tdL_checktensor(L, 1);
+    int64_t k[2], st[2], p[2];
+    luaL_checktype(L, 2, LUA_TTABLE);
+    pair(L, 2, "kernel", k);
+    pair(L, 2, "stride", st);
+    pair(L, 2, "padding", p);
+    return tdL_pushtensor(L, td_qmaxpool2d(x, k, st, p));
+}
+
 /* isa() -> the path in use, the best this CPU has; set_isa(name or nil) */
 static int l_isa(lua_State *L) {
     lua_pushstring(L, td_qgemm_isa_name(td_qgemm_isa()));
@@ -170,7 +194,7 @@ static const luaL_Reg funcs[] = {
     {"quantize", l_quantize}, {"dequantize", l_dequantize}, {"qparams", l_qparams},
     {"pack", l_pack},         {"linear", l_linear},         {"conv2d", l_conv2d},
     {"isa", l_isa},           {"set_isa", l_set_isa},       {"histc", l_histc},
-    {NULL, NULL},
+    {"maxpool2d", l_maxpool2d}, {NULL, NULL},
 };
 
 void tdL_register_quant(lua_State *L) {

@@ -190,7 +190,7 @@ typedef struct job {
     const int8_t *w;
     const td_qepi *e;
     qkern kern;
-    float *scratch; /* image_unit's: M x N floats per thread */
+    char *scratch; /* image_unit's: M x N floats (or bytes) per thread */
 } job;
 
 /* The tile (m <= MR rows of NR int32 sums, rows NR apart) to outputs: per channel
@@ -214,12 +214,12 @@ static void epilogue(const job *j, const int32_t *acc, int64_t b, int64_t m0, in
             f[i][c] = (float)(acc[i * NR + c] - corr[c]) * mult[c] + bias[c];
     int64_t o = b * e->ybs + m0 * e->rs + n0 * e->cs, rs = e->rs, cs = e->cs;
     if (e->yq) { /* locals, not e->...: stores through e's pointers would reload them */
-        float inv = 1.0f / e->oscale, oz = (float)e->ozp;
+        float inv = 1.0f / e->oscale, oz = (float)e->ozp, lo = e->relu ? oz : 0;
         uint8_t q[MR][NR], *restrict y = e->yq + o;
         for (int i = 0; i < m; i++)
             for (int c = 0; c < w; c++) {
                 float v = rintf(f[i][c] * inv) + oz;
-                q[i][c] = (uint8_t)(int32_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                q[i][c] = (uint8_t)(int32_t)(v < lo ? lo : v > 255 ? 255 : v);
             }
         for (int i = 0; i < m; i++)
             for (int c = 0; c < n; c++) y[i * rs + c * cs] = q[i][c];
@@ -245,36 +245,41 @@ static void tile_unit(void *ctx, int64_t u) {
     epilogue(j, acc, b, m0, n0, m, n);
 }
 
-/* Channel-major float outputs (conv's NCHW: pixels 1 apart, channels M apart): a unit is one
+/* Channel-major outputs (conv's NCHW: pixels 1 apart, channels M apart): a unit is one
  * batch entry; its tiles go channels-last into the thread's scratch (M x N floats, in L2), then
  * one blocked transpose writes each channel's M values as a contiguous run. Stored straight
  * from the tiles instead (8 pixels per channel, 32 channels M apart), the int8 conv 1 -> 32 on
  * 28 x 28 at batch 256 measured ~15x slower here (Zen 4). */
 static void image_unit(void *ctx, int64_t b) {
     const job *j = ctx;
-    int64_t M = j->M, N = j->N;
-    float *s = j->scratch + (size_t)omp_get_thread_num() * (size_t)(M * N);
+    int64_t M = j->M, N = j->N, cs = j->e->cs;
+    char *s = j->scratch + (size_t)omp_get_thread_num() * (size_t)(M * N) * sizeof(float);
     td_qepi e = *j->e;
-    e.y = s, e.rs = N, e.cs = 1, e.ybs = 0;
+    e.rs = N, e.cs = 1, e.ybs = 0;
+    if (e.yq) e.yq = (uint8_t *)s;
+    else e.y = (float *)s;
     job jj = *j;
     jj.e = &e;
-    for (int64_t t = 0; t < j->mt * j->nt; t++) {
-        jj.a = j->a + b * j->abs;
-        tile_unit(&jj, t);
-    }
-    float *y = j->e->y + b * j->e->ybs;
-    int64_t cs = j->e->cs;
+    jj.a = j->a + b * j->abs;
+    for (int64_t t = 0; t < j->mt * j->nt; t++) tile_unit(&jj, t);
     for (int64_t i0 = 0; i0 < M; i0 += 16)
         for (int64_t c0 = 0; c0 < N; c0 += 16) {
             int64_t i1 = i0 + 16 < M ? i0 + 16 : M, c1 = c0 + 16 < N ? c0 + 16 : N;
+            if (e.yq) {
+                uint8_t *y = j->e->yq + b * j->e->ybs;
+                for (int64_t c = c0; c < c1; c++)
+                    for (int64_t i = i0; i < i1; i++) y[c * cs + i] = ((uint8_t *)s)[i * N + c];
+                continue;
+            }
+            float *y = j->e->y + b * j->e->ybs, *f = (float *)s;
 #ifdef __AVX512F__
             if (i1 - i0 == 16 && c1 - c0 == 16) {
-                td_sgemm_transpose16(y + c0 * cs + i0, cs, s + i0 * N + c0, N);
+                td_sgemm_transpose16(y + c0 * cs + i0, cs, f + i0 * N + c0, N);
                 continue;
             }
 #endif
             for (int64_t c = c0; c < c1; c++)
-                for (int64_t i = i0; i < i1; i++) y[c * cs + i] = s[i * N + c];
+                for (int64_t i = i0; i < i1; i++) y[c * cs + i] = f[i * N + c];
         }
 }
 
@@ -285,7 +290,7 @@ int td_qgemm(int64_t nb, int64_t M, int64_t N, int64_t K, const uint8_t *a, int6
              .mt = (M + MR - 1) / MR, .nt = (N + NR - 1) / NR, .kern = kerns[td_qgemm_isa()]};
     if (M <= 0 || N <= 0) return 0;
     int64_t work = nb * M * N * td_qpad_k(K) / 4;
-    if (e->rs != 1 || e->cs == 1 || e->yq) {
+    if (e->rs != 1 || e->cs == 1) {
         td_run_units(nb * j.mt * j.nt, work, tile_unit, &j);
         return 0;
     }

@@ -35,7 +35,8 @@ int64_t td_qpack_bytes(int64_t N, int64_t K); /* panels + column sums */
 void td_qpack_w(int8_t *dst, const int8_t *w, int64_t rs, int64_t cs, int64_t N, int64_t K);
 
 /* What happens to each accumulator: f = acc * ascale * wscale[n] + bias[n] (bias may be NULL);
- * stored as float32 y, or, when yq is set, requantized: clamp(rint(f / oscale) + ozp, 0, 255).
+ * stored as float32 y, or, when yq is set, requantized: clamp(rint(f / oscale) + ozp, 0, 255)
+ * (lower bound ozp when relu).
  * Element (m, n) of batch b goes to offset b ybs + m rs + n cs. */
 typedef struct td_qepi {
     float *y;
@@ -44,10 +45,11 @@ typedef struct td_qepi {
     const float *wscale, *bias;
     float ascale, oscale;
     int32_t azp, ozp;
+    bool relu; /* requantized values clamped below at ozp */
 } td_qepi;
 
 /* nb GEMMs sharing W: A of batch b at a + b abs (rows lda >= Kp apart), on the thread pool.
- * 0, or -1 + error (no scratch memory for a channel-major float output). */
+ * 0, or -1 + error (no scratch memory for a channel-major output). */
 int td_qgemm(int64_t nb, int64_t M, int64_t N, int64_t K, const uint8_t *a, int64_t lda,
               int64_t abs, const int8_t *packed, const td_qepi *e);
 

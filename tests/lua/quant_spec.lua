@@ -133,11 +133,11 @@ end)
 
 describe("tide.quant.quantize", function()
   tide.manual_seed(3)
-  local model = nn.Sequential(nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(),
+  local model = nn.Sequential(nn.Conv2d(2, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(),
                               nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 7 * 7, 32), nn.ReLU(),
                               nn.Linear(32, 10), nn.LayerNorm(10))
   model:eval()
-  local x = tide.rand(16, 1, 14, 14)
+  local x = tide.rand(16, 2, 14, 14)
   local ref = model(x):detach()
 
   it("dynamic and static models stay close to the float model on every path", function()
@@ -150,6 +150,16 @@ describe("tide.quant.quantize", function()
     assert.is_true(H.maxdiff(model(x), ref) == 0) -- the float model is untouched
   end)
 
+  it("static mode keeps uint8 activations between chained layers, ReLU fused", function()
+    local q = quant.quantize(model, {mode = "static", calibrate = {x}, observer = "minmax",
+                                     verbose = false})
+    assert.equal("QuantizedMaxPool2d", getmetatable(q[4]).__name)
+    assert.equal("Identity", getmetatable(q[3]).__name) -- the ReLU, now in the requantization
+    local h = tide.no_grad(function() return q[4](q[3](q[2](q[1](x)))) end)
+    assert.equal("uint8", h.dtype)
+    assert.equal("float32", q(x).dtype)
+  end)
+
   it("prints what it quantized and what stays float", function()
     local lines = {}
     local print0 = print
@@ -160,12 +170,19 @@ describe("tide.quant.quantize", function()
     local text = table.concat(lines, "\n")
     assert.is_truthy(text:find("int8   6  QuantizedLinear(196, 32, dynamic)", 1, true), text)
     assert.is_truthy(text:find("float  9 LayerNorm  (not supported)", 1, true), text)
-    assert.is_truthy(tostring(q):find("QuantizedConv2d(1, 4, 3x3, dynamic", 1, true))
+    assert.is_truthy(tostring(q):find("QuantizedConv2d(2, 4, 3x3, dynamic", 1, true))
+    lines = {}
+    _G.print = function(s) lines[#lines + 1] = s end
+    ok = pcall(quant.quantize, nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten()), {mode = "dynamic"})
+    _G.print = print0
+    assert.is_true(ok)
+    assert.is_truthy(table.concat(lines):find("float  1 Conv2d  (patch of 9 values: faster in float)",
+                                              1, true), table.concat(lines))
   end)
 
   it("counts the float layers' MACs in tide.summary", function()
     local q = quant.quantize(model, {mode = "dynamic", verbose = false})
-    assert.equal(tide.summary.macs(model, {1, 14, 14}), tide.summary.macs(q, {1, 14, 14}))
+    assert.equal(tide.summary.macs(model, {2, 14, 14}), tide.summary.macs(q, {2, 14, 14}))
   end)
 
   it("saves a smaller file and loads it back into a quantized model", function()

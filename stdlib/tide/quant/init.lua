@@ -10,7 +10,8 @@ local QL = require "tide.quant.layers"
 
 local M = {QTensor = QT.QTensor, quantize_per_tensor = QT.quantize_per_tensor,
            quantize_per_channel = QT.quantize_per_channel, dequantize = QT.dequantize,
-           is_quantized = QT.is_quantized, Linear = QL.Linear, Conv2d = QL.Conv2d}
+           is_quantized = QT.is_quantized, Linear = QL.Linear, Conv2d = QL.Conv2d,
+           MaxPool2d = QL.MaxPool2d}
 
 local function fail(msg) error("tide.quant.quantize: " .. msg, 4) end -- via a checker
 
@@ -91,10 +92,17 @@ local function targets(model, o)
   for name, m in pairs(model:named_modules()) do
     local cls = getmetatable(m)
     if name ~= "" and (not want or want[name]) then
-      if KINDS[cls] and not (cls == nn.Conv2d and m.groups ~= 1) then
+      local ok = KINDS[cls] and not (cls == nn.Conv2d and m.groups ~= 1)
+      -- a conv over a patch this small (the first conv of an image model) moves more data than
+      -- it multiplies: in int8 it ran ~3x slower than float here, so it stays float unless named
+      local patch = ok and cls == nn.Conv2d and m.in_channels * m.kernel_size[1] * m.kernel_size[2]
+      if ok and (not patch or patch >= 16 or want) then
         list[#list + 1] = name
+      elseif ok then
+        skipped[#skipped + 1] = ("%s %s  (patch of %d values: faster in float)"):format(name,
+                                 cls.__name, patch)
       elseif #m:children() == 0 and #m:parameters() > 0 then
-        skipped[#skipped + 1] = name .. " " .. cls.__name
+        skipped[#skipped + 1] = name .. " " .. cls.__name .. "  (not supported)"
       end
     end
     if want then want[name] = nil end
@@ -138,13 +146,48 @@ local function calibrate(model, names, o)
   return seen
 end
 
+-- Static mode, inside each Sequential: a quantized layer whose output reaches another one
+-- through only ReLU, MaxPool2d, Flatten, Identity or Dropout hands it uint8 activations (the
+-- ReLUs fused into the requantization, the pools replaced by QuantizedMaxPool2d), as PyTorch's
+-- converted static models keep quint8 between their quantized ops.
+local PASS = {[nn.ReLU] = true, [nn.MaxPool2d] = true, [nn.Flatten] = true,
+              [nn.Identity] = true, [nn.Dropout] = true}
+local function is_static(m)
+  local cls = getmetatable(m)
+  return (cls == QL.Linear or cls == QL.Conv2d) and not m.dynamic
+end
+
+local function chain(model)
+  for _, s in ipairs(model:modules()) do
+    if getmetatable(s) == nn.Sequential then
+      for i = 1, #s do
+        local j = i + 1
+        while j <= #s and PASS[getmetatable(s[j])] do j = j + 1 end
+        if is_static(s[i]) and j <= #s and is_static(s[j]) then
+          rawset(s[i], "_next", s[j])
+          rawset(s[j], "_chained", true)
+          for k = i + 1, j - 1 do
+            local cls = getmetatable(s[k])
+            if cls == nn.ReLU then
+              rawset(s[i], "_relu", true)
+              s[k] = nn.Identity()
+            elseif cls == nn.MaxPool2d then
+              s[k] = QL.MaxPool2d(s[k])
+            end
+          end
+        end
+      end
+    end
+  end
+end
+
 -- what quantize prints: one line per quantized layer and per layer left in float
 local function report(names, skipped, model, o)
   local mods = model:named_modules()
   local lines = {("tide.quant: %s int8, %d layer%s quantized"):format(o.mode, #names,
                  #names == 1 and "" or "s")}
   for _, n in ipairs(names) do lines[#lines + 1] = "  int8   " .. n .. "  " .. mods[n]:config() end
-  for _, s in ipairs(skipped) do lines[#lines + 1] = "  float  " .. s .. "  (not supported)" end
+  for _, s in ipairs(skipped) do lines[#lines + 1] = "  float  " .. s end
   print(table.concat(lines, "\n"))
 end
 
@@ -168,6 +211,7 @@ function M.quantize(model, o)
     end
     p[key] = KINDS[getmetatable(mods[n])](mods[n], static)
   end
+  if o.mode == "static" then chain(q) end
   if o.verbose ~= false then report(names, skipped, q, o) end
   return q
 end

@@ -14,7 +14,9 @@ local function check_input(self, x)
     error(self:config() .. ": expected a float tensor, got "
           .. (getmetatable(x) and getmetatable(x).__name or type(x)), 3)
   end
-  if not x.dtype:match("^float") then
+  -- uint8 comes only from the quantized layer before this one (chained in static mode), already
+  -- quantized with this layer's input scale and zero point
+  if not x.dtype:match("^float") and not (x.dtype == "uint8" and rawget(self, "_chained")) then
     error(("%s: expected a float input, got %s (quantized layers quantize their own input)")
           :format(self:config(), x.dtype), 3)
   end
@@ -30,9 +32,18 @@ local function packed(self)
   return rawget(self, "_packed")
 end
 
+-- Static layers chained to a next quantized layer (quantize's `chain`) give it uint8 outputs,
+-- requantized with its input scale and zero point (ReLUs between them fused: clamped at the
+-- zero point), so the activations between them stay 8-bit.
 local function spec(self)
   if self.dynamic then return {dynamic = true} end
-  return {scale = self.input_scale:item(), zero_point = self.input_zero_point:item()}
+  local s = {scale = self.input_scale:item(), zero_point = self.input_zero_point:item()}
+  local nxt = rawget(self, "_next")
+  if nxt then
+    s.out_scale, s.out_zero_point = nxt.input_scale:item(), nxt.input_zero_point:item()
+    s.out_relu = rawget(self, "_relu")
+  end
+  return s
 end
 
 -- weights quantized per output channel, symmetric int8 (PyTorch's per_channel_symmetric)
@@ -110,4 +121,21 @@ function QConv2d:macs(_, out)
   return out:numel() * self.in_channels * self.kernel_size[1] * self.kernel_size[2]
 end
 
-return {Linear = QLinear, Conv2d = QConv2d}
+-- MaxPool2d between chained layers: pools uint8 activations as integers (max commutes with a
+-- positive scale), float ones as before
+local QMaxPool2d = nn.Module:extend("QuantizedMaxPool2d")
+function QMaxPool2d:init(pool)
+  self.kernel_size, self.stride, self.padding = pool.kernel_size, pool.stride, pool.padding
+end
+function QMaxPool2d:config()
+  return ("QuantizedMaxPool2d(%dx%d)"):format(self.kernel_size[1], self.kernel_size[2])
+end
+function QMaxPool2d:extra_repr() return self:config():match("%((.*)%)") end
+function QMaxPool2d:forward(x)
+  if tide.is_tensor(x) and x.dtype == "uint8" then
+    return Q.maxpool2d(x, {kernel = self.kernel_size, stride = self.stride, padding = self.padding})
+  end
+  return tide.max_pool2d(x, self.kernel_size, {stride = self.stride, padding = self.padding})
+end
+
+return {Linear = QLinear, Conv2d = QConv2d, MaxPool2d = QMaxPool2d}
