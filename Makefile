@@ -22,15 +22,17 @@ TENSOR_SRC := $(wildcard tensor/*.c tensor/ops/*.c tensor/io/*.c)
 PROG_SRC   := vm/main.c vm/repl.c vm/history.c
 CORE_SRC   := $(filter-out $(PROG_SRC),$(wildcard vm/*.c))
 TEST_SRC   := $(wildcard tests/c/*.c)
+DIST_SRC   := $(wildcard vm/dist/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 TENSOR_OBJ := $(call obj,$(TENSOR_SRC))
 CORE_OBJ   := $(call obj,$(CORE_SRC))
 PROG_OBJ   := $(call obj,$(PROG_SRC))
 TEST_OBJ   := $(call obj,$(TEST_SRC))
+DIST_OBJ   := $(call obj,$(DIST_SRC))
 
 .PHONY: all deps test test-c test-lua check run bench demo install fixtures fuzz format lint clean
-all: $(BUILD)/tide $(BUILD)/lua/tide/core.so
+all: $(BUILD)/tide $(BUILD)/lua/tide/core.so $(BUILD)/lua/tide/dist.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -49,6 +51,15 @@ $(BUILD)/tide: $(PROG_OBJ) $(CORE_OBJ) $(TENSOR_OBJ)
 $(BUILD)/lua/tide/core.so: $(CORE_OBJ) $(TENSOR_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $^ $(LIBS)
+
+# tide.dist, the Open MPI binding, is a module of its own (loaded on first use of tide.dist, so
+# a script that never distributes never maps libmpi); like core.so it links no Lua.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
+$(DIST_OBJ): ALLFLAGS += $(MPI_CFLAGS)
+$(BUILD)/lua/tide/dist.so: $(DIST_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $^ $(MPI_LIBS) -ldl
 
 $(BUILD)/test_c: $(TEST_OBJ) $(TENSOR_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ -lcriterion $(LIBS)
@@ -76,12 +87,7 @@ demo: deps all
 	@scripts/demo.sh
 
 fixtures:
-	/usr/bin/python3 scripts/gen_fixtures.py
-	/usr/bin/python3 scripts/gen_attn_fixtures.py
-	/usr/bin/python3 scripts/gen_io_fixtures.py
-	/usr/bin/python3 scripts/gen_rnn_fixtures.py
-	/usr/bin/python3 scripts/gen_sd_fixtures.py
-	/usr/bin/python3 scripts/gen_quant_fixtures.py
+	for f in scripts/gen_*fixtures.py; do /usr/bin/python3 $$f || exit 1; done
 
 # make fuzz: libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each, linked
 # against the tensor/ sources built with ASan and UBSan into build-fuzz/. A target's seed corpus
@@ -119,11 +125,12 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/lua/5.4 $(DESTDIR)$(PREFIX)/share/doc/tide
 	install -m 755 $(BUILD)/tide $(DESTDIR)$(PREFIX)/bin/tide
 	install -m 644 $(BUILD)/lua/tide/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide/core.so
+	install -m 644 $(BUILD)/lua/tide/dist.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/tide/dist.so
 	cp -r stdlib/tide $(DESTDIR)$(PREFIX)/share/lua/5.4/
 	cp -r doc/. $(DESTDIR)$(PREFIX)/share/doc/tide/
 
 format:
-	clang-format -i $(TENSOR_SRC) $(CORE_SRC) $(PROG_SRC) $(TEST_SRC) $(wildcard tensor/*.h vm/*.h tensor/*/*.h)
+	clang-format -i $(TENSOR_SRC) $(CORE_SRC) $(PROG_SRC) $(TEST_SRC) $(DIST_SRC) $(wildcard tensor/*.h vm/*.h tensor/*/*.h vm/*/*.h)
 
 lint:
 	scripts/sz.sh
@@ -132,4 +139,4 @@ lint:
 clean:
 	rm -rf build build-asan
 
--include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
+-include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(DIST_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

@@ -1,7 +1,7 @@
 # bench/bench.mk: the C side of `make bench`, built into $(BUILD)/bench by scripts/bench.sh:
-# the plain C loops (baseline.c), the shared sgemm.c against the OpenMP OpenBLAS tide links,
-# the Lua wall clock the tide-side scripts load, the peak-RSS launcher (rusage.c) and the
-# int8 peak probe (vnnipeak.c).
+# the plain C loops (baseline.c), the raw MPI_Allreduce (allreduce.c), the shared sgemm.c
+# against the OpenMP OpenBLAS tide links, the Lua wall clock the tide-side scripts load, the
+# peak-RSS launcher (rusage.c) and the int8 peak probe (vnnipeak.c).
 BUILD   ?= build
 SHARED  ?= ../shared/bench
 CC      ?= cc
@@ -10,7 +10,7 @@ BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
 OUT     := $(BUILD)/bench
 
 all: tide-side $(OUT)/sgemm $(OUT)/vnnipeak
-tide-side: $(OUT)/baseline $(OUT)/benchclock.so $(OUT)/rusage
+tide-side: $(OUT)/baseline $(OUT)/benchclock.so $(OUT)/rusage $(OUT)/allreduce
 
 $(OUT)/baseline: bench/baseline.c
 	@mkdir -p $(OUT)
@@ -23,6 +23,11 @@ $(OUT)/rusage: bench/rusage.c
 $(OUT)/benchclock.so: bench/clock.c
 	@mkdir -p $(OUT)
 	$(CC) -O2 -fPIC -shared -Wall -Wextra -I/usr/include/lua5.4 -o $@ $<
+
+# the raw MPI_Allreduce that allreduce_10m compares dist.allreduce with
+$(OUT)/allreduce: bench/allreduce.c
+	@mkdir -p $(OUT)
+	mpicc -O2 -Wall -Wextra -o $@ $<
 
 $(OUT)/sgemm: $(SHARED)/sgemm.c
 	@mkdir -p $(OUT)

@@ -3,6 +3,8 @@
 -- (seeded shuffle), forward, loss, backward, optimizer step, read the loss as a number.
 -- Usage: tide --threads 2 bench/train.lua WORKLOAD [--steps N] [--warmup N] [--seed S]
 --        [--loader 1] [--fit 1] (cnn, mlp: data.DataLoader batches; the steps run by tide.fit)
+--        [--ddp 1] (under mpirun: dist.DataParallel, the batch split over the ranks, each rank
+--        its own shuffle; rank 1 reports the job's samples/s: peer_ddp.py's tide side)
 local B = dofile(((arg[0]):match("^(.*)/") or ".") .. "/common.lua")
 local nn, optim, data = require "tide.nn", require "tide.optim", require "tide.data"
 
@@ -17,7 +19,13 @@ if not BATCH[wl] then
 end
 local opt = {steps = STEPS[wl], warmup = WARMUP[wl], seed = 0}
 for i = 2, #arg - 1, 2 do opt[arg[i]:gsub("^%-%-", "")] = tonumber(arg[i + 1]) end
-tide.manual_seed(opt.seed)
+local dist, rank, size = nil, 1, 1
+if opt.ddp == 1 then
+  dist = tide.dist
+  rank, size = dist.init()
+  BATCH[wl] = BATCH[wl] // size
+end
+tide.manual_seed(opt.seed + rank - 1)
 
 local LSTMClassifier = nn.Module:extend("LSTMClassifier")
 function LSTMClassifier:init()
@@ -137,6 +145,7 @@ if wl == "transformer" then next_batch = text_batches(BATCH[wl])
 elseif opt.loader == 1 or opt.fit == 1 then next_batch, loader = loader_batches(BATCH[wl])
 else next_batch = image_batches(BATCH[wl]) end
 local model, optimizer = make()
+if dist then model = dist.DataParallel(model) end -- optimizer holds the same tensors
 model:train()
 
 local function step()
@@ -170,19 +179,23 @@ if opt.fit == 1 then -- --fit 1: the same steps through tide.fit (cnn/mlp), time
   dt = B.now() - t0
 else
   for _ = 1, opt.warmup do step() end
+  if dist then dist.barrier() end
   t0 = B.now()
   for i = 1, opt.steps do
     local l = step()
     if i > opt.steps - 20 then tail[#tail + 1] = l; sum = sum + l end
   end
+  if dist then dist.barrier() end
   dt = B.now() - t0
 end
 for _, l in ipairs(tail) do
   if l ~= l or math.abs(l) == math.huge then error(wl .. ": non-finite loss " .. l, 0) end
 end
-local per_step = wl == "transformer" and BATCH[wl] * SEQ or BATCH[wl]
+local per_step = (wl == "transformer" and BATCH[wl] * SEQ or BATCH[wl]) * size
 local unit = wl == "transformer" and "tokens/s" or "samples/s"
+if rank > 1 then return end
 B.result("train_" .. wl, opt.steps * per_step / dt, unit,
-  {steps = opt.steps, warmup = opt.warmup, batch = BATCH[wl], params = model:num_parameters(),
+  {steps = opt.steps, warmup = opt.warmup, batch = BATCH[wl] * size, ranks = size,
+   params = model:num_parameters(),
    ms_per_step = string.format("%.3f", 1000 * dt / opt.steps),
    loss_last20 = string.format("%.4f", sum / #tail)})

@@ -293,6 +293,37 @@ GROUPS.append(Group(["train_cnn_fit"], "samples/s",
                     renamed(cmd_side(lambda n: peer_py("peer_train.py", "cnn"), PEER_ENV,
                                      "peer"), "train_cnn_fit"),
                     ">=1.0", train=True))
+# issue 15: integrated gradients (50 steps, 16 images, the seed CNN) against PyTorch's autograd
+GROUPS.append(Group(["explain_ig_cnn"], "images/s",
+                    cmd_side(lambda n: lua("explain.lua"), TIDE_ENV, "tide"),
+                    cmd_side(lambda n: [PY, os.path.join(REPO, "bench", "explain_peer.py")],
+                             dict(PEER_ENV, BENCH_SHARED=SHARED), "peer"), ">=1.5"))
+
+# issue 12: data-parallel training with mpirun (as root with doc/dist.md's variables), 2 ranks x
+# 1 thread, global batch 64: against PyTorch's DDP on gloo (>= 1.5x) and against tide's own one
+# process with 2 threads (>= 0.9: communication overlapped, not added); and the allreduce of a
+# 10 M-parameter gradient over tcp against a raw MPI_Allreduce of the same bytes.
+MPIRUN = ["mpirun", "-np", "2"]
+MPI_ENV = dict(TIDE_ENV, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+DDP = [*MPIRUN, TIDE, "--threads", "1", "bench/train.lua", "cnn", "--ddp", "1"]
+GROUPS.append(Group(["train_cnn_ddp"], "samples/s",
+                    renamed(cmd_side(lambda n: DDP, MPI_ENV, "tide DataParallel"),
+                            "train_cnn_ddp"),
+                    cmd_side(lambda n: [PY, "bench/peer_ddp.py"], PEER_ENV, "peer DDP (gloo)"),
+                    ">=1.5", train=True))
+GROUPS.append(Group(["train_cnn_ddp_vs_1p"], "samples/s",
+                    renamed(cmd_side(lambda n: DDP, MPI_ENV, "tide DataParallel"),
+                            "train_cnn_ddp_vs_1p"),
+                    renamed(cmd_side(lambda n: lua("train.lua", "cnn"), TIDE_ENV,
+                                     "tide 1 process"), "train_cnn_ddp_vs_1p"),
+                    ">=0.9", train=True))
+TCP = [*MPIRUN, "--mca", "btl", "self,tcp"]
+GROUPS.append(Group(["allreduce_10m"], "GB/s",
+                    cmd_side(lambda n: [*TCP, TIDE, "bench/allreduce.lua"], MPI_ENV,
+                             "tide dist.allreduce"),
+                    cmd_side(lambda n: [*TCP, os.path.join(BUILD, "bench", "allreduce")],
+                             MPI_ENV, "raw MPI_Allreduce"), ">=0.9"))
 
 
 def suffixed(side, sfx):

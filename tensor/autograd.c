@@ -39,6 +39,12 @@ static void node_dealloc(td_node *n) {
     free_nodes = n;
 }
 
+static void free_ctx(td_node *n) {
+    if (n->ctx && n->op->release) n->op->release(n);
+    td_free(n->ctx);
+    n->ctx = NULL;
+}
+
 void td_node_retain(td_node *n) {
     n->refcount++;
 }
@@ -56,8 +62,7 @@ static void node_free_saved(td_node *n) {
         td_release(n->gacc[k]);
         n->gacc[k] = NULL;
     }
-    td_free(n->ctx);
-    n->ctx = NULL;
+    free_ctx(n);
     n->released = true;
 }
 
@@ -68,7 +73,7 @@ static bool draining;
 
 void td_node_release(td_node *n) {
     if (!n || --n->refcount > 0) return;
-    td_free(n->ctx);
+    free_ctx(n);
     n->ctx = (void *)dying; /* the op's scratch is gone; ctx links the queue */
     dying = n;
     if (draining) return;
@@ -171,6 +176,13 @@ typedef struct walk {
 } walk;
 
 static uint64_t epoch;
+static td_grad_hook hook; /* NULL but in distributed data parallel runs */
+static void *hook_ud;
+
+void td_set_grad_hook(td_grad_hook fn, void *ud) {
+    hook = fn;
+    hook_ud = ud;
+}
 /* The walk's arrays are kept between passes (grow only): backward is not re-entered. */
 static td_node **keep_nodes, **keep_ready;
 static int keep_cap;
@@ -199,6 +211,16 @@ static int freed_error(const td_node *n) {
                     td_grad_fn_name(n, buf, sizeof buf));
 }
 
+/* The edges into a leaf in this pass: its gradient is complete once as many have arrived. */
+static void count_leaf(td_tensor *t) {
+    if (!t->requires_grad || t->grad_fn) return;
+    if (t->grad_epoch != epoch) {
+        t->grad_epoch = epoch;
+        t->grad_pending = 0;
+    }
+    t->grad_pending++;
+}
+
 /* Collects the graph (iteratively: graphs of 10^5 nodes must not overflow the C stack) and
  * counts, for each node, the consumers that will send it a gradient. */
 static int collect(walk *w, td_tensor *const *roots, int nroots) {
@@ -212,7 +234,11 @@ static int collect(walk *w, td_tensor *const *roots, int nroots) {
     for (int k = 0; k < w->n; k++) { /* w->nodes doubles as the DFS queue */
         td_node *n = w->nodes[k];
         for (int i = 0; i < n->nin; i++) {
-            if (!n->needs_grad[i] || !n->next[i]) continue;
+            if (!n->needs_grad[i]) continue;
+            if (!n->next[i]) {
+                if (hook && !w->out) count_leaf(n->in[i]);
+                continue;
+            }
             td_node *c = n->next[i];
             if (c->epoch != epoch) {
                 if (c->released) return freed_error(c);
@@ -300,7 +326,10 @@ static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
         td_release(r);
         r = c;
     }
-    return accumulate(acc, r);
+    if (accumulate(acc, r) < 0) return -1;
+    if (hook && !w->out && t->grad_epoch == epoch && --t->grad_pending == 0)
+        hook(TD_HOOK_READY, t, hook_ud);
+    return 0;
 }
 
 static int run_node(walk *w, td_node *n, bool retain) {
@@ -386,10 +415,13 @@ static int run(walk *w, td_tensor *const *roots, td_tensor *const *grads, int nr
     }
     for (int k = 0; k < w->n; k++)
         if (w->nodes[k]->pending == 0) w->ready[w->nready++] = w->nodes[k];
-    while (w->nready > 0)
+    while (w->nready > 0) {
         if (run_node(w, w->ready[--w->nready], retain) < 0) goto done;
+        if (hook && !w->out) hook(TD_HOOK_NODE, NULL, hook_ud);
+    }
     rc = 0;
 done:
+    if (hook && !w->out) hook(TD_HOOK_END, NULL, hook_ud);
     for (int k = 0; k < w->n; k++) {
         td_node *n = w->nodes[k];
         for (int j = 0; j < TD_MAX_OUT; j++) {

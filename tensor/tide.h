@@ -84,6 +84,8 @@ typedef struct td_tensor {
     struct td_tensor *grad;        /* owned, NULL until backward reached this leaf */
     struct td_node *grad_fn;       /* owned ref; NULL for leaves */
     int out_index;                 /* which output of grad_fn this is */
+    int grad_pending;              /* with a grad hook: contributions still due in pass grad_epoch */
+    uint64_t grad_epoch;
 } td_tensor;
 
 /* Creation. All return a new ref or NULL + error (negative or absurd sizes included). */
@@ -196,6 +198,7 @@ typedef struct td_op {
      * the row must convert or check). td_run then skips shape() and forward() below
      * TD_PAR_GRAIN elements: the whole cost of a small op is its overhead. */
     const td_loop *flat;
+    void (*release)(td_node *n);    /* frees what n->ctx refers to before ctx itself (hook.c) */
 } td_op;
 
 /* Runs op; out[] receives new refs, out[0] may be preset (in-place: out[0] = in[0], or an
@@ -207,6 +210,15 @@ td_tensor *td_apply1(const td_op *op, td_tensor *x, const td_args *a);
 td_tensor *td_apply2(const td_op *op, td_tensor *x, td_tensor *y, const td_args *a);
 /* In place: writes op(t, ...) into t, bumps its version; 0 or -1 + error. */
 int td_apply_(const td_op *op, td_tensor *const *in, int nin, const td_args *a);
+
+/* td_hook(x, fn, release, ud): a view of x (which autograd must track) whose backward calls
+ * fn(ud, g, &r) with the gradient g of the view: fn sets r to a new ref replacing g (same shape
+ * and dtype), or leaves it NULL to pass g on; -1 + error stops the backward. release(ud) runs
+ * once when the graph node is freed. New ref or NULL + error. */
+typedef int (*td_hook_fn)(void *ud, td_tensor *g, td_tensor **r);
+typedef void (*td_hook_free)(void *ud);
+extern const td_op td_op_hook;
+td_tensor *td_hook(td_tensor *x, td_hook_fn fn, td_hook_free release, void *ud);
 
 /* The registry: every op Lua sees, in ops.def order. */
 typedef enum td_sig {
@@ -259,6 +271,14 @@ int td_backward(td_tensor *const *roots, td_tensor *const *grads, int nroots, bo
  * input does not influence the roots) and leaves .grad alone. */
 int td_grad(td_tensor *const *roots, td_tensor *const *grads, int nroots, td_tensor *const *inputs,
             int ninputs, td_tensor **out, bool retain_graph);
+/* A grad hook sees td_backward's progress (distributed data parallel starts reducing a leaf's
+ * gradient while the rest of backward runs): TD_HOOK_READY once a leaf's .grad holds every
+ * contribution of the pass, TD_HOOK_NODE after each node ran (leaf NULL), TD_HOOK_END when the
+ * pass ended, failed or not (leaf NULL). One hook at a time; NULL removes it. Without a hook,
+ * backward does no counting. td_grad never calls it. */
+typedef enum td_hook_event { TD_HOOK_READY, TD_HOOK_NODE, TD_HOOK_END } td_hook_event;
+typedef void (*td_grad_hook)(td_hook_event ev, td_tensor *leaf, void *ud);
+void td_set_grad_hook(td_grad_hook fn, void *ud);
 /* Sums g over its broadcast dims down to shape: a new ref (g itself when shapes agree). */
 td_tensor *td_sum_to(td_tensor *g, const int64_t *shape, int ndim);
 

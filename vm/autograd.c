@@ -17,7 +17,10 @@ static int l_backward(lua_State *L) {
                           luaL_typename(L, 2));
     tdL_checkopts(L, opt, "backward", known);
     bool retain = tdL_optboolfield(L, opt, "retain_graph", 0);
-    if (td_backward(&t, &g, 1, retain) < 0) return tdL_error(L);
+    lua_State *prev = tdL_hook_enter(L, "backward");
+    int rc = td_backward(&t, &g, 1, retain);
+    tdL_hook_leave(prev);
+    if (rc < 0) return tdL_error(L);
     return 0;
 }
 
@@ -106,7 +109,10 @@ static int l_grad(lua_State *L) {
     td_tensor **res = lua_newuserdatauv(L, sizeof *res * (size_t)nin, 0);
     lua_createtable(L, nin, 0);
     for (int j = 0; j < nin; j++) tdL_newbox(L); /* boxes first: no leak on a later error */
-    if (td_grad(outs, gs, nout, ins, nin, res, retain) < 0) return tdL_error(L);
+    lua_State *prev = tdL_hook_enter(L, "autograd.grad");
+    int rc = td_grad(outs, gs, nout, ins, nin, res, retain);
+    tdL_hook_leave(prev);
+    if (rc < 0) return tdL_error(L);
     int top = lua_gettop(L);
     for (int j = 0; j < nin; j++) {
         tdL_box *b = lua_touserdata(L, top - nin + 1 + j);

@@ -1,5 +1,6 @@
 /* vm/core.c: luaopen_tide_core, the module both the `tide` program and stock lua5.4 load.
  * It builds the module table and calls each registrar. */
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,18 @@ static int l_clock(lua_State *L) {
     return 1;
 }
 
+/* tide._rusage(): CPU seconds of this process (user + system, all threads) and its peak
+ * resident set in bytes so far: tide.fit's cost of a run (stdlib/tide/cost.lua) */
+static int l_rusage(lua_State *L) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return luaL_error(L, "_rusage: getrusage failed");
+    lua_Number user = (lua_Number)ru.ru_utime.tv_sec + (lua_Number)ru.ru_utime.tv_usec * 1e-6;
+    lua_Number sys = (lua_Number)ru.ru_stime.tv_sec + (lua_Number)ru.ru_stime.tv_usec * 1e-6;
+    lua_pushnumber(L, user + sys);
+    lua_pushinteger(L, (lua_Integer)ru.ru_maxrss * 1024); /* Linux reports KiB */
+    return 2;
+}
+
 static const luaL_Reg funcs[] = {
     {"is_tensor", l_is_tensor},
     {"manual_seed", l_manual_seed},
@@ -48,7 +61,17 @@ static const luaL_Reg funcs[] = {
     {"get_num_threads", l_get_num_threads},
     {"_isatty", l_isatty},
     {"_clock", l_clock},
+    {"_rusage", l_rusage},
     {NULL, NULL},
+};
+
+static const tdL_capi capi = {
+    .version = TDL_CAPI_VERSION, .checktensor = tdL_checktensor, .pushtensor = tdL_pushtensor,
+    .empty = td_empty, .view_of = td_view_of, .retain = td_retain, .release = td_release,
+    .numel = td_numel, .data = td_data, .is_contiguous = td_is_contiguous,
+    .copy_into = td_copy_into, .bump_version = td_bump_version, .set_grad_hook = td_set_grad_hook,
+    .dtype_name = td_dtype_name, .dtype_sizes = td_dtype_sizes, .shape_str = td_shape_str, .errmsg = td_errmsg,
+    .get_num_threads = td_get_num_threads, .set_num_threads = td_set_num_threads,
 };
 
 int luaopen_tide_core(lua_State *L);
@@ -63,5 +86,8 @@ int luaopen_tide_core(lua_State *L) {
     tdL_register_io(L);
     tdL_register_data(L);
     tdL_register_quant(L);
+    tdL_register_hook(L);
+    lua_pushlightuserdata(L, (void *)&capi);
+    lua_setfield(L, LUA_REGISTRYINDEX, TDL_CAPI);
     return 1;
 }

@@ -91,9 +91,11 @@ static void parse_key(lua_State *L, const td_tensor *t, key *k, const char *fn) 
     }
 }
 
-/* Pushes the part of t that the steps name, as a tensor (a number when 0-D). */
+/* Pushes the part of t that the steps name, as a tensor. Every dim selected gives the element
+ * as a Lua number (truthiness and comparisons work on it), except when autograd tracks t: then
+ * a 0-dim tensor in the graph, so `out[{1, c}]:backward()` works as in PyTorch. */
 static int push_steps(lua_State *L, td_tensor *t, const key *k) {
-    if (k->ndim == 0 && k->n == t->ndim) { /* every dim selected: the element itself */
+    if (k->ndim == 0 && k->n == t->ndim && !(t->requires_grad && td_grad_enabled())) {
         int64_t idx[TD_MAX_DIMS];
         for (int i = 0; i < k->n; i++) idx[i] = k->s[i].start;
         tdL_pushelem(L, t, idx);

@@ -120,7 +120,8 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
 }
 
 /* package.path gains the stdlib beside the executable: <dir>/../stdlib in a checkout,
- * <dir>/../share/lua/5.4 after `make install`. */
+ * <dir>/../share/lua/5.4 after `make install`; package.cpath the modules built apart from the
+ * program (tide.dist): <dir>/lua in a checkout, <dir>/../lib/lua/5.4 after `make install`. */
 static void setpaths(lua_State *L) {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -136,7 +137,10 @@ static void setpaths(lua_State *L) {
                     "%s/../share/lua/5.4/?.lua;%s/../share/lua/5.4/?/init.lua;%s",
                     exe, exe, exe, exe, lua_tostring(L, -1));
     lua_setfield(L, -3, "path");
-    lua_pop(L, 2);
+    lua_getfield(L, -2, "cpath");
+    lua_pushfstring(L, "%s/lua/?.so;%s/../lib/lua/5.4/?.so;%s", exe, exe, lua_tostring(L, -1));
+    lua_setfield(L, -4, "cpath");
+    lua_pop(L, 3);
     lua_pushstring(L, exe);
     lua_setfield(L, LUA_REGISTRYINDEX, "tide.exedir");
 }

@@ -66,6 +66,34 @@ void tdL_checkopts(lua_State *L, int i, const char *fn, const char *const *known
 td_dtype tdL_optdtypefield(lua_State *L, int i, const char *fn, td_dtype def);
 int tdL_optboolfield(lua_State *L, int i, const char *key, int def);
 
+/* The part of the C API a separately built module (tide.dist, vm/dist/) calls, found in the
+ * registry field TDL_CAPI as a light userdata: stock lua5.4 loads core.so with RTLD_LOCAL, so
+ * its symbols are not visible to other modules. A module checks `version` first. */
+#define TDL_CAPI "tide.capi"
+#define TDL_CAPI_VERSION 1
+typedef struct tdL_capi {
+    int version;
+    td_tensor *(*checktensor)(lua_State *L, int i);
+    int (*pushtensor)(lua_State *L, td_tensor *t);
+    td_tensor *(*empty)(const int64_t *shape, int ndim, td_dtype t);
+    td_tensor *(*view_of)(td_tensor *base, const int64_t *shape, const int64_t *stride, int ndim,
+                          int64_t offset);
+    void (*retain)(td_tensor *t);
+    void (*release)(td_tensor *t);
+    int64_t (*numel)(const td_tensor *t);
+    void *(*data)(const td_tensor *t);
+    bool (*is_contiguous)(const td_tensor *t);
+    int (*copy_into)(td_tensor *dst, const td_tensor *src);
+    void (*bump_version)(td_tensor *t);
+    void (*set_grad_hook)(td_grad_hook fn, void *ud);
+    const char *(*dtype_name)(td_dtype t);
+    const uint8_t *dtype_sizes; /* td_dtype_sizes: td_dtype_size() is inline over it */
+    char *(*shape_str)(const int64_t *shape, int ndim, char *buf, size_t n);
+    const char *(*errmsg)(void);
+    int (*get_num_threads)(void);
+    void (*set_num_threads)(int n);
+} tdL_capi;
+
 /* registrars, called by luaopen_tide_core with the module table on top */
 void tdL_register_tensor(lua_State *L);  /* vm/tensor.c: metatable, methods */
 void tdL_register_ops(lua_State *L);     /* vm/ops.c: every ops.def row */
@@ -75,6 +103,10 @@ void tdL_register_optim(lua_State *L);   /* vm/optim.c: tide._optim */
 void tdL_register_io(lua_State *L);      /* vm/io.c: tide._io (safetensors, npy) */
 void tdL_register_data(lua_State *L);    /* vm/data.c: tide._data */
 void tdL_register_quant(lua_State *L);   /* vm/quant.c: tide._quant */
+void tdL_register_hook(lua_State *L);    /* vm/hook.c: tide._hook */
+/* Around td_backward/td_grad: backward hooks run on L; raises "fn: ..." inside a hook. */
+lua_State *tdL_hook_enter(lua_State *L, const char *fn);
+void tdL_hook_leave(lua_State *prev);
 
 /* the method table of tide.Tensor (vm/tensor.c); ops.c adds its rows to it */
 void tdL_pushmethods(lua_State *L);

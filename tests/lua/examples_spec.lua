@@ -7,12 +7,15 @@ local TIDE = (os.getenv("TIDE_BUILD") or "build") .. "/tide"
 local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directory), closing words
   {"tensors", nil, "softmax of the fitted parameters"},
   {"fashion_cnn", "--plot %s/loss.png", "test accuracy after"},
+  {"ddp", "--plot %s/ddp.png", "test accuracy after 1 epoch on 1 rank"}, -- alone; under mpirun: dist_spec
   {"fashion_mlp", "--plot %s/mlp.png", "test accuracy after"},
   {"autoencoder", "--out %s/ae.png", "test MSE after"},
   {"finetune", "", "with the pretrained features"},
   {"distill", "", "distilled ("},
   {"char_lstm", "--plot %s/char_lstm.png", "validation loss after"},
   {"gpt", "--plot %s/gpt.png", "validation loss after"},
+  {"explain", "--out %s/explain.png", "sanity check"},
+  {"fairness", "--out %s", "the accuracy it cost"},
   {"compress", "--out %s", "int8 accuracy loss at most"},
 }
 

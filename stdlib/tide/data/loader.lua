@@ -25,7 +25,7 @@ local function int_opt(o, key, def, min)
 end
 
 -- data.DataLoader(ds, {batch_size = 1, shuffle = false, drop_last = false, seed =,
--- transform =, shard = {rank, size}})
+-- transform =, shard = {rank, size} or "auto"})
 local function new(ds, o)
   o = o or {}
   if type(o) ~= "table" then error("DataLoader: options must be a table, got " .. type(o), 2) end
@@ -51,10 +51,11 @@ local function new(ds, o)
   self.per_epoch = self.n
   if o.shard ~= nil then
     local s = o.shard
+    if s == "auto" then s = self:world() end
     local rank, size = type(s) == "table" and math.tointeger(s[1]), type(s) == "table" and
                        math.tointeger(s[2])
     if not rank or not size or size < 1 or rank < 1 or rank > size then
-      error("DataLoader: shard must be {rank, size} with 1 <= rank <= size, got "
+      error("DataLoader: shard must be \"auto\" or {rank, size} with 1 <= rank <= size, got "
             .. (type(s) == "table" and ("{" .. tostring(s[1]) .. ", " .. tostring(s[2]) .. "}")
                 or tostring(s)), 2)
     end
@@ -62,6 +63,17 @@ local function new(ds, o)
     self.per_epoch = self.n == 0 and 0 or (self.n + size - 1) // size
   end
   return self
+end
+
+-- shard = "auto": this rank of tide.dist (initialized here if need be), with rank 1's shuffle
+-- seed so that every rank cuts its shard from the same permutation.
+function DataLoader:world()
+  local dist = tide.dist
+  local rank, size = dist.init()
+  if self.shuffle and size > 1 then
+    self.seed = dist.broadcast(tide.tensor({self.seed}, {dtype = "int64"}), 1)[1]
+  end
+  return {rank, size}
 end
 
 -- Batches per epoch.

@@ -52,11 +52,15 @@ function Module.__newindex(m, k, v)
   rawset(m, k, v)
 end
 
-function Module.__call(m, ...) return m:forward(...) end
+local hooked = require("tide.nn.hooks")(Module)
+function Module.__call(m, ...)
+  if m._hooks then return hooked(m, ...) end -- false until a hook is registered (nn/hooks.lua)
+  return m:forward(...)
+end
 
 local function new(cls, ...)
   local m = setmetatable({_kind = {}, _order = {module = {}, parameter = {}, buffer = {}},
-                          training = true}, cls)
+                          training = true, _hooks = false}, cls)
   m:init(...)
   return m
 end
