@@ -173,6 +173,8 @@ local function chain(model)
               s[k] = nn.Identity()
             elseif cls == nn.MaxPool2d then
               s[k] = QL.MaxPool2d(s[k])
+            elseif cls == nn.Dropout then -- an inference model: dropout is the identity
+              s[k] = nn.Identity()
             end
           end
         end
