@@ -204,6 +204,32 @@ describe("tide.quant.quantize", function()
     os.remove(qp)
   end)
 
+  it("quantizes an LSTM's matrices in dynamic mode, keeps it float in static mode", function()
+    local Clf = nn.Module:extend("Clf")
+    function Clf:init()
+      self.lstm = nn.LSTM(12, 32, {num_layers = 2, batch_first = true, bidirectional = true})
+      self.fc = nn.Linear(64, 5)
+    end
+    function Clf:forward(s) return self.fc(self.lstm(s):select(2, -1)) end
+    local m = Clf():eval()
+    local s = tide.randn(4, 7, 12)
+    local q = quant.quantize(m, {mode = "dynamic", verbose = false})
+    assert.equal("int8", q.lstm.weight_hh_l1_reverse.dtype)
+    paths(function(isa) H.close(q(s), m(s), 0.01, "LSTM on " .. isa) end)
+    local p = os.tmpname()
+    q:save(p)
+    local back = quant.quantize(Clf(), {mode = "dynamic", verbose = false})
+    back:load(p)
+    os.remove(p)
+    assert.equal(0, H.maxdiff(back(s), q(s)))
+    local lines, print0 = {}, print
+    _G.print = function(l) lines[#lines + 1] = l end
+    pcall(quant.quantize, m, {mode = "static", calibrate = {s}})
+    _G.print = print0
+    assert.is_truthy(table.concat(lines, "\n"):find("float  lstm LSTM  (int8 in dynamic mode only)",
+                                                    1, true))
+  end)
+
   it("refuses misuse", function()
     local q = quant.quantize(model, {mode = "dynamic", verbose = false})
     H.err("the model is already quantized", quant.quantize, q, {mode = "dynamic"})

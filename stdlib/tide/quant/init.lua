@@ -1,5 +1,5 @@
 -- stdlib/tide/quant/init.lua: tide.quant. quantize(model, opts) returns a new inference model
--- (the original is untouched) whose Linear and Conv2d layers run on int8 weights; the functional
+-- (the original is untouched) whose Linear, Conv2d (and LSTM, dynamic) layers run on int8 weights; the functional
 -- quantize_per_tensor / quantize_per_channel / dequantize and the QTensor class come from
 -- qtensor.lua; the observers of static mode from observers.lua.
 local tide = require "tide"
@@ -11,7 +11,7 @@ local QL = require "tide.quant.layers"
 local M = {QTensor = QT.QTensor, quantize_per_tensor = QT.quantize_per_tensor,
            quantize_per_channel = QT.quantize_per_channel, dequantize = QT.dequantize,
            is_quantized = QT.is_quantized, Linear = QL.Linear, Conv2d = QL.Conv2d,
-           MaxPool2d = QL.MaxPool2d}
+           MaxPool2d = QL.MaxPool2d, LSTM = QL.LSTM}
 
 local function fail(msg) error("tide.quant.quantize: " .. msg, 4) end -- via a checker
 
@@ -51,7 +51,8 @@ local function check_opts(model, o)
     fail("layers must be a list of layer names (as in named_modules), got " .. type(o.layers))
   end
   for _, m in ipairs(model:modules()) do
-    if getmetatable(m) == QL.Linear or getmetatable(m) == QL.Conv2d then
+    local cls = getmetatable(m)
+    if cls == QL.Linear or cls == QL.Conv2d or cls == QL.LSTM then
       fail("the model is already quantized (it has " .. m:config() .. ")")
     end
   end
@@ -79,7 +80,7 @@ local function fold_norms(model)
   end
 end
 
-local KINDS = {[nn.Linear] = QL.Linear, [nn.Conv2d] = QL.Conv2d}
+local KINDS = {[nn.Linear] = QL.Linear, [nn.Conv2d] = QL.Conv2d, [nn.LSTM] = QL.LSTM}
 
 -- the layers to quantize: name -> module (all Linear and Conv2d, or those named in o.layers)
 local function targets(model, o)
@@ -92,7 +93,8 @@ local function targets(model, o)
   for name, m in pairs(model:named_modules()) do
     local cls = getmetatable(m)
     if name ~= "" and (not want or want[name]) then
-      local ok = KINDS[cls] and not (cls == nn.Conv2d and m.groups ~= 1)
+      local static_lstm = cls == nn.LSTM and o.mode ~= "dynamic" -- its inputs change per step
+      local ok = KINDS[cls] and not (cls == nn.Conv2d and m.groups ~= 1) and not static_lstm
       -- a conv over a patch this small (the first conv of an image model) moves more data than
       -- it multiplies: in int8 it ran ~3x slower than float here, so it stays float unless named
       local patch = ok and cls == nn.Conv2d and m.in_channels * m.kernel_size[1] * m.kernel_size[2]
@@ -101,6 +103,8 @@ local function targets(model, o)
       elseif ok then
         skipped[#skipped + 1] = ("%s %s  (patch of %d values: faster in float)"):format(name,
                                  cls.__name, patch)
+      elseif static_lstm then
+        skipped[#skipped + 1] = name .. " LSTM  (int8 in dynamic mode only)"
       elseif #m:children() == 0 and #m:parameters() > 0 then
         skipped[#skipped + 1] = name .. " " .. cls.__name .. "  (not supported)"
       end

@@ -22,15 +22,20 @@ local function check_input(self, x)
   end
 end
 
-local function packed(self)
-  local w = self.weight
-  if rawget(self, "_pw") ~= w or rawget(self, "_pv") ~= w._version then
-    rawset(self, "_packed", Q.pack(w))
-    rawset(self, "_pw", w)
-    rawset(self, "_pv", w._version)
+-- a value derived from the buffer `name` (its packed or dequantized form), made again when the
+-- buffer is replaced or written in place (t._version)
+local function derived(self, name, make)
+  local cache = rawget(self, "_derived") or {}
+  rawset(self, "_derived", cache)
+  local w, c = self[name], cache[name]
+  if not c or c.w ~= w or c.v ~= w._version then
+    c = {w = w, v = w._version, value = make(w)}
+    cache[name] = c
   end
-  return rawget(self, "_packed")
+  return c.value
 end
+
+local function packed(self, name) return derived(self, name or "weight", Q.pack) end
 
 -- Static layers chained to a next quantized layer (quantize's `chain`) give it uint8 outputs,
 -- requantized with its input scale and zero point (ReLUs between them fused: clamped at the
@@ -46,16 +51,21 @@ local function spec(self)
   return s
 end
 
--- weights quantized per output channel, symmetric int8 (PyTorch's per_channel_symmetric)
-local function setup(self, w, b, static)
+-- w quantized per output channel, symmetric int8 (PyTorch's per_channel_symmetric): the int8
+-- tensor and its float32 scales
+local function per_channel(w)
   w = w:detach():float()
   local n = w:size(1)
   local flat = w:reshape(n, w:numel() // n)
   local lo, hi = flat:min(2):totable(), flat:max(2):totable()
   local scales = tide.empty(n)
   for i = 1, n do scales[i] = (Q.qparams(lo[i], hi[i], "int8", true)) end
-  self:register_buffer("weight", Q.quantize(w, scales, tide.zeros({n}, {dtype = "int64"}), 1,
-                                            "int8"))
+  return Q.quantize(w, scales, tide.zeros({n}, {dtype = "int64"}), 1, "int8"), scales
+end
+
+local function setup(self, w, b, static)
+  local q, scales = per_channel(w)
+  self:register_buffer("weight", q)
   self:register_buffer("weight_scale", scales)
   self:register_buffer("bias", b and b:detach():float():clone() or nil)
   self.dynamic = not static
@@ -138,4 +148,42 @@ function QMaxPool2d:forward(x)
   return tide.max_pool2d(x, self.kernel_size, {stride = self.stride, padding = self.padding})
 end
 
-return {Linear = QLinear, Conv2d = QConv2d, MaxPool2d = QMaxPool2d}
+-- LSTM, dynamic mode: every weight matrix int8 per row (buffer `weight_ih_l0` and its
+-- `weight_ih_l0_scale`, ...), biases float. The input projection of each layer (one GEMM over
+-- all steps) runs on the int8 kernel with the steps' activations quantized per call; the
+-- recurrence runs the fused float scan on the dequantized W_hh (one small GEMM per step, where
+-- quantizing h each step would cost about what it saves).
+local QLSTM = nn.LSTM:extend("QuantizedLSTM")
+function QLSTM:init(lstm)
+  for _, k in ipairs{"input_size", "hidden_size", "num_layers", "batch_first", "bidirectional",
+                     "dropout", "bias", "opts", "gates", "mode"} do
+    self[k] = lstm[k]
+  end
+  self.name = "QuantizedLSTM"
+  for name, p in pairs(lstm:named_parameters()) do
+    if name:match("^weight") then
+      local q, scales = per_channel(p)
+      self:register_buffer(name, q)
+      self:register_buffer(name .. "_scale", scales)
+    else
+      self:register_buffer(name, p:detach():float():clone())
+    end
+  end
+end
+function QLSTM:extra_repr()
+  return nn.LSTM.extra_repr(self):gsub(", %d+ params$", ", int8 weights per row, dynamic")
+end
+function QLSTM.param_dtype() return "float32" end
+function QLSTM:project(x2, sfx)
+  local w, b_ih, b_hh = self["weight_ih" .. sfx], self["bias_ih" .. sfx], self["bias_hh" .. sfx]
+  return Q.linear(x2, packed(self, "weight_ih" .. sfx), self["weight_ih" .. sfx .. "_scale"],
+                  b_ih and b_ih + b_hh, w:size(1), w:size(2), {dynamic = true})
+end
+function QLSTM:recurrent_weight(sfx)
+  local name = "weight_hh" .. sfx
+  return derived(self, name, function(w)
+    return Q.dequantize(w, self[name .. "_scale"], tide.zeros({w:size(1)}, {dtype = "int64"}), 1)
+  end)
+end
+
+return {Linear = QLinear, Conv2d = QConv2d, MaxPool2d = QMaxPool2d, LSTM = QLSTM}
