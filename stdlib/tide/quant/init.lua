@@ -1,7 +1,7 @@
 -- stdlib/tide/quant/init.lua: tide.quant. quantize(model, opts) returns a new inference model
--- (the original is untouched) whose Linear, Conv2d (and LSTM, dynamic) layers run on int8 weights; the functional
--- quantize_per_tensor / quantize_per_channel / dequantize and the QTensor class come from
--- qtensor.lua; the observers of static mode from observers.lua.
+-- (the original is untouched) whose Linear, Conv2d (and, dynamic, LSTM) layers run on int8
+-- weights; the functional quantize_per_tensor / quantize_per_channel / dequantize and the
+-- QTensor class come from qtensor.lua; the observers of static mode from observers.lua.
 local tide = require "tide"
 local nn = require "tide.nn"
 local QT = require "tide.quant.qtensor"
