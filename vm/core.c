@@ -1,5 +1,6 @@
 /* vm/core.c: luaopen_tide_core, the module both the `tide` program and stock lua5.4 load.
  * It builds the module table and calls each registrar. */
+#include <stdio.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,11 +12,17 @@ static int l_manual_seed(lua_State *L) {
     return 0;
 }
 
+/* set_num_threads(n): n capped at the CPUs, saying so on stderr; returns the count set */
 static int l_set_num_threads(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) return luaL_error(L, "set_num_threads: expected n >= 1, got %d", (int)n);
-    td_set_num_threads((int)n);
-    return 0;
+    if (n < 1) return luaL_error(L, "set_num_threads: expected n >= 1, got %I", n);
+    int got = td_set_num_threads(n > 65536 ? 65536 : (int)n);
+    if (got < 0) return tdL_error(L);
+    if (got < n)
+        fprintf(stderr, "tide.set_num_threads: %lld threads asked, this machine has %d CPUs: "
+                "using %d\n", (long long)n, td_num_cpus(), got);
+    lua_pushinteger(L, got);
+    return 1;
 }
 
 static int l_get_num_threads(lua_State *L) {
@@ -76,6 +83,7 @@ static const tdL_capi capi = {
 
 int luaopen_tide_core(lua_State *L);
 int luaopen_tide_core(lua_State *L) {
+    td_get_num_threads(); /* sizes the pool (and OpenBLAS's) before any kernel runs */
     luaL_newlib(L, funcs);
     tdL_register_tensor(L);
     tdL_register_ops(L);

@@ -353,6 +353,8 @@ end
 local function fit(model, o)
   local history, start = new_history(o), 1
   if o.resume then start = resume(o, model, history) end
+  world.check_same(start, "tide.fit: the ranks would resume from different epochs: the " ..
+                   "checkpoint must be visible to every rank (a shared directory)")
   local main = world.is_main() -- only rank 1 prints, plots and writes the checkpoint
   local bar = o.progress and main and progress.new({epochs = o.epochs})
   for epoch = start, o.epochs do

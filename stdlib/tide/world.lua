@@ -28,4 +28,18 @@ function M.reduce(n, sum, sums, names)
   return math.tointeger(v[1]) or v[1], sum and v[2]
 end
 
+-- Raises msg (with every rank's value) unless v, an integer, is the same on every rank.
+function M.check_same(v, msg)
+  local _, _, dist = M.get()
+  if not dist then return end
+  local all = dist.allgather(tide.tensor({v}, {dtype = "int64"})):reshape(-1):totable()
+  for r = 2, #all do
+    if all[r] ~= all[1] then
+      local parts = {}
+      for k, x in ipairs(all) do parts[k] = ("rank %d: %d"):format(k, x) end
+      error(msg .. " (" .. table.concat(parts, ", ") .. ")", 0)
+    end
+  end
+end
+
 return M

@@ -76,6 +76,9 @@ static int start_mpi(lua_State *L) {
      * in the global scope, or MPI_Init fails to open them. */
     if (!dlopen("libmpi.so.40", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD))
         dlopen("libmpi.so", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+    /* Blocking calls poll; yielding while they do lets a rank that shares the core catch up
+     * (mpirun sets this only when it sees more ranks than slots). */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int done = 0, provided;
     MPI_Initialized(&done);
     if (!done && MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)

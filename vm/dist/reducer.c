@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dist.h"
 
@@ -80,6 +81,20 @@ static void on_node(reducer *r) {
     if (r->next > 0) MPI_Testall(r->next, r->reqs, &done, MPI_STATUSES_IGNORE);
 }
 
+/* MPI_Waitall spins on the core: when the other rank is late because it shares this core (more
+ * ranks than idle cores, a busy machine), spinning only delays it. After a short spin this polls
+ * every 20 us and sleeps in between (a step lasts milliseconds: the cost is noise). */
+static void wait_all(reducer *r) {
+    struct timespec nap = {0, 20000};
+    for (int polls = 0;; polls++) {
+        int done = 0;
+        if (MPI_Testall(r->nb, r->reqs, &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+            fatal("MPI_Iallreduce", "failed (a rank died?)");
+        if (done) return;
+        if (polls >= 200) nanosleep(&nap, NULL);
+    }
+}
+
 /* The pass ended: parameters that got no gradient this pass send their .grad if they have one
  * (accumulated earlier) or zeros, so every rank starts the same buckets. */
 static void on_end(reducer *r) {
@@ -97,8 +112,7 @@ static void on_end(reducer *r) {
         r->b[s->bucket].ready++;
     }
     start_ready(r);
-    if (MPI_Waitall(r->nb, r->reqs, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
-        fatal("MPI_Iallreduce", "failed (a rank died?)");
+    wait_all(r);
     for (int k = 0; k < r->nb; k++) {
         dist_scale(r->b[k].buf, 1.0 / dist_w.size);
         r->b[k].ready = 0;

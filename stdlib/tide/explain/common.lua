@@ -66,6 +66,10 @@ function C.tile(target, k)
   return target:view(1, n):expand(k, n):reshape(k * n)
 end
 
+-- rows of perturbed inputs per model call of the forward-only methods, unless batch_size says:
+-- 512 images keep the seed CNN's activations near 50 MB a layer
+C.ROWS = 512
+
 -- the scores out[i][target[i]] of one model call on x (N)
 function C.pick(fname, out, target, n, grad)
   if not tide.is_tensor(out) or out.ndim ~= 2 or out:size(1) ~= n then

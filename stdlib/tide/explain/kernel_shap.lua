@@ -84,7 +84,8 @@ return function(model, x, target, o)
   local z = tide.tensor(rows, {dtype = "float64"})            -- S x M
   local ns = z:size(1)
   local keep = z:matmul(g):to(x.dtype):view(ns, 1, d)         -- S x 1 x D: 1 keeps x
-  local per = math.max(1, (o.batch_size or 4096) // (ns * nb))
+  local rows_per = C.posint(fname, o, "batch_size", C.ROWS)
+  local per = math.max(1, rows_per // nb)                     -- coalitions per model call
   local fx = C.scores(fname, model, xs, t):to("float64")
   local attrs, bases = {}, {}
   for b = 1, n do
@@ -98,7 +99,7 @@ return function(model, x, target, o)
       local k = math.min(per, ns - s0 + 1)
       local kz = keep:narrow(1, s0, k)
       local inp = (xb * kz + bg:view(1, nb, d) * (1 - kz)):view(k * nb, table.unpack(rest))
-      local sc = C.scores(fname, model, inp, C.tile(tb, k * nb), o.batch_size)
+      local sc = C.scores(fname, model, inp, C.tile(tb, k * nb), rows_per)
       v[#v + 1] = sc:to("float64"):view(k, nb):mean(2)
     end
     local y = tide.cat(v, 1) - base                           -- S

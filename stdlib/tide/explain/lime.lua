@@ -36,7 +36,7 @@ return function(model, x, target, o)
   local dist2 = z:sum(2):neg():add(m)                         -- |1 - z|^2
   local pi = (dist2 / -(width * width)):exp()
   local keep = z:matmul(g):to(x.dtype):view(ns, d)
-  local per = math.max(1, (o.batch_size or 4096))
+  local per = C.posint(fname, o, "batch_size", C.ROWS)
   local attrs = {}
   for b = 1, n do
     local xb, bb = xs[b]:reshape(1, d), base[b]

@@ -8,9 +8,6 @@ local C = require "tide.explain.common"
 
 local P = {}
 
--- rows of perturbed input per model call, unless the caller gives batch_size
-local ROWS = 1024
-
 function P.ablate(fname, model, x, target, masks, baseline, batch_size)
   local n, shape = x:size(1), x.shape
   local d = x:numel() // n
@@ -18,7 +15,7 @@ function P.ablate(fname, model, x, target, masks, baseline, batch_size)
   local fx = C.scores(fname, model, x:detach(), target)
   local np = masks:size(1)
   local m = masks:to(x.dtype)
-  local per = math.max(1, (batch_size or ROWS) // n) -- perturbations per model call
+  local per = math.max(1, (batch_size or C.ROWS) // n) -- perturbations per model call
   local drops = {}
   for p = 1, np, per do
     local k = math.min(per, np - p + 1)

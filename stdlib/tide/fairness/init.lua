@@ -1,10 +1,10 @@
 -- stdlib/tide/fairness/init.lua: group fairness metrics after Fairlearn's definitions
 -- (doc/fairness.md): per-group accuracy, selection rate, TPR, FPR, precision and calibration
 -- error, the disparities between groups, and percentile bootstrap intervals. Every statistic is
--- a function of one table of sums: per (group, probability bin, label, prediction) cell, the
--- count and the sum of predicted probabilities. A resample's table comes from one batched
--- one-hot product (bc resamples at a time), so nothing loops over examples in Lua but the
--- mapping of group names to 1..G.
+-- a function of one table of sums: per group and probability bin, the count and the sums of
+-- y, yhat, y * yhat and the predicted probability. A resample's sums are a gather and a sum (a
+-- one-hot product over bins with probabilities) for bc resamples at a time: nothing loops over
+-- examples in Lua but the mapping of group names to 1..G.
 local tide = require "tide"
 
 local M = {}
@@ -104,16 +104,17 @@ local function probabilities(fn, p, n, pos)
   return p
 end
 
--- The examples of one call: cell codes, [1, p] per example, the group positions and sizes.
--- Cell of an example: ((g - 1) * bins + b) * 4 + 2 * y + yhat + 1, b its probability bin.
+-- The examples of one call: per example the columns [1, y, yhat, y * yhat, p] (VALS) and its
+-- probability bin 1..bins; each group's positions.
+local VALS = 5
 local function prepare(fn, y_true, y_pred, groups, o)
   local pos = o.pos_label == nil and 1 or o.pos_label
   if type(pos) ~= "number" then fail(fn, "pos_label must be a number, got %s", type(pos)) end
   local y = indicator(fn, "y_true", y_true, pos)
   local n = y:size(1)
-  local yh = y_pred ~= nil and indicator(fn, "y_pred", y_pred, pos, n) or tide.zeros(n,
-             {dtype = "float64"})
-  local g, keys, members = group_index(fn, groups, n)
+  local zeros = tide.zeros(n, {dtype = "float64"})
+  local yh = y_pred ~= nil and indicator(fn, "y_pred", y_pred, pos, n) or zeros
+  local _, keys, members = group_index(fn, groups, n)
   local bins, p = 1, nil
   if o.y_prob ~= nil then
     p = probabilities(fn, o.y_prob, n, pos)
@@ -122,49 +123,45 @@ local function prepare(fn, y_true, y_pred, groups, o)
       fail(fn, "bins must be a positive integer, got %s", tostring(bins))
     end
   end
-  local b = p and (p * bins):floor():clamp(0, bins - 1) or tide.zeros(n, {dtype = "float64"})
-  local code = (((g:double() - 1) * bins + b) * 4 + y * 2 + yh + 1):long()
-  local vals = tide.stack({tide.ones(n, {dtype = "float64"}), p or tide.zeros(n,
-                           {dtype = "float64"})}, 2)
-  return {fn = fn, n = n, G = #keys, keys = keys, members = members, bins = bins,
-          K = #keys * bins * 4, code = code, vals = vals, has_prob = p ~= nil}
+  local vals = tide.stack({tide.ones(n, {dtype = "float64"}), y, yh, y * yh, p or zeros}, 2)
+  return {fn = fn, n = n, G = #keys, keys = keys, members = members, bins = bins, vals = vals,
+          bin = bins > 1 and ((p * bins):floor():clamp(0, bins - 1) + 1):long() or nil,
+          has_prob = p ~= nil}
 end
 
--- bc x K x 2 sums of vals (bc x n x 2) by code (bc x n, 1..K): one-hot products over blocks of
--- columns, about 16 MB of one-hot at a time.
-local function sums(code, K, vals)
-  local bc, n = code:size(1), code:size(2)
-  local acc = tide.zeros({bc, K, 2}, {dtype = "float64"})
-  local block = math.max(1, math.min(n, 2097152 // (bc * K)))
-  for first = 1, n, block do
-    local len = math.min(block, n - first + 1)
-    local c = code:narrow(2, first, len):contiguous():view(bc, len, 1)
-    local onehot = tide.zeros({bc, len, K}, {dtype = "float64"})
-      :scatter_(3, c, tide.ones({bc, len, 1}, {dtype = "float64"}))
-    acc:add_(tide.bmm(onehot:transpose(2, 3), vals:narrow(2, first, len)))
+-- For bc draws of k examples each (idx: bc * k positions), the bc x bins x VALS sums of their
+-- columns by probability bin (a one-hot product over blocks of about 16 MB).
+local function sums(d, idx, bc, k)
+  local v = d.vals:index(1, idx):view(bc, k, VALS)
+  if d.bins == 1 then return v:sum(2):view(bc, 1, VALS) end
+  local b = d.bin:index(1, idx):view(bc, k, 1)
+  local acc = tide.zeros({bc, d.bins, VALS}, {dtype = "float64"})
+  local block = math.max(1, math.min(k, 2097152 // (bc * d.bins)))
+  for first = 1, k, block do
+    local len = math.min(block, k - first + 1)
+    local onehot = tide.zeros({bc, len, d.bins}, {dtype = "float64"})
+      :scatter_(3, b:narrow(2, first, len), tide.ones({bc, len, 1}, {dtype = "float64"}))
+    acc:add_(tide.bmm(onehot:transpose(2, 3), v:narrow(2, first, len)))
   end
   return acc
 end
 
--- Per group g (and [0] for all): tn, fp, fn, tp, n, and per bin {n, pos, psum}; from a K x 2
--- Lua table of sums.
+-- Per group g (and [0] for all): tn, fp, fn, tp, n, and per bin {n, pos, psum}; from S[g], a
+-- bins x VALS Lua table of group g's sums.
 local function cells(d, S)
   local out = {}
   for g = 0, d.G do
     out[g] = {tn = 0, fp = 0, fn = 0, tp = 0, n = 0, bins = {}}
     for b = 1, d.bins do out[g].bins[b] = {n = 0, pos = 0, psum = 0} end
   end
-  local NAMES = {"tn", "fp", "fn", "tp"}
   for g = 1, d.G do
     for b = 1, d.bins do
-      for c = 1, 4 do
-        local row = S[((g - 1) * d.bins + b - 1) * 4 + c]
-        for _, t in ipairs{out[g], out[0]} do
-          t[NAMES[c]], t.n = t[NAMES[c]] + row[1], t.n + row[1]
-          local bin = t.bins[b]
-          bin.n, bin.psum = bin.n + row[1], bin.psum + row[2]
-          if c >= 3 then bin.pos = bin.pos + row[1] end
-        end
+      local n, y, yh, tp, psum = table.unpack(S[g][b])
+      for _, t in ipairs{out[g], out[0]} do
+        t.tp, t.fp, t.fn = t.tp + tp, t.fp + yh - tp, t.fn + y - tp
+        t.tn, t.n = t.tn + n - y - yh + tp, t.n + n
+        local bin = t.bins[b]
+        bin.n, bin.pos, bin.psum = bin.n + n, bin.pos + y, bin.psum + psum
       end
     end
   end
@@ -279,26 +276,25 @@ end
 -- percentile interval at o.level (resamples where a value is NaN are left out of its bounds).
 local function evaluate(d, stat, o)
   local B, level = check_bootstrap(d.fn, o)
-  local S = sums(d.code:view(1, d.n), d.K, d.vals:view(1, d.n, 2))[1]:totable()
+  local S = {}
+  for g = 1, d.G do S[g] = sums(d, d.members[g], 1, d.members[g]:size(1))[1]:totable() end
   local point = stat(cells(d, S))
   if B == 0 then return point end
   local draws = {}
   for i = 1, #point do draws[i] = {} end
   seeded(o.seed, function()
-    local bc = math.max(1, math.min(B, 2097152 // d.n))
+    local bc = math.max(1, math.min(B, 524288 // d.n))
     for first = 1, B, bc do
-      local len = math.min(bc, B - first + 1)
-      local parts = {}
+      local len, R = math.min(bc, B - first + 1), {}
       for g = 1, d.G do
         local m = d.members[g]
         local k = m:size(1)
-        parts[g] = m:index(1, tide.randint(1, k, {len * k})):view(len, k)
+        R[g] = sums(d, m:index(1, tide.randint(1, k, {len * k})), len, k):totable()
       end
-      local idx = tide.cat(parts, 2):reshape(-1)
-      local R = sums(d.code:index(1, idx):view(len, d.n), d.K,
-                     d.vals:index(1, idx):view(len, d.n, 2)):totable()
       for r = 1, len do
-        for i, v in ipairs(stat(cells(d, R[r]))) do
+        local Sr = {}
+        for g = 1, d.G do Sr[g] = R[g][r] end
+        for i, v in ipairs(stat(cells(d, Sr))) do
           if v == v then draws[i][#draws[i] + 1] = v end
         end
       end
