@@ -87,22 +87,22 @@ demo: deps all
 	@scripts/demo.sh
 
 fixtures:
-	/usr/bin/python3 scripts/gen_fixtures.py
-	/usr/bin/python3 scripts/gen_attn_fixtures.py
-	/usr/bin/python3 scripts/gen_io_fixtures.py
-	/usr/bin/python3 scripts/gen_rnn_fixtures.py
-	/usr/bin/python3 scripts/gen_sd_fixtures.py
+	for f in scripts/gen_*fixtures.py; do /usr/bin/python3 $$f || exit 1; done
 
-# make fuzz: libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each, linked
-# against the tensor/ sources built with ASan and UBSan into build-fuzz/. A target's seed corpus
-# is the files its "fuzz-seeds: <glob>" comment names; findings are written to build-fuzz/.
-# Not part of `make test`.
+# make fuzz: libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each (or
+# FUZZ_RUNS executions each when given), linked against the tensor/ sources built with ASan and
+# UBSan into build-fuzz/ (fuzz_load also against vm/ and Lua: it runs the stdlib of this tree).
+# A target's seed corpus is the files its "fuzz-seeds: <glob>" comments name, its extra
+# libFuzzer flags a "fuzz-flags:" comment; findings are written to build-fuzz/. Not part of
+# `make test`.
 FUZZ_SECONDS ?= 60
+FUZZ_LIMIT := $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_SECONDS))
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -march=native -fno-omit-frame-pointer -fopenmp \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wno-pass-failed \
-              -I$(BLASINC)
+              -I$(BLASINC) -I$(LUAINC)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BIN   := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_PICK  := $(if $(FUZZ),$(filter %/fuzz_$(FUZZ).c,$(FUZZ_SRC)),$(FUZZ_SRC)) # FUZZ=load: one target
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_PICK))
 FUZZ_OBJ   := $(patsubst %.c,build-fuzz/obj/%.o,$(TENSOR_SRC))
 
 .SECONDARY: $(FUZZ_OBJ)
@@ -113,12 +113,16 @@ build-fuzz/obj/%.o: %.c
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	clang $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
 
+build-fuzz/fuzz_load: $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRC))
+build-fuzz/fuzz_load: FUZZ_FLAGS += -DTIDE_TREE=$(CURDIR)
+build-fuzz/fuzz_load: LIBS += -llua5.4
+
 fuzz: $(FUZZ_BIN)
-	@for src in $(FUZZ_SRC); do \
+	@for src in $(FUZZ_PICK); do \
 	  name=$$(basename $$src .c); corpus=build-fuzz/corpus/$$name; mkdir -p $$corpus; \
 	  for f in $$(sed -n 's/.*fuzz-seeds: *\([^ ]*\).*/\1/p' $$src); do cp $$f $$corpus/ 2>/dev/null; done; \
-	  echo "== $$name: $(FUZZ_SECONDS) s"; \
-	  build-fuzz/$$name -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  echo "== $$name: $(FUZZ_LIMIT)"; \
+	  build-fuzz/$$name $(FUZZ_LIMIT) $$(sed -n 's/.*fuzz-flags: *//p' $$src) -print_final_stats=1 \
 	    -artifact_prefix=build-fuzz/$$name- $$corpus 2>build-fuzz/$$name.log || \
 	    { tail -n 60 build-fuzz/$$name.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units|stat::peak_rss' build-fuzz/$$name.log; \
@@ -143,4 +147,5 @@ lint:
 clean:
 	rm -rf build build-asan
 
--include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(DIST_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
+-include $(TENSOR_OBJ:.o=.d) $(CORE_OBJ:.o=.d) $(DIST_OBJ:.o=.d) $(PROG_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) \
+  $(patsubst %.c,build-fuzz/obj/%.d,$(CORE_SRC))

@@ -293,6 +293,11 @@ GROUPS.append(Group(["train_cnn_fit"], "samples/s",
                     renamed(cmd_side(lambda n: peer_py("peer_train.py", "cnn"), PEER_ENV,
                                      "peer"), "train_cnn_fit"),
                     ">=1.0", train=True))
+# issue 15: integrated gradients (50 steps, 16 images, the seed CNN) against PyTorch's autograd
+GROUPS.append(Group(["explain_ig_cnn"], "images/s",
+                    cmd_side(lambda n: lua("explain.lua"), TIDE_ENV, "tide"),
+                    cmd_side(lambda n: [PY, os.path.join(REPO, "bench", "explain_peer.py")],
+                             dict(PEER_ENV, BENCH_SHARED=SHARED), "peer"), ">=1.5"))
 
 # issue 12: data-parallel training with mpirun (as root with doc/dist.md's variables), 2 ranks x
 # 1 thread, global batch 64: against PyTorch's DDP on gloo (>= 1.5x) and against tide's own one

@@ -43,15 +43,34 @@ static bool caching(void) {
     return !cache_off;
 }
 
-/* TIDE_FAIL_ALLOC=N makes the Nth request to the system fail (to prove error paths). */
+/* The failure point of every allocation in tensor/: TIDE_FAIL_ALLOC=N (or td_fail_alloc(N))
+ * makes the Nth request from then on fail, whatever it is for (a buffer, from the cache or not,
+ * a tensor or storage struct, an autograd node, a reader's table), to prove the error paths. */
 static long fail_at = -1, nalloc;
 
-static int should_fail(void) {
+void td_fail_alloc(long n) {
+    fail_at = n > 0 ? n : 0;
+    nalloc = 0;
+}
+
+bool td_alloc_fails(void) {
     if (fail_at == -1) {
         const char *e = getenv("TIDE_FAIL_ALLOC");
         fail_at = e ? atol(e) : 0;
     }
     return fail_at > 0 && ++nalloc == fail_at;
+}
+
+void *td_sys_malloc(size_t n) {
+    return td_alloc_fails() ? NULL : malloc(n);
+}
+
+void *td_sys_calloc(size_t n, size_t size) {
+    return td_alloc_fails() ? NULL : calloc(n, size);
+}
+
+void *td_sys_realloc(void *p, size_t n) {
+    return td_alloc_fails() ? NULL : realloc(p, n);
 }
 
 static int size_class(size_t n, size_t *cap) {
@@ -68,7 +87,6 @@ static int size_class(size_t n, size_t *cap) {
 
 static void *sys_alloc(size_t n) {
     void *p = NULL;
-    if (should_fail()) return NULL;
     if (n >= MAP_MIN) {
         p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
@@ -85,6 +103,10 @@ static void sys_free(void *p, size_t n) {
 
 void *td_buf_alloc(size_t n) {
     size_t cap;
+    if (td_alloc_fails()) {
+        td_error("out of memory allocating %zu bytes", n);
+        return NULL;
+    }
     int c = size_class(n, &cap);
     if (c >= NCLASS) cap = n; /* beyond 2^48 bytes: the system refuses it below */
     if (c < NCLASS && cache[c].n > 0) {

@@ -142,7 +142,8 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
     n.needs_grad = NULL;
     n.in_version = NULL;
     n.next = NULL;
-    td_tensor *local[TD_ITER_MAX], *old = NULL, *keep = NULL;
+    td_tensor *local[TD_ITER_MAX], *old = NULL, *keep = NULL, *copies[TD_ITER_MAX] = {NULL};
+    td_tensor *safe[TD_ITER_MAX]; /* in, with copies of the inputs that overlap out[0] */
     if (!(op->flags & TD_VARIN) && nin != op->nin)
         return td_error("%s: expected %d inputs, got %d", op->name, op->nin, nin);
     int64_t numel = 0;
@@ -158,9 +159,17 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
     bool preset = out[0] != NULL;
     int k = 0;
     if (preset) {
+        char nm[64];
         if (preset_ok(op, out[0], &n.meta[0]) < 0) return -1;
         if (grad_on && (rec || out[0]->requires_grad) && inplace_check(op, out[0]) < 0)
             return -1;
+        if (nin > TD_ITER_MAX)
+            return td_error("%s: at most %d inputs in place", op->name, TD_ITER_MAX);
+        if (td_inplace_inputs(inplace_name(op, nm, sizeof nm), out[0], in, nin, copies) < 0)
+            return -1;
+        for (int i = 0; i < nin; i++) safe[i] = copies[i] ? copies[i] : in[i];
+        in = safe;
+        n.in = safe;
         n.out[0] = out[0];
         k = 1;
         if (rec && !(op->flags & TD_GRAD_NOREAD) && saved_original(in, nin, out[0], &keep) < 0)
@@ -178,7 +187,7 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
         }
         if (op->forward(&n) < 0) goto fail;
     }
-    if (rec && preset && nin <= TD_ITER_MAX) {
+    if (rec && preset) {
         if (!(old = detach_history(out[0]))) goto fail;
         if (keep) { /* backward reads the values the op overwrote: it gets the copy instead */
             keep->grad_fn = old->grad_fn, keep->out_index = old->out_index;
@@ -192,6 +201,7 @@ int td_run(const td_op *op, td_tensor *const *in, int nin, const td_args *a, td_
     }
     if (rec && td_record(&n) < 0) goto fail;
     if (old) td_release(old);
+    for (int i = 0; preset && i < nin; i++) td_release(copies[i]);
     if (preset) { /* after td_record saved the input versions: the old values are gone */
         td_bump_version(out[0]);
         td_node *h = out[0]->grad_fn;
@@ -215,6 +225,7 @@ fail:
     }
     td_free(n.ctx);
     for (k = preset; k < n.nout; k++) td_release(n.out[k]);
+    for (int i = 0; preset && i < nin; i++) td_release(copies[i]);
     return -1;
 }
 

@@ -22,6 +22,7 @@ static size_t node_bytes(int nin) {
 }
 
 static td_node *node_alloc(int nin) {
+    if (td_alloc_fails()) return NULL; /* the failure point, free list or not */
     if (nin <= SMALL_NIN && free_nodes) {
         td_node *n = free_nodes;
         free_nodes = (td_node *)n->ctx;
@@ -37,6 +38,12 @@ static void node_dealloc(td_node *n) {
     }
     n->ctx = (void *)free_nodes;
     free_nodes = n;
+}
+
+static void free_ctx(td_node *n) {
+    if (n->ctx && n->op->release) n->op->release(n);
+    td_free(n->ctx);
+    n->ctx = NULL;
 }
 
 void td_node_retain(td_node *n) {
@@ -56,8 +63,7 @@ static void node_free_saved(td_node *n) {
         td_release(n->gacc[k]);
         n->gacc[k] = NULL;
     }
-    td_free(n->ctx);
-    n->ctx = NULL;
+    free_ctx(n);
     n->released = true;
 }
 
@@ -68,7 +74,7 @@ static bool draining;
 
 void td_node_release(td_node *n) {
     if (!n || --n->refcount > 0) return;
-    td_free(n->ctx);
+    free_ctx(n);
     n->ctx = (void *)dying; /* the op's scratch is gone; ctx links the queue */
     dying = n;
     if (draining) return;
@@ -168,6 +174,11 @@ typedef struct walk {
     td_tensor *const *inputs;
     td_tensor **out;
     int ninputs;
+    /* td_backward: the leaves reached (retained) and their gradients, summed apart from .grad
+     * and committed only when the whole pass succeeded: an error or Ctrl-C leaves .grad as it
+     * was (PyTorch would leave a partial sum) */
+    td_tensor **leaf, **lgrad;
+    int nleaf, leafcap;
 } walk;
 
 static uint64_t epoch;
@@ -182,16 +193,22 @@ void td_set_grad_hook(td_grad_hook fn, void *ud) {
 static td_node **keep_nodes, **keep_ready;
 static int keep_cap;
 
+/* Doubles two parallel arrays of pointers (*a, *b) of capacity *cap; 0 or -1 + error. */
+static int grow_pair(void **a, void **b, int *cap, const char *what) {
+    int c = *cap ? 2 * *cap : 64;
+    void *p = td_sys_realloc(*a, sizeof(void *) * (size_t)c);
+    if (p) *a = p;
+    void *q = p ? td_sys_realloc(*b, sizeof(void *) * (size_t)c) : NULL;
+    if (q) *b = q;
+    if (!p || !q) return td_error("backward: out of memory %s", what);
+    *cap = c;
+    return 0;
+}
+
 static int push_node(walk *w, td_node *n) {
-    if (w->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 64;
-        td_node **p = realloc(w->nodes, sizeof *p * (size_t)cap);
-        if (p) w->nodes = p;
-        td_node **q = p ? realloc(w->ready, sizeof *q * (size_t)cap) : NULL;
-        if (q) w->ready = q;
-        if (!p || !q) return td_error("backward: out of memory walking the graph");
-        w->cap = cap;
-    }
+    if (w->n == w->cap &&
+        grow_pair((void **)&w->nodes, (void **)&w->ready, &w->cap, "walking the graph") < 0)
+        return -1;
     td_node_retain(n);
     w->nodes[w->n++] = n;
     n->epoch = epoch;
@@ -284,6 +301,43 @@ static int wanted(const walk *w, const td_tensor *t) {
     return -1;
 }
 
+/* What the user gets owns its buffer: a gradient shared with another path (elementwise.c passes
+ * `g` itself on), or a view of one, is copied first. Takes r; a new ref or NULL + error. */
+static td_tensor *owned(td_tensor *r) {
+    if (r->refcount == 1 && r->storage->refcount == 1 && td_is_contiguous(r)) return r;
+    td_tensor *c = td_empty(r->shape, r->ndim, r->dtype);
+    if (c && td_copy_into(c, r) < 0) {
+        td_release(c);
+        c = NULL;
+    }
+    td_release(r);
+    return c;
+}
+
+/* Commits leaf t's staged gradient *slot into t->grad now (the grad hook's early case). */
+static int settle(td_tensor *t, td_tensor **slot) {
+    td_tensor *g = t->grad ? td_apply2(&td_op_add, t->grad, *slot, NULL) : owned(*slot);
+    if (t->grad) td_release(*slot);
+    *slot = NULL;
+    if (!g) return -1;
+    td_release(t->grad);
+    t->grad = g;
+    return 0;
+}
+
+/* The staging slot of leaf t in td_backward (added on first use); NULL + error. */
+static td_tensor **staged(walk *w, td_tensor *t) {
+    for (int j = w->nleaf - 1; j >= 0; j--)
+        if (w->leaf[j] == t) return &w->lgrad[j];
+    if (w->nleaf == w->leafcap &&
+        grow_pair((void **)&w->leaf, (void **)&w->lgrad, &w->leafcap, "staging gradients") < 0)
+        return NULL;
+    td_retain(t);
+    w->leaf[w->nleaf] = t;
+    w->lgrad[w->nleaf] = NULL;
+    return &w->lgrad[w->nleaf++];
+}
+
 /* Sends gradient g (taken) for input tensor t (reached through edge `to`, out_index `k`): to
  * that node, to the .grad of a leaf, or to td_grad's output. */
 static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
@@ -300,37 +354,52 @@ static int deliver(walk *w, td_tensor *t, td_node *to, int k, td_tensor *g) {
         if (--to->pending == 0) w->ready[w->nready++] = to;
         return 0;
     }
-    td_tensor **acc = &t->grad;
+    td_tensor **acc = NULL;
     if (w->out) { /* td_grad: leaves' .grad stay untouched */
         int j = wanted(w, t);
         acc = j < 0 ? NULL : &w->out[j];
+    } else if (t->requires_grad && !(acc = staged(w, t))) {
+        td_release(r);
+        return -1;
     }
-    if (!acc || (!w->out && !t->requires_grad)) {
+    if (!acc) {
         td_release(r);
         return 0;
     }
-    /* what the user gets owns its buffer: a gradient shared with another path (elementwise.c
-     * passes `g` itself on), or a view of one, is copied first */
-    if (!*acc && (r->refcount > 1 || r->storage->refcount > 1 || !td_is_contiguous(r))) {
-        td_tensor *c = td_empty(r->shape, r->ndim, r->dtype);
-        if (!c || td_copy_into(c, r) < 0) {
-            td_release(c);
-            td_release(r);
-            return -1;
-        }
-        td_release(r);
-        r = c;
-    }
+    if (w->out && !*acc && !(r = owned(r))) return -1;
     if (accumulate(acc, r) < 0) return -1;
-    if (hook && !w->out && t->grad_epoch == epoch && --t->grad_pending == 0)
+    /* with a grad hook (DataParallel) a leaf's .grad is committed as soon as it has every
+     * contribution of the pass, so that its exchange can start while backward runs on */
+    if (hook && !w->out && t->grad_epoch == epoch && --t->grad_pending == 0) {
+        if (settle(t, acc) < 0) return -1;
         hook(TD_HOOK_READY, t, hook_ud);
+    }
     return 0;
 }
 
-static int run_node(walk *w, td_node *n, bool retain) {
+/* Sets every staged leaf's .grad: .grad + staged, or the staged sum itself. All the sums are
+ * made before any .grad changes, so a failure leaves them all as they were. */
+static int commit(walk *w) {
+    for (int j = 0; j < w->nleaf; j++) {
+        td_tensor *t = w->leaf[j], *g = w->lgrad[j];
+        if (!g) continue; /* settled early for a grad hook */
+        w->lgrad[j] = t->grad ? td_apply2(&td_op_add, t->grad, g, NULL) : owned(g);
+        if (t->grad) td_release(g);
+        if (!w->lgrad[j]) return -1;
+    }
+    for (int j = 0; j < w->nleaf; j++) {
+        if (!w->lgrad[j]) continue;
+        td_release(w->leaf[j]->grad);
+        w->leaf[j]->grad = w->lgrad[j];
+        w->lgrad[j] = NULL;
+    }
+    return 0;
+}
+
+static int run_node(walk *w, td_node *n) {
     td_tensor *gin[64] = {0}, **gp = gin;
     int rc = -1;
-    if (n->nin > 64 && !(gp = calloc((size_t)n->nin, sizeof *gp)))
+    if (n->nin > 64 && !(gp = td_sys_calloc((size_t)n->nin, sizeof *gp)))
         return td_error("backward: out of memory");
     if (w->out)
         for (int k = 0; k < TD_MAX_OUT; k++) {
@@ -361,7 +430,6 @@ done:
         td_release(n->gacc[k]);
         n->gacc[k] = NULL;
     }
-    if (!retain && rc == 0) node_free_saved(n);
     return rc;
 }
 
@@ -411,12 +479,19 @@ static int run(walk *w, td_tensor *const *roots, td_tensor *const *grads, int nr
     for (int k = 0; k < w->n; k++)
         if (w->nodes[k]->pending == 0) w->ready[w->nready++] = w->nodes[k];
     while (w->nready > 0) {
-        if (run_node(w, w->ready[--w->nready], retain) < 0) goto done;
+        if (run_node(w, w->ready[--w->nready]) < 0) goto done;
         if (hook && !w->out) hook(TD_HOOK_NODE, NULL, hook_ud);
     }
+    if (commit(w) < 0) goto done;
+    /* saved data goes only now: an interrupted pass leaves the graph whole, to run again */
+    for (int k = 0; !retain && k < w->n; k++) node_free_saved(w->nodes[k]);
     rc = 0;
 done:
     if (hook && !w->out) hook(TD_HOOK_END, NULL, hook_ud);
+    for (int j = 0; j < w->nleaf; j++) {
+        td_release(w->leaf[j]);
+        td_release(w->lgrad[j]);
+    }
     for (int k = 0; k < w->n; k++) {
         td_node *n = w->nodes[k];
         for (int j = 0; j < TD_MAX_OUT; j++) {
@@ -428,6 +503,8 @@ done:
     keep_nodes = w->nodes;
     keep_ready = w->ready;
     keep_cap = w->cap;
+    free(w->leaf);
+    free(w->lgrad);
     td_set_grad_enabled(prev);
     return rc;
 }
@@ -446,7 +523,16 @@ int td_grad(td_tensor *const *roots, td_tensor *const *grads, int nroots, td_ten
     }
     walk w = {.nodes = keep_nodes, .ready = keep_ready, .cap = keep_cap, .inputs = inputs,
               .out = out, .ninputs = ninputs};
-    if (run(&w, roots, grads, nroots, retain_graph) == 0) return 0;
+    if (run(&w, roots, grads, nroots, retain_graph) == 0) {
+        /* an input given twice ({x, x}): a leaf's gradient went to its first place only */
+        for (int j = 0; j < ninputs; j++)
+            for (int i = 0; i < j && !out[j]; i++)
+                if (inputs[i] == inputs[j] && out[i]) {
+                    td_retain(out[i]);
+                    out[j] = out[i];
+                }
+        return 0;
+    }
     for (int j = 0; j < ninputs; j++) {
         td_release(out[j]);
         out[j] = NULL;

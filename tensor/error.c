@@ -18,6 +18,14 @@ int td_error(const char *fmt, ...) {
     return -1;
 }
 
+int td_error_in(const char *fn) {
+    size_t k = strlen(fn);
+    if (strncmp(errbuf, fn, k) == 0 && errbuf[k] == ':') return -1;
+    char msg[sizeof errbuf];
+    memcpy(msg, errbuf, sizeof msg);
+    return td_error("%s: %s", fn, msg);
+}
+
 const char *td_errmsg(void) {
     return errbuf[0] ? errbuf : "unknown error";
 }

@@ -160,6 +160,7 @@ static int run(const char *fn, td_tensor *p, td_tensor *g, td_tensor *const *buf
         return td_error("%s: gradient of shape %s for a parameter of shape %s", fn,
                         td_shape_str(g->shape, g->ndim, a, sizeof a),
                         td_shape_str(p->shape, p->ndim, c, sizeof c));
+    if (td_check_writable(fn, p) < 0) return -1;
     for (int j = 0; j < nb; j++) {
         const td_tensor *b = bufs[j];
         if (!b) continue;
@@ -170,9 +171,11 @@ static int run(const char *fn, td_tensor *p, td_tensor *g, td_tensor *const *buf
                             td_shape_str(b->shape, b->ndim, a, sizeof a),
                             td_is_contiguous(b) ? "" : " (not contiguous)", td_dtype_name(p->dtype),
                             td_shape_str(p->shape, p->ndim, c, sizeof c));
-        if (b->storage == p->storage || b->storage == g->storage)
-            return td_error("%s: state buffer %d shares memory with the parameter or its "
-                            "gradient",
+        bool shared = td_overlap_of(b, p) || td_overlap_of(b, g);
+        for (int i = 0; i < j && !shared; i++) shared = bufs[i] && td_overlap_of(b, bufs[i]);
+        if (shared)
+            return td_error("%s: state buffer %d shares memory with the parameter, its "
+                            "gradient or another buffer",
                             fn, j + 1);
     }
     int64_t n = td_numel(p);
@@ -180,7 +183,7 @@ static int run(const char *fn, td_tensor *p, td_tensor *g, td_tensor *const *buf
     td_tensor *gc = NULL, *pc = NULL;
     int rc = -1;
     /* the kernels read g through restrict: a gradient aliasing p is read from a copy */
-    if (g->dtype == p->dtype && td_is_contiguous(g) && g->storage != p->storage) {
+    if (g->dtype == p->dtype && td_is_contiguous(g) && !td_overlap_of(g, p)) {
         td_retain(g);
         gc = g;
     } else {

@@ -171,6 +171,8 @@ static inline void emit(const gen *g, void *out, int64_t i, int k, const uint32_
 #define CHUNK ((int64_t)1 << 20) /* a multiple of LANES */
 
 static int run(gen *g, td_tensor *t) {
+    static const char *const names[] = {"uniform_", "normal_", "randint", "bernoulli_"};
+    if (td_check_writable(names[g->kind], t) < 0) return -1;
     int64_t n = td_numel(t);
     int64_t nc = (n + g->per - 1) / g->per;
     td_tensor *buf = t;

@@ -17,10 +17,12 @@ uint64_t td_live_bytes(void) {
 }
 
 td_storage *td_storage_new(size_t nbytes) {
-    td_storage *s = free_structs;
-    if (s)
-        free_structs = (td_storage *)s->data;
-    else if (!(s = malloc(sizeof *s))) {
+    td_storage *s = NULL;
+    if (!td_alloc_fails()) { /* the failure point, free list or not */
+        if ((s = free_structs)) free_structs = (td_storage *)s->data;
+        else s = malloc(sizeof *s);
+    }
+    if (!s) {
         td_error("out of memory allocating a storage");
         return NULL;
     }

@@ -11,10 +11,12 @@ static td_tensor *free_tensors; /* structs reused through their grad field */
 #define MAX_BYTES ((int64_t)1 << 40)
 
 static td_tensor *tensor_struct(void) {
-    td_tensor *t = free_tensors;
-    if (t)
-        free_tensors = t->grad;
-    else if (!(t = malloc(sizeof *t))) {
+    td_tensor *t = NULL;
+    if (!td_alloc_fails()) { /* the failure point, free list or not */
+        if ((t = free_tensors)) free_tensors = t->grad;
+        else t = malloc(sizeof *t);
+    }
+    if (!t) {
         td_error("out of memory allocating a tensor");
         return NULL;
     }
@@ -44,12 +46,15 @@ td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
         return NULL;
     }
     int64_t n = 1, esz = td_dtype_sizes[dt], limit = MAX_BYTES / esz;
+    bool empty = false; /* a zero dim: no elements, however big the others (2^32 x 2^32 x 0) */
+    for (int i = 0; i < ndim; i++) empty |= shape[i] == 0;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             td_error("negative size %lld in shape %s", (long long)shape[i],
                      td_shape_str(shape, ndim, buf, sizeof buf));
             return NULL;
         }
+        if (empty) continue;
         if (__builtin_mul_overflow(n, shape[i], &n) || n > limit) { /* no divide per dim */
             td_error("shape %s is too large (over 2^40 bytes)",
                      td_shape_str(shape, ndim, buf, sizeof buf));
@@ -58,7 +63,7 @@ td_tensor *td_empty(const int64_t *shape, int ndim, td_dtype dt) {
     }
     td_tensor *t = tensor_struct();
     if (!t) return NULL;
-    if (!(t->storage = td_storage_new((size_t)(n * esz)))) {
+    if (!(t->storage = td_storage_new(empty ? 0 : (size_t)(n * esz)))) {
         t->grad = free_tensors;
         free_tensors = t;
         return NULL;
@@ -77,18 +82,7 @@ td_tensor *td_zeros(const int64_t *shape, int ndim, td_dtype dt) {
 }
 
 td_tensor *td_full(const int64_t *shape, int ndim, td_dtype dt, double v) {
-    td_tensor *t = td_empty(shape, ndim, dt);
-    if (!t) return NULL;
-    int64_t n = td_numel(t);
-    void *d = t->storage->data;
-    switch (dt) {
-    case TD_FLOAT32: for (int64_t i = 0; i < n; i++) ((float *)d)[i] = (float)v; break;
-    case TD_FLOAT64: for (int64_t i = 0; i < n; i++) ((double *)d)[i] = v; break;
-    case TD_INT64: for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i] = (int64_t)v; break;
-    case TD_UINT8: memset(d, (uint8_t)(int64_t)v, (size_t)n); break;
-    default: memset(d, v != 0, (size_t)n); break;
-    }
-    return t;
+    return td_full_num(shape, ndim, dt, (td_num){.f = v});
 }
 
 td_tensor *td_scalar(double v, td_dtype dt) {
@@ -128,17 +122,19 @@ void td_release(td_tensor *t) {
     free_tensors = t;
 }
 
+/* In uint64_t: the dims of an empty tensor may multiply past int64 (2^32 x 2^32 x 0), and a
+ * zero factor makes the wrapped product 0 all the same. */
 int64_t td_numel(const td_tensor *t) {
-    int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
-    return n;
+    uint64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= (uint64_t)t->shape[i];
+    return (int64_t)n;
 }
 
 bool td_is_contiguous(const td_tensor *t) {
-    int64_t s = 1;
+    uint64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] != 1 && t->stride[i] != s) return false;
-        s *= t->shape[i];
+        if (t->shape[i] != 1 && (uint64_t)t->stride[i] != s) return false;
+        s *= (uint64_t)t->shape[i];
     }
     return true;
 }
@@ -167,13 +163,7 @@ double td_get(const td_tensor *t, const int64_t *idx) {
 
 void td_set(td_tensor *t, const int64_t *idx, double v) {
     char *p = (char *)td_data(t) + elem_offset(t, idx) * (int64_t)td_dtype_size(t->dtype);
-    switch (t->dtype) {
-    case TD_FLOAT32: *(float *)p = (float)v; break;
-    case TD_FLOAT64: *(double *)p = v; break;
-    case TD_INT64: *(int64_t *)p = (int64_t)v; break;
-    case TD_UINT8: *(uint8_t *)p = (uint8_t)(int64_t)v; break;
-    default: *(bool *)p = v != 0; break;
-    }
+    td_num_store((td_num){.f = v}, t->dtype, p);
 }
 
 double td_item(const td_tensor *t) {

@@ -37,6 +37,7 @@ td_dtype td_dtype_promote(td_dtype a, td_dtype b);  /* bool < uint8 < int64 < fl
 /* ---- errors, interruption, memory --------------------------------------------------------- */
 int td_error(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* sets msg, returns -1 */
 const char *td_errmsg(void);                 /* the last error of this thread */
+int td_error_in(const char *fn);             /* prefixes the message with "fn: " once; -1 */
 char *td_shape_str(const int64_t *shape, int ndim, char *buf, size_t n); /* "2x3", "scalar" */
 
 extern volatile sig_atomic_t td_interrupted; /* set by vm/'s SIGINT handler */
@@ -44,6 +45,15 @@ int td_poll_interrupt(void);                 /* -1 + "interrupted!" once the fla
 
 /* tensor/alloc.c: size-classed buffers with a cache of freed ones, main thread only */
 void *td_malloc(size_t n);   /* 64-byte aligned; NULL + error on failure or TIDE_FAIL_ALLOC=N */
+/* The one failure point: TIDE_FAIL_ALLOC=N, or td_fail_alloc(N) from a test, makes the Nth
+ * allocation request from then on fail (0 turns it off). Every allocation in tensor/ asks it:
+ * td_buf_alloc (cache hits too), tensor, storage and node structs, and the plain mallocs, which
+ * go through td_sys_malloc/calloc/realloc (no error message: the caller writes one). */
+void td_fail_alloc(long n);
+bool td_alloc_fails(void);
+void *td_sys_malloc(size_t n);
+void *td_sys_calloc(size_t n, size_t size);
+void *td_sys_realloc(void *p, size_t n);
 void td_free(void *p);
 void *td_buf_alloc(size_t n);         /* the same without the size word: free with the size */
 void td_buf_free(void *p, size_t n);  /* n as given to td_buf_alloc */
@@ -105,7 +115,45 @@ int td_normdim(const char *fn, int64_t *d, int ndim);         /* -1..-n -> n-1..
 int td_copy_into(td_tensor *dst, const td_tensor *src);       /* broadcasts, converts dtype */
 td_tensor *td_contiguous(td_tensor *t); /* new ref: t itself when already contiguous */
 td_tensor *td_to_dtype(td_tensor *t, td_dtype dt);            /* new ref, copy (or t itself) */
+
+/* ---- conversions (tensor/convert.c): the one rule for values entering a dtype ---------------
+ * A number from outside (a Lua integer or float: tide.tensor, full, fill_, t[k] = v, masked_fill's
+ * value) must fit, PyTorch's checked rule: int64 takes every integer, uint8 0..255 (and -255..-1,
+ * which wrap: -1 is 255, as in PyTorch); a float goes into an integer dtype truncated toward
+ * zero when its integer part fits the dtype, else (NaN, inf, 1e30, 256.0) it is an error;
+ * float32 takes any number but a finite one beyond its range; bool takes every number (v ~= 0,
+ * NaN is true). Integers are never rounded through a double.
+ * Tensor to tensor (to, copy_, promotion): integers into a narrower integer dtype wrap (int64
+ * 300 is uint8 44, PyTorch's result); floats into an integer dtype truncate toward zero and must
+ * fit as above, else the copy is refused before anything is written (PyTorch's result there is
+ * undefined: INT64_MIN for NaN); float64 beyond float32's range becomes inf. A new dtype adds a
+ * row to convert.c's tables and inherits all of this. */
+typedef struct td_num {
+    double f;     /* the value when !is_int */
+    int64_t i;    /* the value when is_int */
+    bool is_int;
+} td_num;
+int td_num_check(const char *fn, td_num v, td_dtype dt); /* 0, or -1 + "fn: value 256 does not
+                                                            fit dtype uint8 (0..255 ...)" */
+void td_num_store(td_num v, td_dtype dt, void *dst); /* one element; defined for any value
+                                                        (floats saturate, NaN -> 0) */
+td_tensor *td_full_num(const int64_t *shape, int ndim, td_dtype dt, td_num v); /* no check */
+int64_t td_f2i(double v); /* truncation, saturating at the int64 range, NaN -> 0 */
 void td_bump_version(td_tensor *t);
+
+/* Memory overlap (tensor/overlap.c), the one check of every in-place write. */
+typedef enum td_overlap { TD_OVERLAP_NONE, TD_OVERLAP_FULL, TD_OVERLAP_PARTIAL } td_overlap;
+/* FULL: a and b are the same elements (same storage, offset, dtype, shape and strides);
+ * PARTIAL: their bytes may intersect otherwise (a conservative answer); NONE: disjoint. */
+td_overlap td_overlap_of(const td_tensor *a, const td_tensor *b);
+bool td_internal_overlap(const td_tensor *t); /* two of t's elements share memory */
+/* 0, or -1 + "fn: the tensor written to ... share memory" when t has internal overlap. */
+int td_check_writable(const char *fn, const td_tensor *t);
+/* The in-place writers' check: out must be writable; local[i] gets a new ref to a copy
+ * (autograd-recorded, like clone()) of each in[i] that partially overlaps out, else NULL.
+ * 0, or -1 + error with nothing to release. */
+int td_inplace_inputs(const char *fn, const td_tensor *out, td_tensor *const *in, int nin,
+                      td_tensor **local);
 
 /* ---- elementwise iteration (tensor/iter.c) -------------------------------------------------
  * An iterator broadcasts up to TD_ITER_MAX operands (operand 0 is the output), coalesces
@@ -194,6 +242,7 @@ typedef struct td_op {
      * the row must convert or check). td_run then skips shape() and forward() below
      * TD_PAR_GRAIN elements: the whole cost of a small op is its overhead. */
     const td_loop *flat;
+    void (*release)(td_node *n);    /* frees what n->ctx refers to before ctx itself (hook.c) */
 } td_op;
 
 /* Runs op; out[] receives new refs, out[0] may be preset (in-place: out[0] = in[0], or an
@@ -205,6 +254,15 @@ td_tensor *td_apply1(const td_op *op, td_tensor *x, const td_args *a);
 td_tensor *td_apply2(const td_op *op, td_tensor *x, td_tensor *y, const td_args *a);
 /* In place: writes op(t, ...) into t, bumps its version; 0 or -1 + error. */
 int td_apply_(const td_op *op, td_tensor *const *in, int nin, const td_args *a);
+
+/* td_hook(x, fn, release, ud): a view of x (which autograd must track) whose backward calls
+ * fn(ud, g, &r) with the gradient g of the view: fn sets r to a new ref replacing g (same shape
+ * and dtype), or leaves it NULL to pass g on; -1 + error stops the backward. release(ud) runs
+ * once when the graph node is freed. New ref or NULL + error. */
+typedef int (*td_hook_fn)(void *ud, td_tensor *g, td_tensor **r);
+typedef void (*td_hook_free)(void *ud);
+extern const td_op td_op_hook;
+td_tensor *td_hook(td_tensor *x, td_hook_fn fn, td_hook_free release, void *ud);
 
 /* The registry: every op Lua sees, in ops.def order. */
 typedef enum td_sig {
@@ -376,8 +434,13 @@ int td_npy_save(const char *path, td_tensor *t);
 int td_npy_serialize(td_tensor *t, void **buf, size_t *len); /* td_malloc'd bytes */
 
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
-void td_set_num_threads(int n);
+/* Sets the pool's size: n capped at td_num_cpus(). Returns the count set, or -1 + error when
+ * the address-space limit (ulimit -v) has no room for that many threads (OpenBLAS would loop
+ * forever mapping its buffer). The first td_get_num_threads takes OMP_NUM_THREADS the same way,
+ * lowered to what fits. */
+int td_set_num_threads(int n);
 int td_get_num_threads(void);
+int td_num_cpus(void); /* the CPUs this process may run on */
 /* Runs f(ctx, u) for u in [0, n): across the pool when `work` (elements touched) reaches
  * TD_PAR_GRAIN, else in a plain loop, since libgomp charges microseconds even for a parallel
  * region whose if() clause is false. Stops early once td_interrupted is set. */

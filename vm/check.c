@@ -130,6 +130,11 @@ td_tensor *tdL_checktensor(lua_State *L, int i) {
     return NULL;
 }
 
+td_num tdL_tonum(lua_State *L, int i) {
+    if (lua_isinteger(L, i)) return (td_num){.i = lua_tointeger(L, i), .is_int = true};
+    return (td_num){.f = lua_tonumber(L, i)};
+}
+
 td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn) {
     td_tensor *t = tdL_totensor(L, i);
     if (t) {
@@ -137,19 +142,29 @@ td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn) 
         return t;
     }
     if (lua_type(L, i) == LUA_TNUMBER) {
-        lua_Number v = lua_tonumber(L, i);
-        if (lua_isinteger(L, i) && like == TD_INT64)
-            t = td_scalar((double)lua_tointeger(L, i), like); /* exact beyond 2^53 */
-        else if (!td_dtype_is_float(like) && v != floor(v))
-            t = td_scalar(v, TD_FLOAT32); /* int tensor * 2.5 is float32, as in PyTorch */
-        else
-            t = td_scalar(v, like);
-        if (!t) tdL_error(L);
+        td_num v = tdL_tonum(L, i);
+        td_dtype dt = like;
+        if (!v.is_int && !td_dtype_is_float(like)) {
+            if (v.f == floor(v.f) && v.f >= -0x1p63 && v.f < 0x1p63)
+                v = (td_num){.i = (int64_t)v.f, .is_int = true}; /* 2.0 acts as 2 */
+            else
+                dt = TD_FLOAT32; /* int tensor * 2.5 is float32, as in PyTorch */
+        }
+        /* integers wrap into uint8 (u8 + 300 is u8 + 44), as in PyTorch's arithmetic */
+        if (!(t = td_full_num(NULL, 0, dt, v))) tdL_error(L);
         return t;
     }
     if (tdL_istensor(L, i)) luaL_error(L, "%s: argument #%d: tensor was closed", fn, i);
     luaL_error(L, "%s: expected a tensor or a number, got %s", fn, luaL_typename(L, i));
     return NULL;
+}
+
+td_tensor *tdL_checkvalue(lua_State *L, int i, td_dtype dt, const char *fn) {
+    if (lua_type(L, i) != LUA_TNUMBER) return tdL_checkoperand(L, i, dt, fn);
+    td_num v = tdL_tonum(L, i);
+    td_tensor *t = td_num_check(fn, v, dt) < 0 ? NULL : td_full_num(NULL, 0, dt, v);
+    if (!t) tdL_error(L);
+    return t;
 }
 
 int64_t tdL_checkdim(lua_State *L, int i, int ndim, const char *fn) {
@@ -160,8 +175,8 @@ int64_t tdL_checkdim(lua_State *L, int i, int ndim, const char *fn) {
         luaL_error(L, "%s: dim must be an integer, got %s", fn,
                    lua_isnoneornil(L, i) ? "nil" : luaL_tolstring(L, i, NULL));
     if (d == 0 || d > n || d < -n)
-        luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
-                   (int)d, ndim, n, n);
+        luaL_error(L, "%s: dim %I out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
+                   d, ndim, n, n);
     return d > 0 ? d - 1 : n + d;
 }
 
@@ -175,8 +190,8 @@ int64_t tdL_checkpos(lua_State *L, int i, int64_t size, const char *fn, const ch
     if (!isnum) luaL_error(L, "%s: %s must be an integer, got %s", fn, what, luaL_typename(L, i));
     if (p < 0) p += size + 1;
     if (p < 1 || p > size)
-        luaL_error(L, "%s: %s %d out of range (expected 1..%d or -%d..-1)", fn, what,
-                   (int)lua_tointeger(L, i), (int)size, (int)size);
+        luaL_error(L, "%s: %s %I out of range (expected 1..%I or -%I..-1)", fn, what,
+                   lua_tointeger(L, i), (lua_Integer)size, (lua_Integer)size);
     return p - 1;
 }
 

@@ -1,5 +1,7 @@
 /* vm/core.c: luaopen_tide_core, the module both the `tide` program and stock lua5.4 load.
  * It builds the module table and calls each registrar. */
+#include <stdio.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,11 +12,17 @@ static int l_manual_seed(lua_State *L) {
     return 0;
 }
 
+/* set_num_threads(n): n capped at the CPUs, saying so on stderr; returns the count set */
 static int l_set_num_threads(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) return luaL_error(L, "set_num_threads: expected n >= 1, got %d", (int)n);
-    td_set_num_threads((int)n);
-    return 0;
+    if (n < 1) return luaL_error(L, "set_num_threads: expected n >= 1, got %I", n);
+    int got = td_set_num_threads(n > 65536 ? 65536 : (int)n);
+    if (got < 0) return tdL_error(L);
+    if (got < n)
+        fprintf(stderr, "tide.set_num_threads: %lld threads asked, this machine has %d CPUs: "
+                "using %d\n", (long long)n, td_num_cpus(), got);
+    lua_pushinteger(L, got);
+    return 1;
 }
 
 static int l_get_num_threads(lua_State *L) {
@@ -41,6 +49,18 @@ static int l_clock(lua_State *L) {
     return 1;
 }
 
+/* tide._rusage(): CPU seconds of this process (user + system, all threads) and its peak
+ * resident set in bytes so far: tide.fit's cost of a run (stdlib/tide/cost.lua) */
+static int l_rusage(lua_State *L) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return luaL_error(L, "_rusage: getrusage failed");
+    lua_Number user = (lua_Number)ru.ru_utime.tv_sec + (lua_Number)ru.ru_utime.tv_usec * 1e-6;
+    lua_Number sys = (lua_Number)ru.ru_stime.tv_sec + (lua_Number)ru.ru_stime.tv_usec * 1e-6;
+    lua_pushnumber(L, user + sys);
+    lua_pushinteger(L, (lua_Integer)ru.ru_maxrss * 1024); /* Linux reports KiB */
+    return 2;
+}
+
 static const luaL_Reg funcs[] = {
     {"is_tensor", l_is_tensor},
     {"manual_seed", l_manual_seed},
@@ -48,6 +68,7 @@ static const luaL_Reg funcs[] = {
     {"get_num_threads", l_get_num_threads},
     {"_isatty", l_isatty},
     {"_clock", l_clock},
+    {"_rusage", l_rusage},
     {NULL, NULL},
 };
 
@@ -62,6 +83,7 @@ static const tdL_capi capi = {
 
 int luaopen_tide_core(lua_State *L);
 int luaopen_tide_core(lua_State *L) {
+    td_get_num_threads(); /* sizes the pool (and OpenBLAS's) before any kernel runs */
     luaL_newlib(L, funcs);
     tdL_register_tensor(L);
     tdL_register_ops(L);
@@ -71,6 +93,7 @@ int luaopen_tide_core(lua_State *L) {
     tdL_register_optim(L);
     tdL_register_io(L);
     tdL_register_data(L);
+    tdL_register_hook(L);
     lua_pushlightuserdata(L, (void *)&capi);
     lua_setfield(L, LUA_REGISTRYINDEX, TDL_CAPI);
     return 1;

@@ -38,7 +38,7 @@ static int read_shape(lua_State *L, int first, int last, int64_t *shape, const c
     if (n == 1 && lua_istable(L, first)) {
         lua_Integer len = luaL_len(L, first);
         if (len > TD_MAX_DIMS)
-            luaL_error(L, "%s: at most %d dims, got %d", fn, TD_MAX_DIMS, (int)len);
+            luaL_error(L, "%s: at most %d dims, got %I", fn, TD_MAX_DIMS, len);
         lua_pushnil(L);
         while (lua_next(L, first)) { /* {2, 3, dtype = "int64"} mixes a shape and options */
             lua_pop(L, 1);
@@ -84,11 +84,13 @@ static int64_t check_integer(lua_State *L, int i, const char *fn, const char *wh
     return v;
 }
 
-/* Integer dtypes cannot hold nan, inf or values beyond int64 (the C conversion is undefined). */
+/* A value must fit its dtype: tensor/convert.c's rule (tide.h, "conversions"). */
+static void check_num(lua_State *L, td_num v, td_dtype dt, const char *fn) {
+    if (td_num_check(fn, v, dt) < 0) tdL_error(L);
+}
+
 static void check_value(lua_State *L, double v, td_dtype dt, const char *fn) {
-    if ((dt == TD_INT64 || dt == TD_UINT8) && !(v >= -0x1p63 && v < 0x1p63))
-        luaL_error(L, "%s: value %s does not fit dtype %s", fn,
-                   isnan(v) ? "nan" : lua_pushfstring(L, "%f", v), td_dtype_name(dt));
+    check_num(L, (td_num){.f = v}, dt, fn);
 }
 
 static void check_float(lua_State *L, td_dtype dt, const char *fn) {
@@ -106,6 +108,14 @@ static td_tensor *push_new(lua_State *L, const int64_t *shape, int nd, td_dtype 
     return b->t;
 }
 
+/* push_new filled with v (checked by the caller) */
+static td_tensor *push_full(lua_State *L, const int64_t *shape, int nd, td_dtype dt, td_num v,
+                            const char *fn) {
+    tdL_box *b = tdL_newbox(L);
+    if (!(b->t = td_full_num(shape, nd, dt, v))) luaL_error(L, "%s: %s", fn, td_errmsg());
+    return b->t;
+}
+
 /* Applies {requires_grad=} from the options table at opt to t (on top of the stack). */
 static int finish(lua_State *L, td_tensor *t, int opt, const char *fn) {
     if (tdL_optboolfield(L, opt, "requires_grad", 0)) {
@@ -118,27 +128,6 @@ static int finish(lua_State *L, td_tensor *t, int opt, const char *fn) {
     return 1;
 }
 
-static void fill_value(td_tensor *t, double v) {
-    int64_t n = td_numel(t);
-    void *d = td_data(t);
-    switch (t->dtype) {
-    case TD_FLOAT32:
-        for (int64_t i = 0; i < n; i++) ((float *)d)[i] = (float)v;
-        break;
-    case TD_FLOAT64:
-        for (int64_t i = 0; i < n; i++) ((double *)d)[i] = v;
-        break;
-    case TD_INT64:
-        for (int64_t i = 0; i < n; i++) ((int64_t *)d)[i] = (int64_t)v;
-        break;
-    case TD_UINT8:
-        memset(d, (uint8_t)(int64_t)v, (size_t)n);
-        break;
-    default:
-        memset(d, v != 0, (size_t)n);
-        break;
-    }
-}
 
 /* ---- tide.tensor -------------------------------------------------------------------------- */
 
@@ -167,22 +156,19 @@ static void fill_nested(lua_State *L, int i, td_tensor *t, int64_t *idx, int d, 
                        tdL_totensor(L, i) ? "a tensor (use tide.stack)" : luaL_typename(L, i));
         if (leaf != LUA_TNONE && tt != leaf)
             luaL_error(L, "%s: booleans and numbers mixed in one table (give {dtype = ...})", fn);
-        if (t->dtype == TD_INT64 && lua_isinteger(L, i)) { /* exact beyond 2^53 */
-            int64_t o = 0;
-            for (int k = 0; k < t->ndim; k++) o += idx[k] * t->stride[k];
-            ((int64_t *)td_data(t))[o] = lua_tointeger(L, i);
-            return;
-        }
-        double v = tt == LUA_TNUMBER ? lua_tonumber(L, i) : lua_toboolean(L, i);
-        check_value(L, v, t->dtype, fn);
-        td_set(t, idx, v);
+        td_num v = tt == LUA_TNUMBER ? tdL_tonum(L, i) : (td_num){.i = lua_toboolean(L, i),
+                                                                   .is_int = true};
+        check_num(L, v, t->dtype, fn);
+        int64_t o = 0;
+        for (int k = 0; k < t->ndim; k++) o += idx[k] * t->stride[k];
+        td_num_store(v, t->dtype, (char *)td_data(t) + o * (int64_t)td_dtype_size(t->dtype));
         return;
     }
     if (lua_type(L, i) != LUA_TTABLE || (int64_t)luaL_len(L, i) != t->shape[d]) {
         char buf[128];
         luaL_error(L,
-                   "%s: ragged nested table: expected %d elements at depth %d (shape %s), got %s",
-                   fn, (int)t->shape[d], d + 1, td_shape_str(t->shape, t->ndim, buf, sizeof buf),
+                   "%s: ragged nested table: expected %I elements at depth %d (shape %s), got %s",
+                   fn, (lua_Integer)t->shape[d], d + 1, td_shape_str(t->shape, t->ndim, buf, sizeof buf),
                    lua_type(L, i) == LUA_TTABLE ? "a different length" : luaL_typename(L, i));
     }
     for (idx[d] = 0; idx[d] < t->shape[d]; idx[d]++) {
@@ -224,8 +210,8 @@ static int make_filled(lua_State *L, const char *fn, double v, bool fill) {
     tdL_checkopts(L, opt, fn, create_opts);
     td_dtype dt = tdL_optdtypefield(L, opt, fn, TD_FLOAT32);
     int nd = read_shape(L, 1, opt ? opt - 1 : lua_gettop(L), shape, fn);
-    td_tensor *t = push_new(L, shape, nd, dt, fill && v == 0, fn);
-    if (fill && v != 0) fill_value(t, v);
+    td_tensor *t = fill && v != 0 ? push_full(L, shape, nd, dt, (td_num){.f = v}, fn)
+                                  : push_new(L, shape, nd, dt, fill, fn);
     return finish(L, t, opt, fn);
 }
 
@@ -242,22 +228,13 @@ static int l_empty(lua_State *L) {
 }
 
 /* A fill value: a number, or a boolean (which makes the default dtype bool). */
-static double fill_arg(lua_State *L, int i, td_dtype *def, const char *fn) {
+static td_num fill_arg(lua_State *L, int i, td_dtype *def, const char *fn) {
     if (lua_isboolean(L, i)) {
         *def = TD_BOOL;
-        return lua_toboolean(L, i);
+        return (td_num){.i = lua_toboolean(L, i), .is_int = true};
     }
-    return check_number(L, i, fn, "the fill value");
-}
-
-static void fill_checked(lua_State *L, td_tensor *t, int i, double v, const char *fn) {
-    if (t->dtype == TD_INT64 && lua_isinteger(L, i)) { /* exact beyond 2^53 */
-        int64_t n = td_numel(t), x = lua_tointeger(L, i), *d = td_data(t);
-        for (int64_t k = 0; k < n; k++) d[k] = x;
-        return;
-    }
-    check_value(L, v, t->dtype, fn);
-    fill_value(t, v);
+    check_number(L, i, fn, "the fill value");
+    return tdL_tonum(L, i);
 }
 
 /* full(shape, v [, opts]): shape is one table or one size. */
@@ -266,15 +243,13 @@ static int l_full(lua_State *L) {
     if (!lua_istable(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
         return luaL_error(L, "full: expected a shape table first, got %s", luaL_typename(L, 1));
     td_dtype def = TD_FLOAT32;
-    double v = fill_arg(L, 2, &def, "full");
+    td_num v = fill_arg(L, 2, &def, "full");
     int opt = lua_gettop(L) >= 3 ? 3 : 0;
     tdL_checkopts(L, opt, "full", create_opts);
     td_dtype dt = tdL_optdtypefield(L, opt, "full", def);
     int nd = read_shape(L, 1, 1, shape, "full");
-    check_value(L, v, dt, "full");
-    td_tensor *t = push_new(L, shape, nd, dt, false, "full");
-    fill_checked(L, t, 2, v, "full");
-    return finish(L, t, opt, "full");
+    check_num(L, v, dt, "full");
+    return finish(L, push_full(L, shape, nd, dt, v, "full"), opt, "full");
 }
 
 /* eye(n [, m] [, opts]): ones on the main diagonal of an n x m matrix. */
@@ -336,8 +311,16 @@ static int l_arange(lua_State *L) {
     int64_t len = (int64_t)n;
     double last = len ? a + (double)(len - 1) * step : a;
     bool snap = !ints && fabs(last - b) <= tol * fabs(step); /* end exactly on b */
-    check_value(L, a, dt, "arange");
-    check_value(L, last, dt, "arange");
+    if (ints) { /* the integer ends, not their doubles */
+        check_num(L, (td_num){.i = ai, .is_int = true}, dt, "arange");
+        check_num(L, (td_num){.i = (int64_t)((lua_Unsigned)ai + (lua_Unsigned)(len ? len - 1 : 0) *
+                                                                    (lua_Unsigned)si),
+                              .is_int = true},
+                  dt, "arange");
+    } else {
+        check_value(L, a, dt, "arange");
+        check_value(L, last, dt, "arange");
+    }
     td_tensor *t = push_new(L, &len, 1, dt, false, "arange");
     void *d = td_data(t);
     for (int64_t i = 0; i < len; i++) {
@@ -466,7 +449,7 @@ enum { LIKE_EMPTY, LIKE_ZEROS, LIKE_ONES, LIKE_FULL, LIKE_RAND, LIKE_RANDN };
 static int make_like(lua_State *L, const char *fn, int kind) {
     td_tensor *src = tdL_checktensor(L, 1);
     td_dtype def = src->dtype;
-    double v = kind == LIKE_ONES ? 1 : 0;
+    td_num v = {.i = kind == LIKE_ONES, .is_int = true};
     int opt = 2;
     if (kind == LIKE_FULL) {
         v = fill_arg(L, 2, &def, fn);
@@ -477,10 +460,10 @@ static int make_like(lua_State *L, const char *fn, int kind) {
     tdL_checkopts(L, opt, fn, create_opts);
     td_dtype dt = tdL_optdtypefield(L, opt, fn, def);
     if (kind >= LIKE_RAND) check_float(L, dt, fn);
-    if (kind == LIKE_FULL) check_value(L, v, dt, fn);
-    td_tensor *t = push_new(L, src->shape, src->ndim, dt, kind == LIKE_ZEROS, fn);
-    if (kind == LIKE_ONES) fill_value(t, 1);
-    if (kind == LIKE_FULL) fill_checked(L, t, 2, v, fn);
+    if (kind == LIKE_FULL) check_num(L, v, dt, fn);
+    td_tensor *t = kind == LIKE_ONES || kind == LIKE_FULL
+                       ? push_full(L, src->shape, src->ndim, dt, v, fn)
+                       : push_new(L, src->shape, src->ndim, dt, kind == LIKE_ZEROS, fn);
     if (kind == LIKE_RAND && td_fill_uniform(t, 0, 1) < 0) return tdL_error(L);
     if (kind == LIKE_RANDN && td_fill_normal(t, 0, 1) < 0) return tdL_error(L);
     return finish(L, t, opt, fn);

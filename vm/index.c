@@ -25,8 +25,8 @@ static int64_t position(lua_State *L, int i, int64_t size, const char *fn, int d
                    lua_type(L, i) == LUA_TNUMBER ? lua_tostring(L, i) : luaL_typename(L, i));
     lua_Integer q = p < 0 ? p + size + 1 : p;
     if (q < 1 || q > size)
-        luaL_error(L, "%s: index %d out of range for dim %d of size %d (expected 1..%d or -%d..-1)",
-                   fn, (int)p, dim, (int)size, (int)size, (int)size);
+        luaL_error(L, "%s: index %I out of range for dim %d of size %I (expected 1..%I or -%I..-1)",
+                   fn, p, dim, (lua_Integer)size, (lua_Integer)size, (lua_Integer)size);
     return q - 1;
 }
 
@@ -56,10 +56,11 @@ static void add_range(lua_State *L, key *k, int r, int d, int e, const char *fn)
     int64_t a = v[0] < 0 ? v[0] + size + 1 : v[0], b = v[1] < 0 ? v[1] + size + 1 : v[1];
     if (a < 1 || a > size + 1 || b > size || b < a - 1)
         luaL_error(L,
-                   "%s: range {%d, %d} out of range for dim %d of size %d (expected positions "
-                   "1..%d or -%d..-1, first <= last + 1)",
-                   fn, (int)v[0], (int)v[1], e, (int)size, (int)size, (int)size);
-    if (v[2] < 1) luaL_error(L, "%s: range step must be positive, got %d", fn, (int)v[2]);
+                   "%s: range {%I, %I} out of range for dim %d of size %I (expected positions "
+                   "1..%I or -%I..-1, first <= last + 1)",
+                   fn, (lua_Integer)v[0], (lua_Integer)v[1], e, (lua_Integer)size,
+                   (lua_Integer)size, (lua_Integer)size);
+    if (v[2] < 1) luaL_error(L, "%s: range step must be positive, got %I", fn, (lua_Integer)v[2]);
     int64_t len = b >= a ? (b - a) / v[2] + 1 : 0;
     if (a == 1 && len == size) return; /* the whole dim: nothing to do */
     k->s[k->n++] = (step){TD_STEP_NARROW, d, a - 1, len, v[2]};
@@ -91,9 +92,11 @@ static void parse_key(lua_State *L, const td_tensor *t, key *k, const char *fn) 
     }
 }
 
-/* Pushes the part of t that the steps name, as a tensor (a number when 0-D). */
+/* Pushes the part of t that the steps name, as a tensor. Every dim selected gives the element
+ * as a Lua number (truthiness and comparisons work on it), except when autograd tracks t: then
+ * a 0-dim tensor in the graph, so `out[{1, c}]:backward()` works as in PyTorch. */
 static int push_steps(lua_State *L, td_tensor *t, const key *k) {
-    if (k->ndim == 0 && k->n == t->ndim) { /* every dim selected: the element itself */
+    if (k->ndim == 0 && k->n == t->ndim && !(t->requires_grad && td_grad_enabled())) {
         int64_t idx[TD_MAX_DIMS];
         for (int i = 0; i < k->n; i++) idx[i] = k->s[i].start;
         tdL_pushelem(L, t, idx);
@@ -157,10 +160,9 @@ static bool store_fast(lua_State *L, td_tensor *t) {
         (t->requires_grad && td_grad_enabled()))
         return false;
     int64_t i = position(L, 2, t->shape[0], "index assignment", 1);
-    if (t->dtype == TD_INT64 && lua_isinteger(L, 3))
-        ((int64_t *)td_data(t))[i * t->stride[0]] = lua_tointeger(L, 3);
-    else
-        td_set(t, &i, lua_tonumber(L, 3));
+    td_num v = tdL_tonum(L, 3);
+    if (td_num_check("index assignment", v, t->dtype) < 0) tdL_error(L);
+    td_num_store(v, t->dtype, (char *)td_data(t) + i * t->stride[0] * (int64_t)td_dtype_size(t->dtype));
     td_bump_version(t);
     return true;
 }
@@ -184,7 +186,7 @@ int tdL_newindex(lua_State *L) {
                           fn, luaL_typename(L, 2));
     if (!mask && store_fast(L, t)) return 0;
     if (!mask) parse_key(L, t, &k, fn);
-    td_tensor *v = tdL_checkoperand(L, 3, t->dtype, fn); /* nothing can raise after this */
+    td_tensor *v = tdL_checkvalue(L, 3, t->dtype, fn); /* nothing can raise after this */
     if (mask) {
         kt = mask;
         td_retain(kt);

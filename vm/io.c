@@ -84,7 +84,7 @@ static void check_save(lua_State *L, int a, save_args *s) {
     luaL_checktype(L, a + 1, LUA_TTABLE);
     luaL_checktype(L, a + 2, LUA_TTABLE);
     s->n = (int)luaL_len(L, a);
-    if ((int)luaL_len(L, a + 1) != s->n) luaL_error(L, "save: %d names but %d tensors", s->n, (int)luaL_len(L, a + 1));
+    if ((int)luaL_len(L, a + 1) != s->n) luaL_error(L, "save: %d names but %I tensors", s->n, luaL_len(L, a + 1));
     s->names = lua_newuserdatauv(L, sizeof(char *) * ((size_t)s->n + 1), 0);
     s->ts = lua_newuserdatauv(L, sizeof(td_tensor *) * ((size_t)s->n + 1), 0);
     for (int i = 1; i <= s->n; i++) {

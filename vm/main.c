@@ -213,7 +213,14 @@ static int setthreads(char **argv, int n) {
             fprintf(stderr, "%s: --threads expects a positive number, got '%s'\n", tdP_progname, v);
             return 0;
         }
-        td_set_num_threads((int)t);
+        int got = td_set_num_threads((int)t);
+        if (got < 0) {
+            fprintf(stderr, "%s: --threads: %s\n", tdP_progname, td_errmsg());
+            return 0;
+        }
+        if (got < t)
+            fprintf(stderr, "%s: --threads %ld: this machine has %d CPUs: using %d\n",
+                    tdP_progname, t, td_num_cpus(), got);
     }
     return 1;
 }

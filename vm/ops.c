@@ -109,8 +109,9 @@ static void s_t_narrow(lua_State *L, const char *fn, call *c) {
     lua_Integer s = luaL_checkinteger(L, 3);
     if (s < 0) s += n + 1; /* -1 is the last position; n+1 allows an empty narrow at the end */
     if (s < 1 || s > n + 1)
-        luaL_error(L, "%s: start %d out of range for dim %d of size %d (expected 1..%d or -%d..-1)",
-                   fn, (int)luaL_checkinteger(L, 3), (int)c->a.dim + 1, (int)n, (int)n, (int)n);
+        luaL_error(L, "%s: start %I out of range for dim %d of size %I (expected 1..%I or -%I..-1)",
+                   fn, luaL_checkinteger(L, 3), (int)c->a.dim + 1, (lua_Integer)n, (lua_Integer)n,
+                   (lua_Integer)n);
     c->a.start = s - 1;
     c->a.len = luaL_checkinteger(L, 4);
 }
@@ -154,12 +155,24 @@ static void s_t_dim_t_t(lua_State *L, const char *fn, call *c) {
     operand(L, 4, c->in[0]->dtype, fn, c);
 }
 static void s_t_t_num(lua_State *L, const char *fn, call *c) {
-    self(L, c);
+    td_tensor *t = self(L, c);
     td_tensor *m = tdL_checktensor(L, 2);
     c->in[c->nin++] = m;
     if (lua_type(L, 3) != LUA_TNUMBER)
         luaL_error(L, "%s: value must be a number, got %s", fn, luaL_typename(L, 3));
-    c->a.a = lua_tonumber(L, 3);
+    td_num v = tdL_tonum(L, 3);
+    if (td_num_check(fn, v, t->dtype) < 0) tdL_error(L);
+    c->a.a = v.is_int ? (double)v.i : v.f;
+    c->a.index = v.i, c->a.flag = v.is_int; /* exact: masked_fill stores by td_num_store */
+}
+static void s_t_value(lua_State *L, const char *fn, call *c) {
+    td_tensor *t = self(L, c);
+    if (lua_type(L, 2) != LUA_TNUMBER) {
+        operand(L, 2, t->dtype, fn, c);
+        return;
+    }
+    tdL_box *b = tdL_newbox(L); /* the 0-dim value, owned by the GC */
+    c->in[c->nin++] = b->t = tdL_checkvalue(L, 2, t->dtype, fn);
 }
 static void s_list_dim(lua_State *L, const char *fn, call *c) {
     lua_settop(L, 2); /* the dim stays at 2 (maybe nil) when the list array is pushed */
@@ -196,8 +209,8 @@ static void s_t_dims(lua_State *L, const char *fn, call *c) {
     for (int k = 0; k < c->a.nsizes; k++) {
         int64_t d = c->a.sizes[k];
         if (d == 0 || d > n || d < -n)
-            luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)",
-                       fn, (int)d, t->ndim, n, n);
+            luaL_error(L, "%s: dim %I out of range for a %d-D tensor (expected 1..%d or -%d..-1)",
+                       fn, (lua_Integer)d, t->ndim, n, n);
         c->a.sizes[k] = d > 0 ? d - 1 : n + d;
     }
     self(L, c);
@@ -209,8 +222,8 @@ static void s_t_newdim(lua_State *L, const char *fn, call *c) {
     lua_Integer d = lua_tointegerx(L, 2, &isnum);
     if (!isnum) luaL_error(L, "%s: dim must be an integer, got %s", fn, luaL_typename(L, 2));
     if (d == 0 || d > n || d < -n)
-        luaL_error(L, "%s: dim %d out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
-                   (int)d, t->ndim, n, n);
+        luaL_error(L, "%s: dim %I out of range for a %d-D tensor (expected 1..%d or -%d..-1)", fn,
+                   d, t->ndim, n, n);
     c->a.dim = d > 0 ? d - 1 : n + d;
     self(L, c);
 }
@@ -479,7 +492,7 @@ static const sig_check checks[TD_NSIG] = {
     [SIG_T_SELECT] = s_t_select, [SIG_T_FLATTEN] = s_t_flatten, [SIG_T_NUM] = s_t_num,
     [SIG_T_ONUM2] = s_t_onum2, [SIG_T_DTYPE] = s_t_dtype, [SIG_T_DIM_T] = s_t_dim_t,
     [SIG_T_DIM_T_T] = s_t_dim_t_t, [SIG_T_T_NUM] = s_t_t_num, [SIG_LIST_DIM] = s_list_dim,
-    [SIG_T_NUM_OPT] = s_t_num_opt, [SIG_T_TENSOR] = s_t_tensor, [SIG_T_DIMS] = s_t_dims, [SIG_T_NEWDIM] = s_t_newdim,
+    [SIG_T_NUM_OPT] = s_t_num_opt, [SIG_T_TENSOR] = s_t_tensor, [SIG_T_VALUE] = s_t_value, [SIG_T_DIMS] = s_t_dims, [SIG_T_NEWDIM] = s_t_newdim,
     [SIG_T_T_T_AB] = s_t_t_t_ab,
     [SIG_CONV] = s_conv, [SIG_CONV_T] = s_conv_t, [SIG_POOL] = s_pool, [SIG_T_SIZE2] = s_t_size2,
     [SIG_LAYER_NORM] = s_layer_norm, [SIG_BATCH_NORM] = s_batch_norm, [SIG_LOSS] = s_loss,

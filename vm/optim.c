@@ -36,7 +36,7 @@ static void common(lua_State *L, int t, const char *fn, td_optim_hp *h) {
 
 static lua_Integer checkstep(lua_State *L, int i, const char *fn) {
     lua_Integer s = luaL_checkinteger(L, i);
-    if (s < 1) luaL_error(L, "%s: step must be >= 1, got %d", fn, (int)(s < -9999 ? -9999 : s));
+    if (s < 1) luaL_error(L, "%s: step must be >= 1, got %I", fn, s);
     return s;
 }
 

@@ -50,6 +50,12 @@ td_tensor *tdL_checktensor(lua_State *L, int i);
 td_tensor *tdL_totensor(lua_State *L, int i);   /* NULL when not a (live) tensor */
 /* A tensor or a Lua number (a 0-dim tensor of dtype `like`): a new ref to release. */
 td_tensor *tdL_checkoperand(lua_State *L, int i, td_dtype like, const char *fn);
+/* A Lua number as a td_num: integers stay integers (exact beyond 2^53). */
+td_num tdL_tonum(lua_State *L, int i);
+/* A value written into a dtype dt tensor (fill_, t[k] = v): a number must fit dt by
+ * tensor/convert.c's rule (else an error naming fn), and becomes a 0-dim tensor of dtype dt;
+ * a tensor is taken as tdL_checkoperand takes it. New ref. */
+td_tensor *tdL_checkvalue(lua_State *L, int i, td_dtype dt, const char *fn);
 int tdL_error(lua_State *L);                    /* raises td_errmsg() */
 void tdL_gcpressure(lua_State *L);              /* steps the GC by the tensor bytes made */
 void tdL_pool_install(lua_State *L); /* small-block cache in front of the state's allocator */
@@ -91,7 +97,7 @@ typedef struct tdL_capi {
     char *(*shape_str)(const int64_t *shape, int ndim, char *buf, size_t n);
     const char *(*errmsg)(void);
     int (*get_num_threads)(void);
-    void (*set_num_threads)(int n);
+    int (*set_num_threads)(int n); /* the count set (capped at the CPUs), or -1 */
 } tdL_capi;
 
 /* registrars, called by luaopen_tide_core with the module table on top */
@@ -102,6 +108,10 @@ void tdL_register_autograd(lua_State *L);/* vm/autograd.c */
 void tdL_register_optim(lua_State *L);   /* vm/optim.c: tide._optim */
 void tdL_register_io(lua_State *L);      /* vm/io.c: tide._io (safetensors, npy) */
 void tdL_register_data(lua_State *L);    /* vm/data.c: tide._data */
+void tdL_register_hook(lua_State *L);    /* vm/hook.c: tide._hook */
+/* Around td_backward/td_grad: backward hooks run on L; raises "fn: ..." inside a hook. */
+lua_State *tdL_hook_enter(lua_State *L, const char *fn);
+void tdL_hook_leave(lua_State *prev);
 
 /* the method table of tide.Tensor (vm/tensor.c); ops.c adds its rows to it */
 void tdL_pushmethods(lua_State *L);

@@ -13,7 +13,7 @@ local M = {}
 
 local OPTIONS = {"train", "val", "loss", "optimizer", "scheduler", "scheduler_step", "epochs",
                  "metrics", "clip_grad", "plot", "checkpoint", "resume", "progress", "on_step",
-                 "on_epoch"}
+                 "on_epoch", "groups", "cost"}
 local SCALAR = {accuracy = true} -- the metrics.* that map (output, target) to a batch mean
 
 local function callable(v)
@@ -108,7 +108,7 @@ local function run_eval(fn, model, loader, lossf, fns, names)
   if n == 0 then error(fn .. ": the loader yielded no batches", 0) end
   local r = {loss = lossf and sum / n or nil}
   for _, name in ipairs(names) do r[name] = msum[name] / n end
-  return r
+  return r, n
 end
 
 local function check_model(fn, model, level)
@@ -229,6 +229,8 @@ local function options(model, opts)
   for _, k in ipairs({"on_step", "on_epoch"}) do
     if o[k] ~= nil and not callable(o[k]) then bad(k, "a function") end
   end
+  if o.groups ~= nil then require("tide.fairness.report").check(o.groups) end
+  o.cost = require("tide.cost").meter(o.cost)
   o.params = model:parameters()
   return o
 end
@@ -317,6 +319,7 @@ local function train_epoch(o, model, history, epoch, bar)
     opt:step()
     if o.scheduler and o.scheduler_step == "batch" then o.scheduler:step(lv) end
     local b = batch_size(x, y)
+    if o.cost then o.cost:batch(model, x, b) end
     history.steps = history.steps + 1
     history.step_loss[history.steps] = lv
     sum, n = sum + lv * b, n + b
@@ -355,7 +358,8 @@ local function fit(model, o)
   local main = world.is_main() -- only rank 1 prints, plots and writes the checkpoint
   local bar = o.progress and main and progress.new({epochs = o.epochs})
   for epoch = start, o.epochs do
-    local t0, lr = tide._clock(), o.optimizer.lr
+    local t0, lr, nval = tide._clock(), o.optimizer.lr, 0
+    if o.cost then o.cost:start() end
     local loss, means, stop = train_epoch(o, model, history, epoch, bar)
     local line = {("epoch %d/%d"):format(epoch, o.epochs), "train_loss " .. fmt(loss)}
     history.train_loss[epoch], history.lr[epoch] = loss, lr
@@ -365,7 +369,8 @@ local function fit(model, o)
     end
     local watched = loss
     if o.val then
-      local r = run_eval("tide.fit", model, o.val, o.loss, o.metric_fns, o.names)
+      local r, n = run_eval("tide.fit", model, o.val, o.loss, o.metric_fns, o.names)
+      nval = n
       history.val_loss[epoch], watched = r.loss, r.loss
       line[#line + 1] = "val_loss " .. fmt(r.loss)
       for _, name in ipairs(o.names) do
@@ -373,8 +378,12 @@ local function fit(model, o)
         line[#line + 1] = ("val_%s %s"):format(name, fmt(r[name]))
       end
     end
+    if o.groups then -- group metrics and disparities (doc/fairness.md)
+      line[#line + 1] = require("tide.fairness.report").track(o.groups, model, history, epoch)
+    end
     if o.scheduler and o.scheduler_step == "epoch" then o.scheduler:step(watched) end
     history.epochs, history.time[epoch] = epoch, tide._clock() - t0
+    if o.cost then o.cost:epoch(history, epoch, nval) end
     line[#line + 1] = ("%.1f s"):format(history.time[epoch])
     if bar then bar:finish(table.concat(line, "  ")) end
     if o.on_epoch and o.on_epoch({epoch = epoch, epochs = o.epochs, train_loss = loss,
@@ -385,6 +394,10 @@ local function fit(model, o)
     if o.checkpoint and main then save(o, model, history) end
     if type(o.plot) == "string" and main then plot_loss(history, o.plot) end
     if stop then break end
+  end
+  if o.cost and history.epochs > 0 then
+    local line = o.cost:total(history)
+    if o.progress and main then io.stdout:write(line, "\n") end
   end
   if o.plot == true and main then plot_loss(history) end
   return history

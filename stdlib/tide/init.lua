@@ -15,10 +15,17 @@ require("tide.io")(tide) -- save, load, save_npy, load_npy, checkpoint
 
 -- Fields loaded on first use, so `tide -e` starts without nn or optim: tide.fit = the field
 -- "fit" of require "tide.fit"; a module alone (no field) is the field's value.
-local lazy = {fit = {"tide.fit", "fit"}, evaluate = {"tide.fit", "evaluate"},
-              metrics = {"tide.metrics"}, args = {"tide.args"},
-              summary = {"tide.summary"},
-              dist = {"tide.dist"}} -- the Open MPI binding (its own C module, vm/dist/)
+local lazy = {
+  fit = {"tide.fit", "fit"},
+  evaluate = {"tide.fit", "evaluate"},
+  metrics = {"tide.metrics"},
+  args = {"tide.args"},
+  summary = {"tide.summary"},
+  prune = {"tide.prune"},
+  explain = {"tide.explain"},
+  fairness = {"tide.fairness"},
+  dist = {"tide.dist"}, -- the Open MPI binding (its own C module, vm/dist/)
+}
 setmetatable(tide, {__lazy = lazy, __index = function(t, k)
   local where = lazy[k]
   if not where then return nil end

@@ -23,6 +23,13 @@ return function(tide)
     end
   end
 
+  -- f(...), its error prefixed with the public function's name (a full disk says who wrote)
+  local function named(fn, f, ...)
+    local r = table.pack(pcall(f, ...))
+    if not r[1] then fail(fn, (tostring(r[2]):gsub("^save: ", ""):gsub("^save_npy: ", ""))) end
+    return table.unpack(r, 2, r.n)
+  end
+
   -- %.17g gives back the same double; inf and nan have no Lua literal so they are spelled out
   local function float_str(x)
     if x ~= x then return "nan" end
@@ -101,7 +108,7 @@ return function(tide)
     end
     table.sort(lines)
     if #lines > 0 then out.meta[TYPES] = table.concat(lines, "\n") end
-    C.st_save(path, out.names, out.tensors, out.meta)
+    named(fn, C.st_save, path, out.names, out.tensors, out.meta)
   end
 
   -- "1" -> 1, "-2" -> -2 (what tostring(k) of an integer key gives); other text stays a string
@@ -156,6 +163,9 @@ return function(tide)
     local flat = {}
     for i, name in ipairs(names) do flat[name] = tensors[i] end
     for name, s in pairs(meta) do
+      if flat[name] ~= nil then -- one table holds both: either would silently hide the other
+        fail(fn, ("%s: metadata key '%s' is also the name of a tensor"):format(path, name))
+      end
       if name ~= TYPES and name ~= ROOT then
         local ty, v = types[name], s
         if ty == "i" then v = math.tointeger(tonumber(s))
@@ -185,7 +195,7 @@ return function(tide)
   tide.save_npy = guard(function(path, t)
     if type(path) ~= "string" then fail("tide.save_npy", "expected a path (a string), got " .. type(path)) end
     if not is_tensor(t) then fail("tide.save_npy", "expected a tensor, got " .. type(t)) end
-    C.npy_save(path, t)
+    named("tide.save_npy", C.npy_save, path, t)
   end)
 
   tide.load_npy = guard(function(path)
@@ -248,11 +258,33 @@ return function(tide)
     for _, k in ipairs({"model", "optimizer", "scheduler"}) do
       if into[k] ~= nil and ck[k] == nil then fail(fn, path .. " holds no " .. k .. " state") end
     end
-    -- everything that can fail on the file's content runs before the RNG moves
-    if into.model then into.model:load_state_dict(ck.model or {}) end
-    if into.optimizer then into.optimizer:load_state_dict(ck.optimizer) end
-    if into.scheduler then into.scheduler:load_state_dict(ck.scheduler) end
-    if into.rng ~= false and ck.rng then tide.set_rng_state(ck.rng) end
+    -- all or nothing: every part is checked against its target before any is applied
+    local apply, unchecked = {}, {}
+    for _, k in ipairs({"model", "optimizer", "scheduler"}) do
+      local obj, part = into[k], ck[k]
+      if obj ~= nil then
+        local ok, prepare = pcall(function() return obj._prepare_load end)
+        if ok and type(prepare) == "function" then
+          local fine, commit = pcall(prepare, obj, part)
+          if not fine then
+            fail(fn, ("%s: the %s part does not fit: %s"):format(path, k, tostring(commit)))
+          end
+          apply[#apply + 1] = commit
+        else -- an object of the user's own: its load_state_dict runs first, before ours apply
+          unchecked[#unchecked + 1] = function() obj:load_state_dict(part) end
+        end
+      end
+    end
+    if into.rng ~= false and ck.rng then -- checked by setting it, then the current one back
+      local cur = tide.get_rng_state()
+      local ok, err = pcall(tide.set_rng_state, ck.rng)
+      tide.set_rng_state(cur)
+      if not ok then fail(fn, ("%s: the rng part does not fit: %s"):format(path, tostring(err))) end
+      local rng = ck.rng
+      apply[#apply + 1] = function() tide.set_rng_state(rng) end
+    end
+    for _, commit in ipairs(unchecked) do commit() end
+    for _, commit in ipairs(apply) do commit() end
     return ck.epoch, ck.step, ck.extra, ck
   end)
 end

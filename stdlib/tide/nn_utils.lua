@@ -45,8 +45,9 @@ function utils.clip_grad_norm_(params, max_norm, opts)
       error(fn .. ": unknown option '" .. tostring(k) .. "'", 2)
     end
   end
-  if type(max_norm) ~= "number" then
-    error(fn .. ": max_norm must be a number, got " .. type(max_norm), 2)
+  if type(max_norm) ~= "number" or not (max_norm >= 0) then -- NaN too: it would NaN every grad
+    error(fn .. ": max_norm must be a number >= 0, got " ..
+          (type(max_norm) ~= "number" and type(max_norm) or tostring(max_norm)), 2)
   end
   local p = opts.norm_type or 2
   if type(p) ~= "number" or p ~= p or p <= 0 then

@@ -63,16 +63,21 @@ local function checkstyle(fname, what, s)
   return s
 end
 
+-- checks that series i is a table with only the fields in known (form: how one is written)
+local function check_series(fname, i, s, known, form)
+  if type(s) ~= "table" or tide.is_tensor(s) then
+    fail("%s: series %d must be a table %s, got %s", fname, i, form, type(s))
+  end
+  for k in pairs(s) do
+    if not known[k] then fail("%s: series %d: unknown field '%s'", fname, i, tostring(k)) end
+  end
+end
+
 -- {y=, x=, title=, style=} checked and turned into {rows=, title=, style=}
 local SERIES = {y = true, x = true, title = true, style = true}
 local function series(fname, i, s, o, style)
   local what = "series " .. i
-  if type(s) ~= "table" or tide.is_tensor(s) then
-    fail("%s: %s must be a table {y=, x=, title=, style=}, got %s", fname, what, type(s))
-  end
-  for k in pairs(s) do
-    if not SERIES[k] then fail("%s: %s: unknown field '%s'", fname, what, tostring(k)) end
-  end
+  check_series(fname, i, s, SERIES, "{y=, x=, title=, style=}")
   if s.y == nil then fail("%s: %s has no y", fname, what) end
   local y = values(fname, what .. " y", s.y)
   local x = s.x ~= nil and values(fname, what .. " x", s.x)
@@ -230,10 +235,15 @@ local CURVES = {
   {"val_loss", "val", "linespoints lw 2 pt 5 ps 0.8 lc rgb '#ff7f0e'"},
   {"train_accuracy", "train accuracy", "linespoints lw 2 pt 8 ps 0.9 lc rgb '#98df8a'", "x1y2"},
   {"val_accuracy", "val accuracy", "linespoints lw 2 pt 9 ps 0.9 lc rgb '#2ca02c'", "x1y2"},
+  {"_cost", "cost", "linespoints lw 2 dt 2 pt 4 ps 0.8 lc rgb '#7f7f7f'", "x1y2"},
 }
 
+-- the costs tide.fit records per epoch that plot.loss can draw, cumulated, on the right axis
+local COST = {flops = "FLOPs", energy_j = "energy (J)", co2e_g = "CO2e (g)",
+              core_seconds = "core-seconds", time = "seconds"}
+
 function plot.loss(history, o)
-  o = options("plot.loss", o or {}, {})
+  o = options("plot.loss", o or {}, {cost = true})
   if type(history) ~= "table" then
     fail("plot.loss: expected a history table (from tide.fit), got %s", type(history))
   end
@@ -247,6 +257,21 @@ function plot.loss(history, o)
   end
   local ep, list = {}, {}
   for e = 1, epochs do ep[e] = e end
+  local cost = o.cost == true and "flops" or o.cost
+  if cost ~= nil and not COST[cost] then
+    fail("plot.loss: cost must be true or one of flops, energy_j, co2e_g, core_seconds, time; " ..
+         "got %s", tostring(cost))
+  end
+  if cost then -- the right axis is the cost's: accuracy curves are left out
+    f.train_accuracy, f.val_accuracy = nil, nil
+    if history[cost] == nil then
+      fail("plot.loss: history has no %s (a tide.fit history records it)", cost)
+    end
+    local v, sum = values("plot.loss", "history." .. cost, history[cost]), {}
+    for e = 1, #v do sum[e] = (sum[e - 1] or 0) + v[e] end
+    f._cost, epochs = sum, math.max(epochs, #sum)
+  end
+  for e = #ep + 1, epochs do ep[e] = e end
   for _, c in ipairs(CURVES) do
     local y, x = f[c[1]], ep
     if y and #y > 0 then
@@ -254,8 +279,8 @@ function plot.loss(history, o)
         x = {}
         for j = 1, #y do x[j] = epochs > 0 and j * epochs / #y or j end
       end
-      list[#list + 1] = {rows = rows(x, y, false, o.logy and not c[4]), title = c[2],
-                         style = c[3], axes = c[4]}
+      list[#list + 1] = {rows = rows(x, y, false, o.logy and not c[4]), style = c[3],
+        title = c[1] == "_cost" and "cumulative " .. COST[cost] or c[2], axes = c[4]}
     end
   end
   if #list == 0 then
@@ -267,12 +292,62 @@ function plot.loss(history, o)
   if o.ylabel == nil then h[#h + 1] = "set ylabel 'loss'" end
   if f.val_accuracy or f.train_accuracy then -- loss falls, accuracy rises: the middle is free
     h[#h + 1] = "set y2label 'accuracy'\nset y2tics\nset ytics nomirror\nset key center right"
+  elseif cost then
+    h[#h + 1] = ("set y2label %s\nset y2tics\nset ytics nomirror\nset y2range [0:*]\n" ..
+                 "set key center right"):format(G.quote("cumulative " .. COST[cost]))
   end
   if o.xrange == nil and epochs > 0 then h[#h + 1] = ("set xrange [0:%d]"):format(epochs) end
   return draw("plot.loss", t, h, list)
 end
 
+-- plot.bars{labels = {...}, {y=, lo=, hi=, title=}, ..., title=, ylabel=, file=, ...}: clustered
+-- bars, one cluster per label and one bar per series, with error bars where a series has lo, hi
+local BARS = {y = true, lo = true, hi = true, title = true}
+function plot.bars(o)
+  local fname = "plot.bars"
+  options(fname, o, {labels = true})
+  local labels = o.labels
+  if type(labels) ~= "table" or #labels == 0 then
+    fail("%s: labels must be a list of names, one per cluster", fname)
+  end
+  if #o == 0 then fail("%s: no series given (expected {y=...} tables)", fname) end
+  local errors = false
+  for i, s in ipairs(o) do
+    check_series(fname, i, s, BARS, "{y=, lo=, hi=, title=}")
+    errors = errors or s.lo ~= nil or s.hi ~= nil
+  end
+  local t = G.target(fname, o, {640, 480})
+  local h = header(fname, o, t)
+  h[#h + 1] = "set style data histogram\nset style fill solid 0.7 border -1\nset xtics nomirror"
+  h[#h + 1] = errors and "set style histogram errorbars gap 1 lw 1" or
+              "set style histogram clustered gap 1"
+  if o.yrange == nil then h[#h + 1] = "set yrange [0:*]" end
+  local plots = {}
+  for i, s in ipairs(o) do
+    local what = "series " .. i
+    local y = values(fname, what .. " y", s.y)
+    local lo = s.lo ~= nil and values(fname, what .. " lo", s.lo) or y
+    local hi = s.hi ~= nil and values(fname, what .. " hi", s.hi) or y
+    if #y ~= #labels or #lo ~= #y or #hi ~= #y then
+      fail("%s: %s has %d values (lo %d, hi %d) for %d labels", fname, what, #y, #lo, #hi,
+           #labels)
+    end
+    local r = {}
+    for j = 1, #y do -- a value that is not finite draws no bar
+      local function v(x) return isfinite(x) and G.num(x) or "NaN" end
+      r[j] = ('"%s" %s %s %s'):format(tostring(labels[j]):gsub('[%c"\\]', ""), v(y[j]), v(lo[j]),
+                                      v(hi[j]))
+    end
+    h[#h + 1] = G.datablock("b" .. i, r)
+    plots[i] = ("$b%d using %s%s %s"):format(i, errors and "2:3:4" or "2",
+      i == 1 and ":xtic(1)" or "", s.title and ("title " .. G.quote(s.title)) or "notitle")
+  end
+  h[#h + 1] = "plot " .. table.concat(plots, ", \\\n  ")
+  return G.run(fname, t, table.concat(h, "\n"))
+end
+
 plot.make_grid = image.make_grid
+plot.attribution = require("tide.plot.attribution").plot
 
 -- plot.image(t, {file=, title=, palette=, range=, nrow=, padding=, pad_value=, width=, height=}):
 -- a 2-D tensor as a heat map; N x H x W, N x 1 x H x W or N x 3 x H x W as a grid of images

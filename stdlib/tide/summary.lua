@@ -116,12 +116,27 @@ local function check_model(fn, model)
   end
 end
 
+-- the pruning masks of a model's parameters: a parameter `w_orig` beside a buffer `w_mask` (the
+-- names torch.nn.utils.prune and tide.prune give them) counts as w_orig * w_mask
+local function masks_of(model)
+  local masks = {}
+  for _, m in ipairs(model:modules()) do
+    for name, b in pairs(m:named_buffers()) do
+      local base = name:match("^([^.]+)_mask$")
+      local orig = base and rawget(m, base .. "_orig")
+      if is_tensor(orig) then masks[orig] = b end
+    end
+  end
+  return masks
+end
+
 -- elements of a list of parameters: all, trainable, non-zero, the trainable ones' bytes, and
 -- whether a weight matrix or kernel (2-D or more) has zeros, as pruning leaves
-local function count(params)
+local function count(params, masks)
   local n, trainable, nonzero, nbytes, sparse = 0, 0, 0, 0, false
   for _, p in ipairs(params) do
-    local nz = math.tointeger(p:ne(0):sum():item())
+    local live = masks[p] and tide.no_grad(function() return p * masks[p] end) or p
+    local nz = math.tointeger(live:ne(0):sum():item())
     n, nonzero = n + p:numel(), nonzero + nz
     if p.requires_grad then trainable, nbytes = trainable + p:numel(), nbytes + bytes(p) end
     sparse = sparse or (p:dim() >= 2 and nz < p:numel())
@@ -194,13 +209,13 @@ local function report(fn, model, input, opts)
   local o = options(fn, opts)
   local args, B = inputs(fn, model, input, o)
   local stats = observe(fn, model, args)
-  local r = setmetatable({layers = {}}, Report)
+  local r, masks = setmetatable({layers = {}}, Report), masks_of(model)
   for name, m in pairs(model:named_modules()) do
     local _, dots = name:gsub("%.", "")
     if name ~= "" and dots < o.depth then
       local st, sub = stats[m], 0
       for _, s in ipairs(m:modules()) do sub = sub + stats[s].macs end
-      local params, trainable, nonzero = count(m:parameters())
+      local params, trainable, nonzero = count(m:parameters(), masks)
       r.layers[#r.layers + 1] = {name = name, class = class_of(m), depth = dots + 1,
         output_shape = st.shape, params = params, trainable = trainable, nonzero = nonzero,
         macs = per(sub, B), activation_bytes = per(st.act, B), calls = st.calls}
@@ -209,7 +224,7 @@ local function report(fn, model, input, opts)
   local params = model:parameters()
   local trainable_bytes
   r.total_params, r.trainable_params, r.nonzero_params, trainable_bytes, r.sparse_weights =
-    count(params)
+    count(params, masks)
   local macs, act, size, seen = 0, 0, 0, {}
   for _, m in ipairs(model:modules()) do
     macs = macs + stats[m].macs

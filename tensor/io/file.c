@@ -1,9 +1,13 @@
 /* tensor/io/file.c: whole-file reads, atomic writes (temporary file beside the target, fsync,
  * rename, fsync of the directory: a crash or a failed write never leaves a half-written file
- * under the real name), the td_src byte source of the readers, UTF-8 checking, and the element
- * conversions (float16, bfloat16, narrow integers, byte swapping) the readers share. */
+ * under the real name; a later save removes the temporaries of writers that died), the td_src
+ * byte source of the readers, UTF-8 checking, and the element conversions (float16, bfloat16,
+ * narrow integers, byte swapping) the readers share. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +19,29 @@
 
 #define CHUNK ((size_t)64 << 20) /* bytes per read or write call: interrupts are polled between */
 
+/* What a path that is not a regular file is, for the message. */
+static const char *kind(mode_t m) {
+    return S_ISDIR(m)    ? "is a directory"
+           : S_ISFIFO(m) ? "not a regular file (a FIFO)"
+           : S_ISCHR(m)  ? "not a regular file (a character device)"
+           : S_ISBLK(m)  ? "not a regular file (a block device)"
+           : S_ISSOCK(m) ? "not a regular file (a socket)"
+                         : "not a regular file";
+}
+
+/* Opened without blocking: open() on a FIFO would wait for a writer, past Ctrl-C. */
 int td_src_open(td_src *s, const char *path) {
     struct stat st;
     s->buf = NULL;
     s->what = path;
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (s->fd < 0) return td_error("cannot open '%s': %s", path, strerror(errno));
-    if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        int e = errno;
+    const char *why = fstat(s->fd, &st) < 0 ? strerror(errno) : S_ISREG(st.st_mode) ? NULL
+                                                                                   : kind(st.st_mode);
+    if (why) {
         close(s->fd);
         s->fd = -1;
-        return td_error("cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? "is a directory"
-                        : e ? strerror(e) : "not a regular file");
+        return td_error("cannot read '%s': %s", path, why);
     }
     s->size = (uint64_t)st.st_size;
     return 0;
@@ -87,28 +102,77 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
+/* The directory part of path ("." when it has none) into dir; 0, or -1 when it does not fit. */
+static int dir_of(const char *path, char *dir, size_t size) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, size, ".");
+    else if (slash == path) snprintf(dir, size, "/");
+    else if ((size_t)(slash - path) < size) snprintf(dir, size, "%.*s", (int)(slash - path), path);
+    else return -1;
+    return 0;
+}
+
 /* The directory entry made by rename() is durable only once the directory itself is synced.
  * Errors are ignored: the file is already complete under its name, and some filesystems
  * refuse fsync on directories (EINVAL). */
 static void sync_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
     char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else return;
+    if (dir_of(path, dir, sizeof dir) < 0) return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
     (void)fsync(fd);
     close(fd);
 }
 
+#define STALE_AGE (24 * 3600) /* seconds without a write after which any temporary is stale */
+
+/* Removes the temporaries of writers of path that died (kill -9, a crash, a power cut) before
+ * their rename: <path>.tmp-<host>-<pid>-<6 hex> of this host whose process is gone, and any
+ * <path>.tmp-* (another host's, or an older name) not written to for STALE_AGE. A live writer
+ * keeps writing or renames within moments, so neither rule takes its file. Best effort:
+ * errors are ignored, as the save itself does not depend on it. */
+static void remove_stale(const char *path, const char *host) {
+    char dir[4096];
+    if (dir_of(path, dir, sizeof dir) < 0) return;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base), hl = strlen(host);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp-", 5) != 0) continue;
+        const char *tail = n + bl + 5;
+        bool dead = false;
+        if (strncmp(tail, host, hl) == 0 && tail[hl] == '-') {
+            char *end;
+            long pid = strtol(tail + hl + 1, &end, 10);
+            dead = end != tail + hl + 1 && *end == '-' && strlen(end + 1) == 6 && pid > 0 &&
+                   kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        }
+        struct stat st;
+        if (!dead && fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            dead = now - st.st_mtime > STALE_AGE;
+        if (dead) (void)unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 int td_write_atomic(const char *path, const td_iov *parts, int nparts) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
+    char host[72] = "";
+    if (gethostname(host, 64) < 0 || !host[0]) snprintf(host, sizeof host, "localhost");
+    host[64] = 0;
+    for (char *c = host; *c; c++)
+        if (*c == '/') *c = '_';
+    remove_stale(path, host);
+    size_t pl = strlen(path), tl = pl + strlen(host) + 48;
+    char *tmp = td_sys_malloc(tl);
     if (!tmp) return td_error("cannot write '%s': out of memory", path);
     /* O_EXCL with a fresh name: never reuses a stale temporary a crashed writer left, and the
-     * new file gets the usual 0666 & ~umask mode (mkstemp would make it 0600). */
+     * new file gets the usual 0666 & ~umask mode (mkstemp would make it 0600). The host and pid
+     * in the name let a later save tell whether its writer is gone (remove_stale). */
     static unsigned counter;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -116,7 +180,7 @@ int td_write_atomic(const char *path, const td_iov *parts, int nparts) {
     int fd = -1;
     for (int tries = 0; tries < 100 && fd < 0; tries++) {
         unsigned r = (seed + ++counter * 2654435761u) & 0xffffffu;
-        snprintf(tmp, pl + 32, "%s.tmp-%06x", path, r);
+        snprintf(tmp, tl, "%s.tmp-%s-%ld-%06x", path, host, (long)getpid(), r);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) break;
     }
@@ -225,9 +289,10 @@ static uint64_t load_le(const unsigned char *p, size_t size, bool swap) {
     return v;
 }
 
-/* Converts n elements from raw bytes in into out (contiguous, td_raw_dtype(raw)). */
-static int convert(const unsigned char *in, void *out, size_t n, int raw, bool swap,
-                   const char *fmt, const char *name) {
+/* Converts n elements from raw bytes in into out (contiguous, td_raw_dtype(raw)); `first` is
+ * the index of in[0] in the tensor, for messages. */
+static int convert(const unsigned char *in, void *out, size_t n, size_t first, int raw, bool swap,
+                   const td_src *s, const char *fmt, const char *name) {
     size_t sz = raws[raw].size;
     for (size_t i = 0; i < n; i++) {
         uint64_t v = load_le(in + i * sz, sz, swap);
@@ -244,10 +309,14 @@ static int convert(const unsigned char *in, void *out, size_t n, int raw, bool s
         case TD_RAW_I32: ((int64_t *)out)[i] = (int32_t)v; break;
         case TD_RAW_U16: case TD_RAW_U32: ((int64_t *)out)[i] = (int64_t)v; break;
         default:
-            if (v > INT64_MAX) {
+            if (v > INT64_MAX) { /* the file always; the tensor when it is not the file */
                 char q[96];
-                return td_error("%s: tensor '%s': value %llu at element %zu does not fit int64",
-                                fmt, td_io_quote(name, q, sizeof q), (unsigned long long)v, i);
+                bool named = name && strcmp(name, s->what) != 0;
+                return td_error("%s: %s: %s%s%svalue %llu at element %zu does not fit int64 "
+                                "(U64 values above 2^63 - 1 cannot be read)",
+                                fmt, s->what, named ? "tensor '" : "",
+                                named ? td_io_quote(name, q, sizeof q) : "", named ? "': " : "",
+                                (unsigned long long)v, first + i);
             }
             ((int64_t *)out)[i] = (int64_t)v;
         }
@@ -262,7 +331,7 @@ int td_raw_read(const td_src *s, uint64_t off, int raw, bool swap, td_tensor *t,
     char *out = td_data(t);
     bool direct = !swap && raw <= TD_RAW_U8; /* the file's bytes are tide's bytes */
     if (direct) return td_src_read(s, off, out, n * sz);
-    if (s->buf) return convert(s->buf + off, out, n, raw, swap, fmt, name);
+    if (s->buf) return convert(s->buf + off, out, n, 0, raw, swap, s, fmt, name);
     size_t step = CHUNK / 8; /* elements per staging chunk: bounded memory for any size */
     unsigned char *tmp = td_malloc((n < step ? n : step) * sz);
     if (!tmp) return -1;
@@ -270,7 +339,7 @@ int td_raw_read(const td_src *s, uint64_t off, int raw, bool swap, td_tensor *t,
     for (size_t i = 0; i < n && rc == 0; i += step) {
         size_t m = n - i < step ? n - i : step;
         rc = td_src_read(s, off + i * sz, tmp, m * sz);
-        if (rc == 0) rc = convert(tmp, out + i * osz, m, raw, swap, fmt, name);
+        if (rc == 0) rc = convert(tmp, out + i * osz, m, i, raw, swap, s, fmt, name);
     }
     td_free(tmp);
     return rc;

@@ -195,6 +195,8 @@ static td_tensor *read_npy(const td_src *s) {
     uint64_t count = 1, bytes;
     bool over = false;
     for (int k = 0; k < h.ndim; k++) over |= __builtin_mul_overflow(count, (uint64_t)h.shape[k], &count);
+    for (int k = 0; k < h.ndim; k++) /* a zero dim: no elements, however big the others */
+        if (h.shape[k] == 0) count = 0, over = false;
     over |= __builtin_mul_overflow(count, (uint64_t)td_raw_size(h.raw), &bytes);
     char sh[160];
     td_shape_str(h.shape, h.ndim, sh, sizeof sh);

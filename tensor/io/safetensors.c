@@ -61,7 +61,7 @@ static void header_free(header *h) {
 static int grow(void **p, int *cap, size_t elem, int need) {
     if (need <= *cap) return 0;
     int c = *cap ? *cap * 2 : 16;
-    void *q = realloc(*p, (size_t)c * elem);
+    void *q = td_sys_realloc(*p, (size_t)c * elem);
     if (!q) return td_error(FMT ": out of memory reading the header");
     *p = q;
     *cap = c;
@@ -71,9 +71,9 @@ static int grow(void **p, int *cap, size_t elem, int need) {
 static int grow_meta(header *h) {
     if (h->nm < h->mcap) return 0;
     int c = h->mcap ? h->mcap * 2 : 16;
-    char **k = realloc(h->mk, (size_t)c * sizeof *k);
+    char **k = td_sys_realloc(h->mk, (size_t)c * sizeof *k);
     if (k) h->mk = k;
-    char **v = k ? realloc(h->mv, (size_t)c * sizeof *v) : NULL;
+    char **v = k ? td_sys_realloc(h->mv, (size_t)c * sizeof *v) : NULL;
     if (!v) return td_error(FMT ": out of memory reading the header");
     h->mv = v;
     h->mcap = c;
@@ -222,7 +222,7 @@ static int cmp_offsets(const void *a, const void *b) {
 /* duplicates among n strings (sorted copy); -1 + error naming one */
 static int no_dups(char **s, int n, const char *what, const char *kind) {
     if (n < 2) return 0;
-    char **c = malloc((size_t)n * sizeof *c);
+    char **c = td_sys_malloc((size_t)n * sizeof *c);
     if (!c) return td_error(FMT ": out of memory");
     memcpy(c, s, (size_t)n * sizeof *c);
     qsort(c, (size_t)n, sizeof *c, cmp_str);
@@ -293,7 +293,7 @@ static int read_st(const td_src *s, td_safetensors *st) {
     if (n > s->size - 8)
         return td_error(FMT ": %s: header length %llu runs past the end of the file (%llu bytes): truncated",
                         what, (unsigned long long)n, (unsigned long long)s->size);
-    char *hb = malloc(n ? n : 1);
+    char *hb = td_sys_malloc(n ? n : 1);
     if (!hb) return td_error(FMT ": %s: out of memory for a %llu-byte header", what, (unsigned long long)n);
     header h = {0};
     int rc = td_src_read(s, 8, hb, (size_t)n);
@@ -303,7 +303,7 @@ static int read_st(const td_src *s, td_safetensors *st) {
     if (rc == 0) rc = parse_header(&j, &h);
     free(hb);
     if (rc == 0 && h.n > 0) {
-        char **names = malloc((size_t)h.n * sizeof *names);
+        char **names = td_sys_malloc((size_t)h.n * sizeof *names);
         if (!names) rc = td_error(FMT ": out of memory");
         for (int i = 0; rc == 0 && i < h.n; i++) names[i] = h.e[i].name;
         if (rc == 0) rc = no_dups(names, h.n, what, "tensor name");
@@ -317,8 +317,8 @@ static int read_st(const td_src *s, td_safetensors *st) {
         return -1;
     }
     /* Everything is validated: allocate and read. */
-    st->names = calloc((size_t)h.n + 1, sizeof(char *));
-    st->tensors = calloc((size_t)h.n + 1, sizeof(td_tensor *));
+    st->names = td_sys_calloc((size_t)h.n + 1, sizeof(char *));
+    st->tensors = td_sys_calloc((size_t)h.n + 1, sizeof(td_tensor *));
     if (!st->names || !st->tensors) rc = td_error(FMT ": %s: out of memory", what);
     for (int i = 0; rc == 0 && i < h.n; i++) {
         entry *e = &h.e[i];
@@ -386,7 +386,7 @@ static void sb_put(sbuf *b, const char *s, size_t n) {
     if (b->oom) return;
     if (b->n + n + 1 > b->cap) {
         size_t c = (b->n + n + 1) * 2;
-        char *q = realloc(b->p, c);
+        char *q = td_sys_realloc(b->p, c);
         if (!q) {
             b->oom = true;
             return;
@@ -476,9 +476,9 @@ static int plan_build(plan *p, int n, const char *const *names, td_tensor *const
     if (no_dups((char **)names, n, "write", "tensor name") < 0 ||
         no_dups((char **)mkeys, nmeta, "write", "metadata key") < 0)
         return -1;
-    ord *o = malloc(((size_t)n + 1) * sizeof *o);
-    int *mo = malloc(((size_t)nmeta + 1) * sizeof *mo);
-    p->c = calloc((size_t)n + 1, sizeof *p->c);
+    ord *o = td_sys_malloc(((size_t)n + 1) * sizeof *o);
+    int *mo = td_sys_malloc(((size_t)nmeta + 1) * sizeof *mo);
+    p->c = td_sys_calloc((size_t)n + 1, sizeof *p->c);
     if (!o || !mo || !p->c) {
         free(o), free(mo);
         return td_error(FMT ": out of memory");
@@ -542,7 +542,7 @@ int td_safetensors_save(const char *path, int n, const char *const *names, td_te
                         int nmeta, const char *const *mkeys, const char *const *mvals) {
     plan p;
     int rc = plan_build(&p, n, names, ts, nmeta, mkeys, mvals);
-    td_iov *v = rc == 0 ? malloc(((size_t)p.n + 1) * sizeof *v) : NULL;
+    td_iov *v = rc == 0 ? td_sys_malloc(((size_t)p.n + 1) * sizeof *v) : NULL;
     if (rc == 0 && !v) rc = td_error(FMT ": out of memory");
     if (rc == 0) {
         v[0] = (td_iov){p.h.p, p.h.n};

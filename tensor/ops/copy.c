@@ -23,7 +23,7 @@ static int copy_shape(td_node *n) {
 }
 
 static int copy_forward(td_node *n) {
-    return td_copy_into(n->out[0], n->in[1]);
+    return td_copy_into(n->out[0], n->in[1]) < 0 ? td_error_in(n->op->name) : 0;
 }
 
 static int copy_backward(td_node *n, td_tensor *const *gout, td_tensor **gin) {

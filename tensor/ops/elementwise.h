@@ -117,6 +117,42 @@ bool td_ew_any(td_tensor *t, bool negative);
 #define EW_GENERIC(fn, x)                                                                          \
     _Generic((x), float : fn##_f32, double : fn##_f64, int64_t : fn##_i64, uint8_t : fn##_u8)
 
+/* Arithmetic that wraps: int64 +, -, * and unary minus overflow in two's complement, as in
+ * PyTorch, computed in uint64_t because signed overflow is undefined in C. Floats and uint8
+ * (promoted to int, then truncated) are the plain operators. */
+#define EW_ARITH(sfx, T)                                                                           \
+    static inline T ew_add_##sfx(T x, T y) {                                                       \
+        return (T)(x + y);                                                                         \
+    }                                                                                              \
+    static inline T ew_sub_##sfx(T x, T y) {                                                       \
+        return (T)(x - y);                                                                         \
+    }                                                                                              \
+    static inline T ew_mul_##sfx(T x, T y) {                                                       \
+        return (T)(x * y);                                                                         \
+    }                                                                                              \
+    static inline T ew_neg_##sfx(T x) {                                                            \
+        return (T)-x;                                                                              \
+    }
+EW_ARITH(f32, float)
+EW_ARITH(f64, double)
+EW_ARITH(u8, uint8_t)
+static inline int64_t ew_add_i64(int64_t x, int64_t y) {
+    return (int64_t)((uint64_t)x + (uint64_t)y);
+}
+static inline int64_t ew_sub_i64(int64_t x, int64_t y) {
+    return (int64_t)((uint64_t)x - (uint64_t)y);
+}
+static inline int64_t ew_mul_i64(int64_t x, int64_t y) {
+    return (int64_t)((uint64_t)x * (uint64_t)y);
+}
+static inline int64_t ew_neg_i64(int64_t x) {
+    return (int64_t)(0 - (uint64_t)x);
+}
+#define ew_add(x, y) EW_GENERIC(ew_add, x)(x, y)
+#define ew_sub(x, y) EW_GENERIC(ew_sub, x)(x, y)
+#define ew_mul(x, y) EW_GENERIC(ew_mul, x)(x, y)
+#define ew_neg(x)    EW_GENERIC(ew_neg, x)(x)
+
 /* PyTorch's remainder: the result has the sign of the divisor (Python's %). Integer
  * divisors are checked for zero before a loop runs; y == -1 avoids INT64_MIN % -1. */
 #define EW_MOD_FLOAT(sfx, T, fmodf_)                                                               \
@@ -151,7 +187,7 @@ EW_FLOORDIV_FLOAT(f32, float, fmodf, floorf, copysignf)
 EW_FLOORDIV_FLOAT(f64, double, fmod, floor, copysign)
 static inline int64_t ew_floordiv_i64(int64_t x, int64_t y) {
     if (y == 0) return 0;
-    if (y == -1) return (int64_t)(0 - (uint64_t)x); /* INT64_MIN / -1 would trap */
+    if (y == -1) return ew_neg_i64(x); /* INT64_MIN / -1 would trap */
     int64_t q = x / y;
     return (x % y != 0 && (x < 0) != (y < 0)) ? q - 1 : q;
 }
@@ -207,7 +243,7 @@ static inline int64_t ew_id_i64(int64_t x) {
     return x;
 }
 static inline int64_t ew_abs_i64(int64_t x) {
-    return x < 0 ? (int64_t)(0 - (uint64_t)x) : x; /* INT64_MIN stays itself, as in PyTorch */
+    return x < 0 ? ew_neg_i64(x) : x; /* INT64_MIN stays itself, as in PyTorch */
 }
 #define ew_floor(x)   _Generic((x), float : floorf, double : floor, int64_t : ew_id_i64)(x)
 #define ew_ceil(x)    _Generic((x), float : ceilf, double : ceil, int64_t : ew_id_i64)(x)

@@ -223,7 +223,9 @@ static int mm_into(td_tensor *c, td_tensor *x0, td_tensor *y0, double alpha, dou
             else if (dt == TD_FLOAT64)
                 ((double *)cp)[i] = beta == 0 ? 0 : ((double *)cp)[i] * beta;
             else
-                ((int64_t *)cp)[i] = beta == 0 ? 0 : ((int64_t *)cp)[i] * (int64_t)beta;
+                ((int64_t *)cp)[i] = beta == 0 ? 0
+                                               : (int64_t)((uint64_t)((int64_t *)cp)[i] *
+                                                           (uint64_t)(int64_t)beta); /* wraps */
         rc = 0;
         goto done;
     }

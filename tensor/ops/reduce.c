@@ -40,40 +40,50 @@ static double finish(const sink *sk, int64_t o, double v) {
 #define ISNAN(v)    isnan(v)
 #define T           float
 #define ACC         double
+#define UACC        double
 #define SFX         f32
 #include "reduce_kern.h"
 #undef T
 #undef ACC
+#undef UACC
 #undef SFX
 #define T   double
 #define ACC double
+#define UACC double
 #define SFX f64
 #include "reduce_kern.h"
 #undef T
 #undef ACC
+#undef UACC
 #undef SFX
 #undef ISNAN
 #define ISNAN(v) ((void)(v), 0)
 #define T        int64_t
 #define ACC      int64_t
+#define UACC     uint64_t
 #define SFX      i64
 #include "reduce_kern.h"
 #undef T
 #undef ACC
+#undef UACC
 #undef SFX
 #define T   uint8_t
 #define ACC int64_t
+#define UACC uint64_t
 #define SFX u8
 #include "reduce_kern.h"
 #undef T
 #undef ACC
+#undef UACC
 #undef SFX
 #define T   bool
 #define ACC int64_t
+#define UACC uint64_t
 #define SFX b
 #include "reduce_kern.h"
 #undef T
 #undef ACC
+#undef UACC
 #undef SFX
 #undef ISNAN
 

@@ -1,5 +1,7 @@
 /* tensor/ops/reduce_kern.h: reduce.c's typed kernels, included once per dtype with T, ACC (double
- * for floats, int64_t for integers), ISNAN and SFX defined. Sizes: a row is n elements s apart; a
+ * for floats, int64_t for integers), UACC (what sums and products run in: double, or uint64_t so
+ * that integers wrap in two's complement, as in PyTorch, where int64_t would overflow), ISNAN
+ * and SFX defined. Sizes: a row is n elements s apart; a
  * column block is B outputs side by side over n rows s apart; CH cuts long rows into fixed chunks.
  * Max/min take the first extreme element, and NaN beats every number (PyTorch's rule). */
 #define F(name) RCAT(name, SFX)
@@ -13,18 +15,21 @@ typedef struct {
 static F(part) F(row)(int k, const T *x, int64_t n, int64_t s, double c, bool want_at) {
     F(part) p = {0, 0};
     ACC a = 0;
+    UACC u = 0;
     switch (k) {
     case K_SUM:
         if (s == 1) {
-#pragma omp simd reduction(+ : a)
-            for (int64_t j = 0; j < n; j++) a += (ACC)x[j];
+#pragma omp simd reduction(+ : u)
+            for (int64_t j = 0; j < n; j++) u += (UACC)x[j];
         } else {
-            for (int64_t j = 0; j < n; j++) a += (ACC)x[j * s];
+            for (int64_t j = 0; j < n; j++) u += (UACC)x[j * s];
         }
+        a = (ACC)u;
         break;
     case K_SUMSQ:
-#pragma omp simd reduction(+ : a)
-        for (int64_t j = 0; j < n; j++) a += (ACC)x[j * s] * (ACC)x[j * s];
+#pragma omp simd reduction(+ : u)
+        for (int64_t j = 0; j < n; j++) u += (UACC)x[j * s] * (UACC)x[j * s];
+        a = (ACC)u;
         break;
     case K_SQDEV: {
         double d2 = 0;
@@ -42,8 +47,9 @@ static F(part) F(row)(int k, const T *x, int64_t n, int64_t s, double c, bool wa
         break;
     }
     case K_PROD:
-        a = 1;
-        for (int64_t j = 0; j < n; j++) a *= (ACC)x[j * s];
+        u = 1;
+        for (int64_t j = 0; j < n; j++) u *= (UACC)x[j * s];
+        a = (ACC)u;
         break;
     default: { /* K_MAX, K_MIN */
         T m = x[0];
@@ -88,14 +94,14 @@ static F(part) F(row)(int k, const T *x, int64_t n, int64_t s, double c, bool wa
 static F(part) F(combine)(int k, F(part) a, F(part) b) {
     switch (k) {
     case K_PROD:
-        a.v *= b.v;
+        a.v = (ACC)((UACC)a.v * (UACC)b.v);
         return a;
     case K_MAX:
         return (b.v > a.v || (ISNAN(b.v) && !ISNAN(a.v))) ? b : a;
     case K_MIN:
         return (b.v < a.v || (ISNAN(b.v) && !ISNAN(a.v))) ? b : a;
     default:
-        a.v += b.v;
+        a.v = (ACC)((UACC)a.v + (UACC)b.v);
         return a;
     }
 }
@@ -133,11 +139,12 @@ static void F(col)(int k, const T *x, int64_t n, int64_t s, int64_t B, ACC *acc,
         for (int64_t r = 0; r < n; r++) {
             const T *row = x + r * s;
             if (k == K_SUM)
-                for (int64_t j = 0; j < B; j++) acc[j] += (ACC)row[j];
+                for (int64_t j = 0; j < B; j++) acc[j] = (ACC)((UACC)acc[j] + (UACC)row[j]);
             else if (k == K_SUMSQ)
-                for (int64_t j = 0; j < B; j++) acc[j] += (ACC)row[j] * (ACC)row[j];
+                for (int64_t j = 0; j < B; j++)
+                    acc[j] = (ACC)((UACC)acc[j] + (UACC)row[j] * (UACC)row[j]);
             else
-                for (int64_t j = 0; j < B; j++) acc[j] *= (ACC)row[j];
+                for (int64_t j = 0; j < B; j++) acc[j] = (ACC)((UACC)acc[j] * (UACC)row[j]);
         }
         break;
     case K_SQDEV:

@@ -6,12 +6,7 @@
 #include <string.h>
 
 /* Bounds and fill values arrive as doubles; integer dtypes saturate instead of overflowing. */
-static int64_t to_i64(double v) {
-    if (v != v) return 0;
-    if (v >= 9223372036854775807.0) return INT64_MAX;
-    if (v <= -9223372036854775808.0) return INT64_MIN;
-    return (int64_t)v;
-}
+#define to_i64 td_f2i
 
 static uint8_t to_u8(double v) {
     return v > 255 ? 255 : v > 0 ? (uint8_t)v : 0;
@@ -196,21 +191,22 @@ const td_op td_op_where = {
 };
 
 /* ---- masked_fill ----------------------------------------------------------------------------
- * in = {t, mask}; out = mask ? v : t in t's dtype, v = args.a. */
-#define FILL_LOOP(fn, T, conv)                                                                     \
+ * in = {t, mask}; out = mask ? v : t in t's dtype: v = args.a, or the integer args.index when
+ * args.flag (a Lua integer, exact beyond 2^53), stored by tensor/convert.c's rule. */
+#define FILL_LOOP(fn, T, dt)                                                                       \
     static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
-        const T v = (T)conv(((const td_args *)ctx)->a);                                            \
+        const td_args *a = ctx;                                                                    \
+        T v;                                                                                       \
+        td_num_store((td_num){a->a, a->index, a->flag}, dt, &v);                                   \
         for (int64_t i = 0; i < n; i++)                                                            \
             *(T *)(p[0] + i * s[0]) =                                                              \
                 *(const bool *)(p[2] + i * s[2]) ? v : *(const T *)(p[1] + i * s[1]);              \
     }
-#define TO_BOOL(v) ((v) != 0)
-#define TO_U8(v)   ((uint8_t)to_i64(v)) /* wraps, like assigning to a uint8 tensor */
-FILL_LOOP(fill_f32, float, EW_ID)
-FILL_LOOP(fill_f64, double, EW_ID)
-FILL_LOOP(fill_i64, int64_t, to_i64)
-FILL_LOOP(fill_u8, uint8_t, TO_U8)
-FILL_LOOP(fill_b, bool, TO_BOOL)
+FILL_LOOP(fill_f32, float, TD_FLOAT32)
+FILL_LOOP(fill_f64, double, TD_FLOAT64)
+FILL_LOOP(fill_i64, int64_t, TD_INT64)
+FILL_LOOP(fill_u8, uint8_t, TD_UINT8)
+FILL_LOOP(fill_b, bool, TD_BOOL)
 
 static int masked_fill_shape(td_node *n) {
     if (check_bool(n, 1, "mask") < 0) return -1;

@@ -51,7 +51,7 @@ static int materialize(const char *fn, td_tensor *out, td_tensor *x, td_dtype dt
     }
     if (td_copy_into(c, x) < 0) {
         td_release(c);
-        return -1;
+        return td_error_in(fn);
     }
     td_storage_release(out->storage);
     out->storage = c->storage;

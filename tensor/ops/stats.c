@@ -157,7 +157,7 @@ const td_op td_op_logsumexp = {.name = "logsumexp",
                                .forward = logsumexp_forward,
                                .backward = logsumexp_backward};
 
-/* ---- cumsum: running sums along a dim (integers sum in int64) ------------------------------ */
+/* ---- cumsum: running sums along a dim (integers sum in int64, wrapping) ------------------- */
 
 typedef struct scan_job { /* y, x: dense O x N x I; a unit is one o and COLB columns of I */
     void *y;
@@ -184,7 +184,7 @@ typedef struct scan_job { /* y, x: dense O x N x I; a unit is one o and COLB col
     }
 SCAN(f32, float, double)
 SCAN(f64, double, double)
-SCAN(i64, int64_t, int64_t)
+SCAN(i64, int64_t, uint64_t) /* wraps in two's complement, as in PyTorch */
 
 /* y = running sum of x (same shape, dtype y's) along dim d, backwards when rev. */
 static int scan(td_tensor *y, td_tensor *x0, int d, bool rev) {

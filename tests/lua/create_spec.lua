@@ -44,7 +44,8 @@ describe("tide.tensor", function()
     assert.equal("float64", t.dtype)
     assert.is_true(t.requires_grad)
     assert.same({1, -2}, tide.tensor({1.9, -2.9}, {dtype = "int64"}):totable()) -- truncates
-    assert.same({255, 1}, tide.tensor({255, 257}, {dtype = "uint8"}):totable()) -- wraps
+    assert.same({255, 255}, tide.tensor({255, -1}, {dtype = "uint8"}):totable()) -- PyTorch's
+    raises("tensor: value 257 does not fit dtype uint8", tide.tensor, {255, 257}, {dtype = "uint8"})
     local big = (1 << 62) + 1
     assert.equal(big, tide.tensor({big}, {dtype = "int64"}):totable()[1])
   end)

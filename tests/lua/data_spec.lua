@@ -160,6 +160,28 @@ describe("data.idx", function()
   end)
 end)
 
+describe("data.mnist", function()
+  it("refuses labels outside the 10 classes, naming the file", function()
+    local dir = path("mnist_bad")
+    os.execute("mkdir -p " .. dir)
+    local function files(labels)
+      write("mnist_bad/t10k-images-idx3-ubyte", idx_bytes("uint8", {#labels, 2, 2}, {}) ..
+            ("\0"):rep(4 * #labels))
+      write("mnist_bad/t10k-labels-idx1-ubyte", idx_bytes("uint8", {#labels}, labels))
+    end
+    files({3, 9, 0, 7})
+    local ds = data.mnist{root = dir, split = "test"}
+    assert.same({4, 10, 1, 8}, ds._tensors[2]:totable())
+    for _, bad in ipairs({{{3, 200, 1, 255}, 200, 2}, {{10}, 10, 1}, {{0, 1, 255}, 255, 3}}) do
+      files(bad[1])
+      H.err(("mnist: %s/t10k-labels-idx1-ubyte: label %d of example %d is outside the 10 " ..
+             "classes 0..9"):format(dir, bad[2], bad[3]), data.mnist, {root = dir, split = "test"})
+      H.err("fashion_mnist: " .. dir .. "/t10k-labels-idx1-ubyte: label " .. bad[2],
+            data.fashion_mnist, {root = dir, split = "test"})
+    end
+  end)
+end)
+
 describe("data.fashion_mnist", function()
   -- loaded once each, on first use (describe bodies run even when a filter skips them)
   local cache = {}
@@ -339,6 +361,19 @@ describe("data.DataLoader", function()
     assert.is_true(x:is_contiguous())
   end)
 
+  it("refuses a batch of ragged examples, naming their layouts", function()
+    local function first_batch(ds, b) return data.DataLoader(ds, {batch_size = b or 2}):iter()() end
+    H.err("DataLoader: examples of a batch differ: ds[1] is (number, number), ds[2] is (number)",
+          first_batch, {{1, 2}, {3}})
+    H.err("ds[1] is (2 float32 tensor, number), ds[2] is (3 float32 tensor, number)",
+          first_batch, {{tide.zeros(2), 1}, {tide.zeros(3), 0}})
+    H.err("ds[1] is (2 float32 tensor), ds[3] is (2 int64 tensor)", first_batch,
+          {tide.zeros(2), tide.ones(2), tide.zeros(2, {dtype = "int64"})}, 3)
+    local x, y = first_batch({{1, 2}, {3, 4}, {5}}) -- each batch is checked on its own
+    assert.same({1, 3}, x:totable())
+    assert.same({2, 4}, y:totable())
+  end)
+
   it("batches are copies: writing one leaves the dataset alone", function()
     local x = ds._tensors[1]
     local xb = data.DataLoader(ds, {batch_size = 2}):iter()()
@@ -406,7 +441,7 @@ describe("data.DataLoader", function()
     o.shard = {3, 3}
     local s3 = data.DataLoader(ds, o)           -- 10 over 3 shards: 4 each, wrapping around
     assert.equal(4, #epoch(s3))
-    H.err("shard must be {rank, size}", data.DataLoader, ds, {shard = {3, 2}})
+    H.err('shard must be "auto" or {rank, size}', data.DataLoader, ds, {shard = {3, 2}})
   end)
 
   it("falls back to stacking examples for other datasets", function()
@@ -484,7 +519,12 @@ describe("data.split", function()
   it("refuses fractions that do not add up", function()
     H.err("fractions add up to 0.9", data.split, ds, {0.5, 0.4})
     H.err("counts add up to 19 but the dataset has 20", data.split, ds, {10, 9})
-    H.err("part 2 must be a non-negative number", data.split, ds, {1, "x"})
+    H.err("data.split: part 2 must be a finite number >= 0, got string", data.split, ds, {1, "x"})
+    H.err("data.split: part 1 must be a finite number >= 0, got nan", data.split, ds, {0 / 0, 1})
+    H.err("data.split: part 2 must be a finite number >= 0, got nan", data.split, ds, {1.0, 0 / 0})
+    H.err("data.split: part 1 must be a finite number >= 0, got -0.5", data.split, ds, {-0.5, 1.5})
+    H.err("data.split: part 2 must be a finite number >= 0, got inf", data.split, ds, {0.5, math.huge})
+    H.err("data.split: fractions add up to 1.2 (expected 1)", data.split, ds, {0.6, 0.6})
   end)
 end)
 
@@ -523,7 +563,9 @@ describe("data.csv", function()
     H.err(p .. ":2: unterminated quoted field", data.csv, p)
     p = write("bad4.csv", 'a,b\n1,"2"x\n')
     H.err(p .. ":2: unexpected \"x\" after a closing quote", data.csv, p)
-    H.err("cannot read", data.csv, path("missing.csv"))
+    H.err("data.csv: cannot read " .. path("missing.csv") .. ": No such file or directory", data.csv,
+          path("missing.csv"))
+    H.err("data.csv: cannot read " .. TMP .. ": Is a directory", data.csv, TMP)
     H.err("unknown option 'headers'", data.csv, p, {headers = true})
     H.err("no column named \"z\"", data.csv, write("ok.csv", "a\n1\n"), {strings = {"z"}})
   end)

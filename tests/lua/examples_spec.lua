@@ -14,6 +14,8 @@ local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directo
   {"distill", "", "distilled ("},
   {"char_lstm", "--plot %s/char_lstm.png", "validation loss after"},
   {"gpt", "--plot %s/gpt.png", "validation loss after"},
+  {"explain", "--out %s/explain.png", "sanity check"},
+  {"fairness", "--out %s", "the accuracy it cost"},
 }
 
 local function exists(path)

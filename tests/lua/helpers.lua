@@ -19,6 +19,24 @@ function H.err(pattern, f, ...)
   assert(tostring(msg):find(pattern, 1, true), "error was: " .. tostring(msg))
 end
 
+-- f(...) must raise an error; its message, for patterns (assert.matches)
+function H.errmsg(f, ...)
+  local ok, msg = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return tostring(msg)
+end
+
+-- an nn.Linear with the given weight rows (out x in) and bias, in dtype (default float32)
+function H.linear(w, b, dtype)
+  local m = require("tide.nn").Linear(#w[1], #w)
+  if dtype then m:to(dtype) end
+  tide.no_grad(function()
+    m.weight:copy_(tide.tensor(w, {dtype = m.weight.dtype}))
+    m.bias:copy_(tide.tensor(b, {dtype = m.bias.dtype}))
+  end)
+  return m
+end
+
 -- an n x m float64 tensor holding 1..n*m row by row
 function H.range(n, m)
   local rows = {}

@@ -248,6 +248,24 @@ describe("gradients through indexing", function()
     assert.same({{1, 0}, {0, 4}}, base.grad:totable())
   end)
 
+  it("give a 0-dim tensor in the graph when every dim is selected on a tracked tensor", function()
+    local x = tide.tensor({{1, 2}, {3, 4}}, {requires_grad = true})
+    local out = x * x
+    local e = out[{2, 1}]                          -- PyTorch's saliency idiom
+    assert.is_true(tide.is_tensor(e))
+    assert.same({}, e.shape)
+    assert.equal(9, e:item())
+    e:backward()
+    assert.same({{0, 0}, {6, 0}}, x.grad:totable())
+    local v = tide.tensor({5, 6}, {requires_grad = true})
+    assert.is_true(tide.is_tensor(v[2]))
+    -- numbers where no gradient is involved: untracked tensors, detach(), no_grad, .grad
+    assert.equal(9, out:detach()[{2, 1}])
+    assert.equal(9, tide.no_grad(function() return out[{2, 1}] end))
+    assert.equal(6, x.grad[{2, 1}])
+    assert.equal("number", type(range(2, 2)[{2, 2}]))
+  end)
+
   it("pass gradcheck", function()
     local function r(...) return tide.randn({...}, {dtype = "float64", requires_grad = true}) end
     local fns = {

@@ -182,6 +182,20 @@ describe("files PyTorch and NumPy wrote", function()
     tide.save(path("cnn_pt.st"), m:state_dict{to = "pytorch"})
     assert.is_truthy(tide.load(path("cnn_pt.st"), {flat = true})["0.weight"])
   end)
+
+  it("m:load and m:save errors point at the caller, and a failed load changes nothing", function()
+    local m = nn.Linear(2, 2)
+    local w = m.weight:clone()
+    tide.save(path("lin3.st"), {weight = tide.zeros(3, 3), bias = tide.zeros(2)})
+    for _, call in ipairs({function() m:load(path("nothing.st")) end,
+                           function() m:load(path("lin3.st")) end,
+                           function() m:save(TMP .. "/no/dir/m.st") end}) do
+      local ok, err = pcall(call)
+      assert.is_false(ok)
+      assert.matches("^[^:]*io_spec%.lua:%d+: ", err)
+    end
+    assert.same(w:totable(), m.weight:totable())
+  end)
 end)
 
 describe("bad files", function()
@@ -233,6 +247,13 @@ describe("bad files", function()
                      :find("duplicate tensor name 'w'"))
     assert.is_truthy(load_err(st('{"__metadata__":{"a":1}}')):find("values must be strings"))
     assert.is_truthy(load_err(st('{"__metadata__":{"a":"b","a":"c"}}')):find("duplicate __metadata__ key 'a'"))
+    -- legal safetensors, but tide.load's one table would keep the string and drop the tensor
+    spit(path("clash.st"), st('{"__metadata__":{"w":"text"},"w":' .. ok24 .. '}', ("\0"):rep(24)))
+    for _, o in ipairs({{}, {flat = true}}) do
+      H.err("tide.load: " .. path("clash.st") .. ": metadata key 'w' is also the name of a tensor",
+            tide.load, path("clash.st"), o)
+    end
+    H.err("metadata key 'w' is also the name of a tensor", tide.checkpoint.load, path("clash.st"))
     assert.is_truthy(load_err(st(' {}')):find("must begin with '{'"))
     assert.is_truthy(load_err(st('{}x')):find("unexpected data after the header"))
     assert.is_truthy(load_err(st('{"\255":1}')):find("not valid UTF%-8"))
@@ -322,6 +343,53 @@ describe("tide.checkpoint", function()
 
   setup(function() tide.checkpoint.save(path("ck_m.st"), {model = nn.Linear(2, 2)}) end)
 
+  -- every value of a model's, optimizer's and scheduler's state and of the generator
+  local function snap(...)
+    local out = {}
+    local function walk(v)
+      if tide.is_tensor(v) then out[#out + 1] = table.concat(v:reshape(-1):totable(), ",") return end
+      if type(v) ~= "table" then out[#out + 1] = tostring(v) return end
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = k end
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      for _, k in ipairs(keys) do out[#out + 1] = tostring(k); walk(v[k]) end
+    end
+    for _, x in ipairs({...}) do walk(x:state_dict()) end
+    walk(tide.get_rng_state())
+    return table.concat(out, " ")
+  end
+
+  it("restores all or nothing: a part that does not fit leaves every target as it was", function()
+    local m, o, s = make(1)
+    for _ = 1, 2 do step(m, o, s) end
+    tide.checkpoint.save(path("ck_all.st"), {model = m, optimizer = o, scheduler = s, step = 2})
+    local function refused(want, build, file)
+      local m2, o2, s2 = make(7)
+      step(m2, o2, s2)
+      local into = build(m2, o2, s2)
+      local before = snap(m2, o2, s2)
+      local ok, err = pcall(tide.checkpoint.load, path(file or "ck_all.st"), into)
+      assert.is_false(ok)
+      assert.truthy(err:find(want, 1, true), err)
+      assert.equal(before, snap(m2, o2, s2))
+    end
+    -- the model fits, the optimizer is of another class: the model must not be overwritten
+    refused("the optimizer part does not fit: SGD: load_state_dict: the state_dict is of Adam",
+            function(m2) return {model = m2, optimizer = optim.SGD(m2:parameters(), {lr = 0.1})} end)
+    refused("the scheduler part does not fit", function(m2, o2)
+      return {model = m2, optimizer = o2, scheduler = optim.ExponentialLR(o2, {gamma = 0.5})} end)
+    refused("the model part does not fit: load_state_dict: size mismatch", function(_, o2, s2)
+      return {model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.25), nn.Linear(8, 2)),
+              optimizer = o2, scheduler = s2} end)
+    -- a generator state without its offset (the key renamed in the file), checked last
+    local bytes = slurp(path("ck_all.st"))
+    local renamed, n = bytes:gsub('"rng%.offset"', '"rng.offsex"')
+    assert.equal(1, n)
+    spit(path("ck_rng.st"), renamed)
+    refused("the rng part does not fit: set_rng_state", function(m2, o2, s2)
+      return {model = m2, optimizer = o2, scheduler = s2} end, "ck_rng.st")
+  end)
+
   it("keeps the previous file when a writer is killed mid-write", function()
     local m = nn.Linear(4, 4)
     tide.checkpoint.save(path("kill.st"), {model = m, step = 1})
@@ -341,6 +409,70 @@ describe("tide.checkpoint", function()
     assert.equal(1, stp)
     tide.checkpoint.save(path("kill.st"), {model = m, step = 3})   -- stale temporaries do not matter
     assert.equal(3, tide.checkpoint.load(path("kill.st")).step)
+  end)
+
+  local function listing(dir)
+    local p = io.popen("ls -a " .. dir)
+    local names = {}
+    for n in p:lines() do names[#names + 1] = n end
+    p:close()
+    table.sort(names)
+    return table.concat(names, " ")
+  end
+
+  it("removes the temporaries of writers that died, and only those", function()
+    local dir = path("stale")
+    os.execute("rm -rf " .. dir .. "; mkdir -p " .. dir)
+    local p = io.popen("uname -n; sh -c 'echo $$'")
+    local host, dead = p:read("l"), p:read("l")   -- the pid of a process that has exited
+    p:close()
+    -- a writer that dies from SIGXFSZ leaves its temporary
+    spit(path("die.lua"), ([[
+      package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      local tide = require "tide"
+      tide.checkpoint.save(%q, {model = require("tide.nn").Linear(512, 512)})
+    ]]):format(dir .. "/ck.st"))
+    assert.is_falsy(os.execute("ulimit -f 16; exec lua5.4 " .. path("die.lua") .. " 2>/dev/null"))
+    local t = dir .. "/ck.st.tmp-"
+    spit(t .. host .. "-" .. dead .. "-00dead", "left by a writer killed with -9")
+    spit(t .. host .. "-1-0a11fe", "pid 1 is alive: a writer still at work")
+    spit(t .. "otherhost-" .. dead .. "-00beef", "another host's: its pid means nothing here")
+    spit(t .. "otherhost-7-00c0de", "another host's, two days without a write")
+    os.execute("touch -d '2 days ago' " .. t .. "otherhost-7-00c0de")
+    spit(t .. "abc123", "an older name without a pid, fresh")
+    spit(dir .. "/other.st.tmp-" .. host .. "-" .. dead .. "-00dead", "another target's")
+    local before = listing(dir)
+    assert.equal(7, select(2, before:gsub("%.tmp%-", "")), before)
+    tide.checkpoint.save(dir .. "/ck.st", {model = nn.Linear(2, 2), step = 1})
+    local kept = {".", "..", "ck.st", "ck.st.tmp-" .. host .. "-1-0a11fe", "ck.st.tmp-abc123",
+                  "ck.st.tmp-otherhost-" .. dead .. "-00beef", "other.st.tmp-" .. host .. "-" .. dead .. "-00dead"}
+    table.sort(kept)
+    assert.equal(table.concat(kept, " "), listing(dir))
+    assert.equal(1, tide.checkpoint.load(dir .. "/ck.st").step)
+  end)
+
+  it("names the function and the path when the disk is full", function()
+    -- a file size limit with SIGXFSZ ignored: write() fails with EFBIG as on a full disk
+    local out = path("full.st")
+    spit(path("full.lua"), ([[
+      package.path = "stdlib/?.lua;stdlib/?/init.lua;" .. package.path
+      local tide, nn = require "tide", require "tide.nn"
+      for _, f in ipairs({
+        function() tide.save(%q, {big = tide.zeros(512, 512)}) end,
+        function() tide.checkpoint.save(%q, {model = nn.Linear(512, 512)}) end,
+        function() nn.Linear(512, 512):save(%q) end,
+        function() tide.save_npy(%q, tide.zeros(512, 512)) end}) do
+        print((select(2, pcall(f))))
+      end
+    ]]):format(out, out, out, out))
+    local p = io.popen("trap '' XFSZ; ulimit -f 16; exec lua5.4 " .. path("full.lua") .. " 2>&1")
+    local lines = {}
+    for l in p:lines() do lines[#lines + 1] = l:gsub("^[^:]*:%d+: ", "") end
+    p:close()
+    local tail = "cannot write '" .. out .. "': File too large (the previous file, if any, is unchanged)"
+    assert.same({"tide.save: " .. tail, "checkpoint.save: " .. tail, "tide.save: " .. tail,
+                 "tide.save_npy: " .. tail}, lines)
+    assert.is_falsy(listing(TMP):find("full.st.tmp", 1, true))
   end)
 
   it("keeps the previous file when the directory cannot be written", function()

@@ -74,6 +74,10 @@ local ROWS = {
    {"AdaptiveAvgPool2d(2)", "int64"}},
   -- BatchNorm1d, BatchNorm2d, LayerNorm
   {"BatchNorm1d option", new(nn.BatchNorm1d, 4, BAD), {"BatchNorm1d(4): unknown option 'pading'"}},
+  {"BatchNorm1d eps nan", new(nn.BatchNorm1d, 4, {eps = 0 / 0}), {"BatchNorm1d(4)", "eps must be a number in [0, inf), got nan"}},
+  {"BatchNorm1d momentum nan", new(nn.BatchNorm1d, 4, {momentum = 0 / 0}),
+   {"BatchNorm1d(4)", "momentum must be a number in [0, 1], got nan"}},
+  {"BatchNorm2d momentum", new(nn.BatchNorm2d, 4, {momentum = 2}), {"BatchNorm2d(4)", "momentum must be a number in [0, 1], got 2"}},
   {"BatchNorm1d rank", fwd(function() return nn.BatchNorm1d(4) end, R(2, 4, 3, 3)),
    {"BatchNorm1d(4)", "N x C or N x C x L", "got 2x4x3x3"}},
   {"BatchNorm1d features", fwd(function() return nn.BatchNorm1d(4) end, R(2, 5)),
@@ -88,13 +92,17 @@ local ROWS = {
    {"BatchNorm2d(4, {momentum = 0.5})", "4 channels in dim 2, got 3", "2x3x2x2"}},
   {"BatchNorm2d int", fwd(function() return nn.BatchNorm2d(4) end, I(2, 4, 2, 2)), {"BatchNorm2d(4)", "int64"}},
   {"LayerNorm option", new(nn.LayerNorm, 8, BAD), {"LayerNorm(8): unknown option 'pading'"}},
+  {"LayerNorm eps nan", new(nn.LayerNorm, 8, {eps = 0 / 0}), {"LayerNorm(8)", "eps must be a number in [0, inf), got nan"}},
   {"LayerNorm features", fwd(function() return nn.LayerNorm(8) end, R(2, 5)),
    {"LayerNorm(8)", "ending in 8, got 2x5"}},
   {"LayerNorm int", fwd(function() return nn.LayerNorm(8) end, I(2, 8)), {"LayerNorm(8)", "int64"}},
   {"LayerNorm string", fwd(function() return nn.LayerNorm(8) end, "x"), {"LayerNorm(8)", "got string"}},
   -- Dropout, Embedding, Flatten
   {"Dropout option", new(nn.Dropout, 0.5, BAD), {"Dropout(0.5): unknown option 'pading'"}},
-  {"Dropout p", new(nn.Dropout, 1.5), {"Dropout(1.5)", "probability in [0, 1]"}},
+  {"Dropout p", new(nn.Dropout, 1.5), {"Dropout(1.5)", "p must be a number in [0, 1), got 1.5"}},
+  {"Dropout p 1", new(nn.Dropout, 1), {"Dropout(1)", "p must be a number in [0, 1), got 1"}},
+  {"Dropout p nan", new(nn.Dropout, 0 / 0), {"Dropout(", "p must be a number in [0, 1), got nan"}},
+  {"Dropout p negative", new(nn.Dropout, -0.1), {"Dropout(-0.1)", "[0, 1), got -0.1"}},
   {"Dropout int", fwd(function() return nn.Dropout(0.5) end, I(2, 3)), {"Dropout(p=0.5)", "int64"}},
   {"Dropout number", fwd(function() return nn.Dropout(0.5) end, 3), {"Dropout(p=0.5)", "got number"}},
   {"Embedding option", new(nn.Embedding, 10, 4, BAD), {"Embedding(10, 4): unknown option 'pading'"}},
@@ -135,6 +143,7 @@ for _, name in ipairs({"RNN", "LSTM", "GRU"}) do
     {"state", fwd(make, R(5, 2, 4), name == "LSTM" and {h0, h0} or h0),
      {cfg, "h0 of shape 1x2x6, got 1x3x6"}},
     {"num_layers", new(nn[name], 4, 6, {num_layers = 0}), {cfg, "num_layers must be a positive integer"}},
+    {"dropout nan", new(nn[name], 4, 6, {dropout = 0 / 0}), {cfg, "dropout must be a number in [0, 1), got nan"}},
   }) do ROWS[#ROWS + 1] = {name .. " " .. r[1], r[2], r[3]} end
 end
 
@@ -147,6 +156,8 @@ local pe = function() return nn.PositionalEncoding(8, 10) end
 for _, r in ipairs({
   {"MHA option", new(nn.MultiheadAttention, 8, 2, BAD), {"MultiheadAttention(8, 2): unknown option 'pading'"}},
   {"MHA heads", new(nn.MultiheadAttention, 8, 3), {"MultiheadAttention(8, 3)", "not divisible by num_heads 3"}},
+  {"MHA dropout nan", new(nn.MultiheadAttention, 8, 2, {dropout = 0 / 0}),
+   {"MultiheadAttention(8, 2)", "dropout must be a number in [0, 1), got nan"}},
   {"MHA call option", fwd(mha, R(2, 3, 8), nil, nil, BAD), {"MultiheadAttention(8, 2): unknown option 'pading'"}},
   {"MHA rank", fwd(mha, R(2, 3, 4, 8)), {"MultiheadAttention(8, 2)", "3-D inputs", "query 2x3x4x8"}},
   {"MHA features", fwd(mha, R(2, 3, 6)), {"MultiheadAttention(8, 2)", "8 features", "query 2x3x6"}},
@@ -155,6 +166,10 @@ for _, r in ipairs({
   {"MHA mask", fwd(mha, R(2, 3, 8), {mask = R(2, 2)}), {"MultiheadAttention(8, 2)", "mask must be 3 x 3", "got 2x2"}},
   {"MHA number", fwd(mha, 5), {"MultiheadAttention(8, 2)", "query must be a tensor, got number"}},
   {"TEL option", new(nn.TransformerEncoderLayer, 8, 2, BAD), {"TransformerEncoderLayer(8, 2): unknown option 'pading'"}},
+  {"TEL dropout nan", new(nn.TransformerEncoderLayer, 8, 2, {dropout = 0 / 0}),
+   {"TransformerEncoderLayer(8, 2)", "dropout must be a number in [0, 1), got nan"}},
+  {"TEL eps nan", new(nn.TransformerEncoderLayer, 8, 2, {layer_norm_eps = 0 / 0}),
+   {"TransformerEncoderLayer(8, 2)", "layer_norm_eps must be a number in [0, inf), got nan"}},
   {"TEL activation", new(nn.TransformerEncoderLayer, 8, 2, {activation = "tanh"}),
    {"TransformerEncoderLayer(8, 2)", "activation must be", "got tanh"}},
   {"TEL call option", fwd(tel, R(2, 3, 8), BAD), {TEL .. ": unknown option 'pading'"}},
@@ -173,6 +188,8 @@ for _, r in ipairs({
   {"Encoder features", fwd(enc, R(2, 3, 6)), {TEL, "B x T x 8, got 2x3x6"}},
   {"Encoder int", fwd(enc, I(2, 3, 8)), {TEL, "got int64"}},
   {"PE option", new(nn.PositionalEncoding, 8, 10, BAD), {"PositionalEncoding(8, 10): unknown option 'pading'"}},
+  {"PE dropout nan", new(nn.PositionalEncoding, 8, 10, {dropout = 0 / 0}),
+   {"PositionalEncoding(8, 10)", "dropout must be a number in [0, 1), got nan"}},
   {"PE rank", fwd(pe, R(3, 8)), {"PositionalEncoding(8, 10)", "B x T x 8, got 3x8"}},
   {"PE features", fwd(pe, R(2, 3, 6)), {"PositionalEncoding(8, 10)", "B x T x 8, got 2x3x6"}},
   {"PE length", fwd(pe, R(2, 11, 8)), {"PositionalEncoding(8, 10)", "11 positions is longer than max_len 10"}},
@@ -201,7 +218,11 @@ ROWS[#ROWS + 1] = {"CrossEntropyLoss float labels", fwd(nn.CrossEntropyLoss, x43
                     "class indices must be int64", "probabilities of shape 4x3"}}
 ROWS[#ROWS + 1] = {"CrossEntropyLoss smoothing", fwd(function()
   return nn.CrossEntropyLoss({label_smoothing = 2}) end, x43, t4),
-                   {"CrossEntropyLoss({label_smoothing = 2})", "label_smoothing must be in [0, 1], got 2"}}
+                   {"CrossEntropyLoss({label_smoothing = 2})", "label_smoothing must be a number in [0, 1], got 2"}}
+ROWS[#ROWS + 1] = {"CrossEntropyLoss smoothing nan", new(nn.CrossEntropyLoss, {label_smoothing = 0 / 0}),
+                   {"CrossEntropyLoss(", "label_smoothing must be a number in [0, 1], got nan"}}
+ROWS[#ROWS + 1] = {"SmoothL1Loss beta nan", new(nn.SmoothL1Loss, {beta = 0 / 0}),
+                   {"SmoothL1Loss(", "beta must be a number in [0, inf), got nan"}}
 for _, name in ipairs({"MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss"}) do
   local make = function() return nn[name]() end
   local p = R(4, 3):sigmoid()

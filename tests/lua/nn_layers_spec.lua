@@ -175,7 +175,7 @@ describe("Dropout, Flatten, Identity", function()
     assert.equal(0.5, nn.Dropout().p)
     local ok, err = pcall(function() local m = nn.Dropout(1.5) return m end)
     assert.is_false(ok)
-    assert.matches("nn_layers_spec.lua:%d+: Dropout%(1.5%): p must be a probability in %[0, 1%]", err)
+    assert.matches("nn_layers_spec.lua:%d+: Dropout%(1.5%): p must be a number in %[0, 1%), got 1.5", err)
   end)
 
   it("Flatten keeps the batch dim by default, takes start and end dims", function()

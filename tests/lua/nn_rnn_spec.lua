@@ -127,7 +127,7 @@ describe("nn rnn: errors", function()
     H.err('RNN(4, 6): nonlinearity must be "tanh" or "relu"', function() return nn.RNN(4, 6, {nonlinearity = "sigmoid"}) end)
     H.err("LSTM(4, 0): sizes must be positive integers", function() return nn.LSTM(4, 0) end)
     H.err("num_layers must be a positive integer", function() return nn.LSTM(4, 6, {num_layers = 0}) end)
-    H.err("dropout must be a probability", function() return nn.GRU(4, 6, {dropout = 2}) end)
+    H.err("GRU(4, 6): dropout must be a number in [0, 1), got 2", function() return nn.GRU(4, 6, {dropout = 2}) end)
   end)
 
   it("rejects wrong input ranks and feature sizes, naming config and shapes", function()

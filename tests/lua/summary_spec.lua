@@ -169,6 +169,13 @@ describe("tide.summary", function()
     assert.truthy(tostring(r):find("non-zero 11", 1, true))
     local dense = tide.summary(nn.Sequential(nn.Linear(4, 3)), {4}, QUIET)
     assert.falsy(tostring(dense):find("Non-zero", 1, true))
+    -- masked by tide.prune: weight_orig stays dense, the mask decides
+    local cnn = models.cnn()
+    tide.prune.magnitude(cnn, 0.9, {scope = "global"})
+    local pr = tide.summary(cnn, {1, 28, 28}, QUIET)
+    -- 421408 weights, round(0.9 x 421408) = 379267 masked; the 234 biases stay
+    assert.equal(421408 - 379267 + 234, pr.nonzero_params)
+    assert.equal(421642, pr.total_params)
   end)
 
   it("prints the table, unless print = false", function()

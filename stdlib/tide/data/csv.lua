@@ -83,8 +83,9 @@ return function(path, o)
   end
   local f, err = io.open(path, "rb")
   if not f then error("data.csv: cannot read " .. err, 2) end
-  local s = f:read("a")
+  local s, rerr = f:read("a") -- io.open succeeds on a directory; reading it fails
   f:close()
+  if not s then error("data.csv: cannot read " .. path .. ": " .. tostring(rerr), 2) end
   local header = o.header ~= false
   local next_record = records(s, sep, path)
   local names, width

@@ -135,9 +135,9 @@ end
 local function sizes_of(parts, n)
   local sizes, total, fractions = {}, 0, false
   for i, p in ipairs(parts) do
-    if type(p) ~= "number" or p < 0 then
-      error(string.format("data.split: part %d must be a non-negative number, got %s", i,
-                          tostring(p)), 3)
+    if type(p) ~= "number" or not (p >= 0 and p < math.huge) then -- NaN fails p >= 0
+      error(string.format("data.split: part %d must be a finite number >= 0, got %s", i,
+                          type(p) ~= "number" and type(p) or p ~= p and "nan" or tostring(p)), 3)
     end
     fractions = fractions or math.type(p) == "float"
   end

@@ -110,13 +110,31 @@ function DataLoader:order(epoch)
   return order
 end
 
+-- an example's layout: "(number, 2x3 tensor)"; the same layout for every example of a batch
+local function layout(ex)
+  local parts = {}
+  for f = 1, #ex do
+    local v = ex[f]
+    parts[f] = tide.is_tensor(v) and ((#v.shape == 0 and "scalar" or table.concat(v.shape, "x"))
+               .. " " .. v.dtype .. " tensor") or type(v)
+  end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
 -- Generic datasets: ds[i] is one value or a list of fields; stack each field.
 local function stack_examples(ds, pos)
-  local cols, nf = {}, nil
+  local cols, nf, first, want = {}, nil, nil, nil
   for j = 1, pos:size(1) do
-    local ex = ds[pos[j]]
+    local i = pos[j]
+    local ex = ds[i]
     if type(ex) ~= "table" or tide.is_tensor(ex) then ex = {ex} end
-    nf = nf or #ex
+    local l = layout(ex)
+    if not want then
+      first, want, nf = i, l, #ex
+    elseif l ~= want then -- ragged: stacking would pair one example's x with another's y
+      error(("DataLoader: examples of a batch differ: ds[%d] is %s, ds[%d] is %s (every " ..
+             "example needs the same fields, shapes and types)"):format(first, want, i, l), 3)
+    end
     for f = 1, nf do
       cols[f] = cols[f] or {}
       cols[f][j] = ex[f]

@@ -31,7 +31,7 @@ end
 -- uint8 pixels to float32 in [0, 1]: per batch (and per example for ds[i])
 local function to_unit(x) return x:float():div_(255) end
 
-local function load(o, fn, default_root, hint)
+local function load(o, fn, default_root, hint, nclasses)
   o = o or {}
   if type(o) ~= "table" then error(fn .. ": expected an options table {split=, root=}", 3) end
   for k in pairs(o) do
@@ -62,6 +62,11 @@ local function load(o, fn, default_root, hint)
   if limit and limit < x:size(1) then -- copies, so that the rest of the file is freed
     x, y = x:narrow(1, 1, limit):clone(), y:narrow(1, 1, limit):clone()
   end
+  if y:numel() > 0 and y:max():item() >= nclasses then -- class 201 of 10 would go unnoticed
+    local at = y:ge(nclasses):argmax():item()             -- the first one
+    error(string.format("%s: %s: label %d of example %d is outside the %d classes 0..%d", fn,
+                        ypath, y[at], at, nclasses, nclasses - 1), 3)
+  end
   local images = x:view(x:size(1), 1, x:size(2), x:size(3))    -- N x 1 x H x W
   local labels = y:long():add_(1)                              -- 1-based classes
   return dataset.backed({_tensors = {images, labels}, _post = {to_unit}, _name = fn,
@@ -71,14 +76,14 @@ end
 -- data.fashion_mnist{split = "train" | "test", root = , limit = }
 function M.fashion_mnist(o)
   local ds = load(o, "fashion_mnist", M.FASHION_ROOT,
-                  " (install it with: sudo apt install dataset-fashion-mnist)")
+                  " (install it with: sudo apt install dataset-fashion-mnist)", #M.FASHION_CLASSES)
   ds.classes = M.FASHION_CLASSES
   return ds
 end
 
 -- data.mnist{root = , split = , limit = }: the same layout from any directory.
 function M.mnist(o)
-  local ds = load(o, "mnist", nil, "")
+  local ds = load(o, "mnist", nil, "", 10)
   ds.classes = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
   return ds
 end

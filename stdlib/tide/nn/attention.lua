@@ -28,9 +28,7 @@ function MultiheadAttention:init(d, heads, opts)
     error(("%s: embed_dim %d is not divisible by num_heads %d"):format(cfg, nd, nh), 3)
   end
   local o = options(cfg, opts, MHA_DEFAULTS)
-  if type(o.dropout) ~= "number" or o.dropout < 0 or o.dropout > 1 then
-    error(cfg .. ": dropout must be a probability in [0, 1], got " .. tostring(o.dropout), 3)
-  end
+  U.in_range(cfg, "dropout", o.dropout, "[0, 1)")
   self._opts = o
   self.embed_dim, self.num_heads, self.head_dim = nd, nh, nd // nh
   self.dropout, self.batch_first = o.dropout, o.batch_first and true or false

@@ -77,15 +77,10 @@ function F.distillation_loss(s, t, target, opts)
     error(("nn.F.distillation_loss: student logits %s and teacher logits %s differ in shape")
           :format(table.concat(s.shape, "x"), table.concat(t.shape, "x")), 2)
   end
-  local o = require("tide.nn.util").options("nn.F.distillation_loss", opts,
-                                            {temperature = 4, alpha = 0.9}, 3)
-  local T, a = o.temperature, o.alpha
-  if type(T) ~= "number" or T <= 0 then
-    error("nn.F.distillation_loss: temperature must be a positive number, got " .. tostring(T), 2)
-  end
-  if type(a) ~= "number" or a < 0 or a > 1 then
-    error("nn.F.distillation_loss: alpha must be in [0, 1], got " .. tostring(a), 2)
-  end
+  local U = require "tide.nn.util"
+  local o = U.options("nn.F.distillation_loss", opts, {temperature = 4, alpha = 0.9}, 3)
+  local T = U.in_range("nn.F.distillation_loss", "temperature", o.temperature, "(0, inf)", 3)
+  local a = U.in_range("nn.F.distillation_loss", "alpha", o.alpha, "[0, 1]", 3)
   local soft = tide.kl_div((s / T):log_softmax(2), (t:detach() / T):softmax(2),
                            {reduction = "batchmean"})
   return soft * (a * T * T) + tide.cross_entropy(s, target) * (1 - a)

@@ -92,10 +92,7 @@ end
 
 local Dropout = Module:extend("Dropout")
 function Dropout:init(p, opts)
-  p = p or 0.5
-  if type(p) ~= "number" or p < 0 or p > 1 then
-    error("Dropout(" .. tostring(p) .. "): p must be a probability in [0, 1]", 3)
-  end
+  p = U.in_range("Dropout(" .. tostring(p) .. ")", "p", p or 0.5, "[0, 1)")
   options("Dropout(" .. p .. ")", opts, {})
   self.p = p
 end

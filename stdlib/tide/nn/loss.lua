@@ -2,11 +2,15 @@
 -- tide.* op (doc/nn_functional.md) with the options given to the constructor.
 local tide = require "tide"
 local M = require "tide.nn.module"
-local call = require("tide.nn.util").call
+local U = require "tide.nn.util"
+local call = U.call
 
 local Module = M.Module
 
 local REDUCTIONS = {mean = true, sum = true, none = true}
+
+-- the intervals of the numeric options (checked when the loss is built, not at its first call)
+local RANGES = {label_smoothing = "[0, 1]", beta = "[0, inf)"}
 
 -- name: the class; op: the tide.* function; extra: its options besides reduction (their
 -- defaults; `false` for an option that is left out unless given)
@@ -30,6 +34,9 @@ local function loss(name, op, extra, reductions)
     end
     o.reduction = r
     self._opts = o
+    for k, range in pairs(RANGES) do
+      if o[k] ~= nil then U.in_range(self:config(), k, o[k], range) end
+    end
     for k, v in pairs(defaults) do
       local val = o[k]
       if val == nil then val = v end

@@ -52,11 +52,15 @@ function Module.__newindex(m, k, v)
   rawset(m, k, v)
 end
 
-function Module.__call(m, ...) return m:forward(...) end
+local hooked = require("tide.nn.hooks")(Module)
+function Module.__call(m, ...)
+  if m._hooks then return hooked(m, ...) end -- false until a hook is registered (nn/hooks.lua)
+  return m:forward(...)
+end
 
 local function new(cls, ...)
   local m = setmetatable({_kind = {}, _order = {module = {}, parameter = {}, buffer = {}},
-                          training = true}, cls)
+                          training = true, _hooks = false}, cls)
   m:init(...)
   return m
 end
@@ -269,9 +273,12 @@ end
 
 local function shape(t) return #t.shape == 0 and "scalar" or table.concat(t.shape, "x") end
 
-function Module:load_state_dict(sd, opts)
+-- Checks sd against the model and converts its tensors to their targets' dtypes, changing
+-- nothing; returns the function that copies them in (it cannot fail on sd's content), the
+-- missing and the unexpected keys. Errors carry no position: the callers re-raise them.
+local function prepare_load(self, sd, opts)
   if type(sd) ~= "table" then
-    error("load_state_dict: expected a table of tensors, got " .. type(sd), 2)
+    error("load_state_dict: expected a table of tensors, got " .. type(sd), 0)
   end
   local pt = pytorch("load_state_dict", opts, "from")
   local strict = not (opts and opts.strict == false)
@@ -284,10 +291,12 @@ function Module:load_state_dict(sd, opts)
     if v == nil then
       missing[#missing + 1] = n
     elseif not is_tensor(v) then
-      error(("load_state_dict: '%s' is a %s, expected a tensor"):format(n, type(v)), 2)
+      error(("load_state_dict: '%s' is a %s, expected a tensor"):format(n, type(v)), 0)
     elseif shape(t) ~= shape(v) then
       error(("load_state_dict: size mismatch for '%s': the model has %s, the state dict %s")
-            :format(n, shape(t), shape(v)), 2)
+            :format(n, shape(t), shape(v)), 0)
+    elseif v.dtype ~= t.dtype then
+      src[n] = v:to(t.dtype)
     end
   end
   for k in pairs(src) do
@@ -297,25 +306,41 @@ function Module:load_state_dict(sd, opts)
   if strict and #missing + #unexpected > 0 then
     error(("load_state_dict: missing keys: %s; unexpected keys: %s (pass {strict = false} to "
            .. "load a part)"):format(#missing > 0 and table.concat(missing, ", ") or "none",
-           #unexpected > 0 and table.concat(unexpected, ", ") or "none"), 2)
+           #unexpected > 0 and table.concat(unexpected, ", ") or "none"), 0)
   end
-  tide.no_grad(function()
-    for _, n in ipairs(names) do
-      if src[n] ~= nil then map[n]:copy_(src[n]) end
-    end
-  end)
+  local function commit()
+    tide.no_grad(function()
+      for _, n in ipairs(names) do
+        if src[n] ~= nil then map[n]:copy_(src[n]) end
+      end
+    end)
+  end
+  return commit, missing, unexpected
+end
+Module._prepare_load = prepare_load -- checkpoint.load checks every part before it applies any
+
+function Module:load_state_dict(sd, opts)
+  local ok, commit, missing, unexpected = pcall(prepare_load, self, sd, opts)
+  if not ok then error(commit, 2) end
+  commit()
   return missing, unexpected
 end
 
+-- err without the position of the stdlib line that raised it (re-raised at the user's call)
+local function bare(err) return (tostring(err):gsub("^[^\n:]*%.lua:%d+: ", "")) end
+
 -- The state dict as a safetensors file (tide.save), and back through load_state_dict (opts as
--- there: strict, from = "pytorch"). A checkpoint file works too: its model part is loaded.
+-- there: strict, from = "pytorch"), all or nothing. A checkpoint file works too: its model part
+-- is loaded.
 function Module:save(path)
-  tide.save(path, self:state_dict())
+  local ok, err = pcall(tide.save, path, self:state_dict())
+  if not ok then error(bare(err), 2) end
   return self
 end
 
 function Module:load(path, opts)
-  local flat, kind = tide.load(path, {flat = true})
+  local ok, flat, kind = pcall(tide.load, path, {flat = true})
+  if not ok then error(bare(flat), 2) end
   local sd = {}
   for k, v in pairs(flat) do
     if is_tensor(v) then -- metadata other tools write ("format": "pt") is not state
@@ -323,7 +348,10 @@ function Module:load(path, opts)
       if name then sd[name] = v end
     end
   end
-  return self:load_state_dict(sd, opts)
+  local fine, commit, missing, unexpected = pcall(prepare_load, self, sd, opts)
+  if not fine then error(bare(commit), 2) end
+  commit()
+  return missing, unexpected
 end
 
 ---- printing --------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ local function batchnorm(name, dims, what)
     local cfg = name .. "(" .. tostring(n) .. ")"
     self.num_features = posint(cfg, "num_features", n)
     local o = options(cfg, opts, BN)
+    U.in_range(cfg, "eps", o.eps, "[0, inf)")
+    U.in_range(cfg, "momentum", o.momentum, "[0, 1]")
     self._opts = o
     self.eps, self.momentum = o.eps, o.momentum
     self.affine, self.track_running_stats = o.affine, o.track_running_stats
@@ -102,6 +104,7 @@ function LayerNorm:init(normalized_shape, opts)
   if #sizes == 0 then error(cfg .. ": normalized_shape must not be empty", 3) end
   for i, s in ipairs(sizes) do ns[i] = posint(cfg, "normalized_shape", s) end
   local o = options(cfg, opts, LN)
+  U.in_range(cfg, "eps", o.eps, "[0, inf)")
   self.normalized_shape, self.eps, self.elementwise_affine = ns, o.eps, o.elementwise_affine
   self._cfg, self._opts = cfg, o
   if o.elementwise_affine then

@@ -28,9 +28,7 @@ function RNNBase:setup(name, gates, input_size, hidden_size, o)
   if math.type(L) ~= "integer" or L < 1 then
     error(cfg .. ": num_layers must be a positive integer, got " .. tostring(L), 4)
   end
-  if type(o.dropout) ~= "number" or o.dropout < 0 or o.dropout > 1 then
-    error(cfg .. ": dropout must be a probability in [0, 1], got " .. tostring(o.dropout), 4)
-  end
+  U.in_range(cfg, "dropout", o.dropout, "[0, 1)", 5)
   self.input_size, self.hidden_size, self.num_layers = nin, nh, L
   self.batch_first, self.bidirectional = o.batch_first and true or false, o.bidirectional and true or false
   self.dropout, self.bias, self.opts = o.dropout, o.bias and true or false, o

@@ -44,6 +44,8 @@ function EncoderLayer:init(d, heads, opts)
     error(("%s: d_model %d is not divisible by nhead %d"):format(cfg, d, heads), 3)
   end
   local o = options(cfg, opts, LAYER_DEFAULTS)
+  U.in_range(cfg, "dropout", o.dropout, "[0, 1)")
+  U.in_range(cfg, "layer_norm_eps", o.layer_norm_eps, "[0, inf)")
   local act = o.activation
   if not (ACTIVATIONS[act] or type(act) == "function") then
     error(cfg .. ": activation must be \"relu\", \"gelu\" or a function, got " .. tostring(act), 3)
@@ -167,6 +169,7 @@ function PositionalEncoding:init(d, max_len, opts)
   d = posint(cfg, "d_model", d)
   max_len = posint(cfg, "max_len", max_len or 5000)
   local o = options(cfg, opts, {dropout = 0.1, batch_first = true})
+  U.in_range(cfg, "dropout", o.dropout, "[0, 1)")
   self.d_model, self.max_len, self.batch_first = d, max_len, o.batch_first and true or false
   self._opts = o
   self.dropout = Dropout(o.dropout)

@@ -20,6 +20,19 @@ function U.options(cfg, o, defaults, lvl)
   return out
 end
 
+-- v if it is a number in the interval spec ("[0, 1)", "[0, inf)", ...), else an error naming
+-- cfg, the option and the interval, raised at level lvl (as options); NaN is in no interval
+function U.in_range(cfg, what, v, spec, lvl)
+  local lo_c, lo, hi, hi_c = spec:match("^([%[%(])(.-), (.-)([%]%)])$")
+  lo, hi = tonumber(lo) or -math.huge, tonumber(hi) or math.huge -- "inf" is no Lua number
+  if type(v) == "number" and (v > lo or lo_c == "[" and v == lo)
+     and (v < hi or hi_c == "]" and v == hi) then
+    return v
+  end
+  local got = type(v) ~= "number" and type(v) or v ~= v and "nan" or tostring(v)
+  error(("%s: %s must be a number in %s, got %s"):format(cfg, what, spec, got), lvl or 4)
+end
+
 function U.shape(x) return #x.shape == 0 and "scalar" or table.concat(x.shape, "x") end
 
 -- f(...) for layer m: an error of the op (whose message names the op and the shapes) is raised

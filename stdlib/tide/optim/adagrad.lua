@@ -10,6 +10,7 @@ return Optimizer.class {
   name = "Adagrad",
   defaults = {lr = 1e-2, lr_decay = 0, weight_decay = 0, initial_accumulator_value = 0,
               eps = 1e-10, maximize = false},
+  state = {step = true, sum = true},
   init = function(group, p)
     return {step = 0, sum = tide.full(p.shape, group.initial_accumulator_value, {dtype = p.dtype})}
   end,

@@ -24,6 +24,7 @@ local function class(name, weight_decay, decoupled)
     name = name,
     defaults = {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = weight_decay,
                 amsgrad = false, maximize = false},
+    state = {step = true, exp_avg = true, exp_avg_sq = true, max_exp_avg_sq = true},
     check = check,
     update = function(group, p, g, st)
       if not st.exp_avg then

@@ -215,8 +215,9 @@ local function copy_value(v)
   return v
 end
 
--- {state = {[i] = {step=, buffers...}}, param_groups = {{lr=, ..., params = {i...}}}}: i counts
--- parameters across groups from 1 (PyTorch's packing, 1-based). Tensors are copies (a snapshot).
+-- {state = {[i] = {step=, buffers...}}, param_groups = {{lr=, ..., params = {i...}}}, class =
+-- "Adam"}: i counts parameters across groups from 1 (PyTorch's packing, 1-based). Tensors are
+-- copies (a snapshot).
 function methods:state_dict()
   local groups, i = {}, 0
   for k, group in ipairs(self.param_groups) do
@@ -230,7 +231,7 @@ function methods:state_dict()
   end
   local state = {}
   for idx, st in pairs(self.state) do state[idx] = copy_value(st) end
-  return {state = state, param_groups = groups}
+  return {state = state, param_groups = groups, class = self._spec.name}
 end
 
 -- Saved tables may come back from a file with string keys ("1") and flags as strings or 0/1.
@@ -252,67 +253,129 @@ local function coerce(cur, v)
   return v
 end
 
--- Restores a state_dict() (hyperparameters and buffers, tensors copied and converted to each
--- parameter's dtype) so that training continues exactly where it was saved.
-local function load_state_dict(self, sd)
-  local name = self._spec.name
-  if type(sd) ~= "table" or type(sd.param_groups) ~= "table" then
-    fail(name, "load_state_dict: expected a table with param_groups and state")
+local CLASSES = {} -- name -> spec of every optimizer class: options that belong to another
+
+-- The optimizer option k of some other class than spec's (a state_dict of another class?)
+local function foreign_option(spec, k)
+  if spec.defaults[k] ~= nil or k == "initial_lr" then return nil end
+  local owners = {}
+  for name, other in pairs(CLASSES) do
+    if other.defaults[k] ~= nil then owners[#owners + 1] = name end
   end
-  local saved, params = as_list(sd.param_groups), {}
+  table.sort(owners)
+  return #owners > 0 and table.concat(owners, "/") or nil
+end
+
+-- A step count from a file: an integer >= 0 (PyTorch keeps it in a tensor, maybe as a float)
+local function step_of(v)
+  if tide.is_tensor(v) then v = v:numel() == 1 and v:item() or nil end
+  v = tonumber(v)
+  return v and math.tointeger(v) and v >= 0 and math.tointeger(v) or nil
+end
+
+-- Checks a state_dict() against this optimizer (its class, groups, parameter indices, step
+-- counts, buffer names and shapes) and builds the new groups and state, changing nothing;
+-- returns the function that installs them (it cannot fail). Errors are raised at level 0.
+local function prepare_load(self, sd)
+  local spec = self._spec
+  local name = spec.name
+  local function bad(msg, ...) fail(name, "load_state_dict: " .. msg:format(...)) end
+  if type(sd) ~= "table" or type(sd.param_groups) ~= "table" or
+     (sd.state ~= nil and (type(sd.state) ~= "table" or tide.is_tensor(sd.state))) then
+    bad("expected a table with param_groups and state")
+  end
+  if sd.class ~= nil and sd.class ~= name then
+    bad("the state_dict is of %s, not %s", tostring(sd.class), name)
+  end
+  local saved, params, ids = as_list(sd.param_groups), {}, {}
   if #saved ~= #self.param_groups then
-    fail(name, ("load_state_dict: %d parameter groups saved, the optimizer has %d"):format(
-      #saved, #self.param_groups))
+    bad("%d parameter groups saved, the optimizer has %d", #saved, #self.param_groups)
   end
+  local total = 0
+  for _, group in ipairs(self.param_groups) do total = total + #group.params end
   for k, group in ipairs(self.param_groups) do
     saved[k] = as_list(saved[k])
-    if type(saved[k]) ~= "table" then fail(name, "load_state_dict: group " .. k .. " is not a table") end
-    local n = #as_list(saved[k].params or {})
-    if n ~= #group.params then
-      fail(name, ("load_state_dict: group %d has %d parameters saved, %d in the optimizer"):format(
-        k, n, #group.params))
+    if type(saved[k]) ~= "table" then bad("group %d is not a table", k) end
+    local keys = {}
+    for key in pairs(saved[k]) do keys[#keys + 1] = tostring(key) end
+    table.sort(keys) -- the same message every time
+    for _, key in ipairs(keys) do
+      local owner = foreign_option(spec, key)
+      if owner then
+        bad("group %d has option '%s' of %s, not of %s (a state_dict of another optimizer?)",
+            k, key, owner, name)
+      end
     end
-    for _, p in ipairs(group.params) do params[#params + 1] = p end
+    local list = as_list(saved[k].params or {})
+    if type(list) ~= "table" or #list ~= #group.params then
+      bad("group %d has %d parameters saved, %d in the optimizer", k,
+          type(list) == "table" and #list or 0, #group.params)
+    end
+    for j, p in ipairs(group.params) do -- saved index -> the parameter in the same place
+      local i = math.tointeger(tonumber(list[j]))
+      if not i or i < 1 or i > total then
+        bad("group %d: parameter index %s out of range 1..%d", k, tostring(list[j]), total)
+      end
+      if params[i] then bad("parameter index %d appears twice", i) end
+      params[i], ids[#ids + 1] = p, i
+    end
   end
   local state = {}
   for key, st in pairs(sd.state or {}) do
-    local i = tonumber(key)
+    local i = math.tointeger(tonumber(key))
     local p = i and params[i]
-    if not p then fail(name, "load_state_dict: state for unknown parameter " .. tostring(key)) end
+    if not p then bad("state for unknown parameter %s (indices are 1..%d)", tostring(key), total) end
+    if state[i] then bad("state for parameter %d appears twice", i) end
+    if type(st) ~= "table" or tide.is_tensor(st) then bad("state of parameter %d is not a table", i) end
     local s = {}
     for field, v in pairs(st) do
-      if field == "step" and tide.is_tensor(v) then
-        v = v:item() -- PyTorch keeps step counts in tensors
-      elseif tide.is_tensor(v) then
-        if v:numel() ~= p:numel() then
-          fail(name, ("load_state_dict: state '%s' of parameter %d has %d elements, the " ..
-                      "parameter %d"):format(field, i, v:numel(), p:numel()))
-        end
-        v = v:to(p.dtype):reshape(p.shape):contiguous():clone()
+      if not spec.state[field] then
+        bad("state '%s' of parameter %d is not %s state (a state_dict of another optimizer?)",
+            tostring(field), i, name)
+      elseif field == "step" then
+        v = step_of(v)
+        if not v then bad("step of parameter %d must be an integer >= 0, got %s", i, tostring(st[field])) end
+      elseif not tide.is_tensor(v) then
+        bad("state '%s' of parameter %d is a %s, expected a tensor", field, i, type(v))
+      elseif table.concat(v.shape, "x") ~= table.concat(p.shape, "x") then
+        bad("state '%s' of parameter %d has shape %s, the parameter %s", field, i,
+            #v.shape == 0 and "scalar" or table.concat(v.shape, "x"),
+            #p.shape == 0 and "scalar" or table.concat(p.shape, "x"))
       else
-        v = tonumber(v) or v
+        v = v:to(p.dtype):contiguous():clone()
       end
       s[field] = v
     end
     state[i] = s
   end
-  local groups = {} -- checked copies first: a bad state_dict leaves the optimizer untouched
+  local groups = {}
   for k, group in ipairs(self.param_groups) do
     local g = {}
     for key, v in pairs(group) do g[key] = v end
     for key, v in pairs(saved[k]) do
-      if key ~= "params" and (self._spec.defaults[key] ~= nil or key == "initial_lr") then
+      if key ~= "params" and (spec.defaults[key] ~= nil or key == "initial_lr") then
         g[key] = coerce(group[key], copy_value(v))
       end
     end
-    check_group(self._spec, g, " (loaded group " .. k .. ")")
+    check_group(spec, g, " (loaded group " .. k .. ")")
     groups[k] = g
   end
-  for k, g in ipairs(groups) do -- in place: tables users or schedulers hold stay live
-    for key, v in pairs(g) do self.param_groups[k][key] = v end
+  local ordered = {} -- state by the optimizer's own order of parameters
+  for j, i in ipairs(ids) do ordered[j] = state[i] end
+  return function()
+    for k, g in ipairs(groups) do -- in place: tables users or schedulers hold stay live
+      for key, v in pairs(g) do self.param_groups[k][key] = v end
+    end
+    self.state = ordered
   end
-  self.state = state
 end
+
+-- Restores a state_dict() (hyperparameters and buffers, tensors copied and converted to each
+-- parameter's dtype) so that training continues exactly where it was saved; all or nothing.
+local function load_state_dict(self, sd)
+  prepare_load(self, sd)()
+end
+methods._prepare_load = prepare_load -- checkpoint.load checks every part before it applies any
 methods.load_state_dict = guard(load_state_dict)
 
 -- opt.lr reads the first group's lr; assigning it sets every group's (what schedulers do).
@@ -357,9 +420,10 @@ local function tostr(self)
 end
 
 -- Declares an optimizer class: spec = {name, defaults = {option = default or "required"},
--- order = positional option names, check(group) -> message or nil, update(group, p, g, state),
--- init(group, p) -> eager state}. Returns the class table, callable as Class(params, opts).
+-- order = positional option names, state = {field = true} (what a parameter's state may hold),
+-- check(group) -> message or nil, update(group, p, g, state), init(group, p) -> eager state}. Returns the class table, callable as Class(params, opts).
 function Optimizer.class(spec)
+  CLASSES[spec.name] = spec
   spec.meta = {__index = index, __newindex = newindex, __tostring = tostr,
                __name = "optim." .. spec.name} -- help(opt) finds the class's entry
   local class = {name = spec.name, defaults = spec.defaults}

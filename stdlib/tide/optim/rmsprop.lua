@@ -10,6 +10,7 @@ return Optimizer.class {
   name = "RMSprop",
   defaults = {lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0,
               centered = false, maximize = false},
+  state = {step = true, square_avg = true, grad_avg = true, momentum_buffer = true},
   update = function(group, p, g, st)
     local function buffer(key)
       local b = st[key]

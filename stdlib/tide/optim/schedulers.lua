@@ -59,17 +59,44 @@ local function restore(cur, v) -- values read back from a file may be strings an
   return v
 end
 
-function common:load_state_dict(sd)
-  if type(sd) ~= "table" then
-    error(self._spec.name .. ": load_state_dict expects a table, got " .. type(sd), 2)
-  end
+-- Checks sd against this scheduler (only keys it has, each value of the type it holds there,
+-- lists of numbers included) and returns the function that applies it, changing nothing; errors are
+-- raised at level 0.
+local function prepare_load(self, sd)
+  local name = self._spec.name
+  if type(sd) ~= "table" then fail(name, "load_state_dict expects a table, got " .. type(sd)) end
+  local new, after = {}, nil
   for k, v in pairs(sd) do
     if k == "after" then
-      if self.after then self.after:load_state_dict(v) end
+      if self.after then after = prepare_load(self.after, v) end
     elseif k ~= "optimizer" and k ~= "_spec" then
-      self[k] = restore(self[k], copy(v))
+      local cur, val = self[k], restore(self[k], copy(v))
+      if cur == nil then
+        fail(name, ("load_state_dict: unknown key '%s' (the state of another scheduler?)")
+             :format(tostring(k)))
+      end
+      local ok = type(val) == type(cur)
+      if ok and type(cur) == "table" then
+        for _, x in pairs(val) do ok = ok and (cur[1] == nil or type(x) == type(cur[1])) end
+      end
+      if not ok then
+        fail(name, ("load_state_dict: '%s' is %s, expected %s"):format(tostring(k),
+             type(val) == "string" and ("%q"):format(val) or type(val), type(cur)))
+      end
+      new[k] = val
     end
   end
+  return function()
+    for k, v in pairs(new) do self[k] = v end
+    if after then after() end
+  end
+end
+common._prepare_load = prepare_load -- checkpoint.load checks every part before it applies any
+
+function common:load_state_dict(sd)
+  local ok, apply = pcall(prepare_load, self, sd)
+  if not ok then error(apply, 2) end
+  apply()
 end
 
 local function describe(self)

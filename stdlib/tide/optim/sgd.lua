@@ -10,6 +10,7 @@ return Optimizer.class {
   name = "SGD",
   defaults = {lr = "required", momentum = 0, dampening = 0, weight_decay = 0, nesterov = false,
               maximize = false},
+  state = {momentum_buffer = true},
   check = function(g)
     if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
       return "nesterov needs momentum > 0 and dampening = 0, got momentum " .. g.momentum ..
