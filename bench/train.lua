@@ -177,14 +177,14 @@ local function step()
   return loss:item()
 end
 
-local tail, sum, t0, dt = {}, 0, nil, nil
+local tail, sum, t0, dt, cpu0 = {}, 0, nil, nil, os.clock()
 if opt.fit == 1 then -- --fit 1: the same steps through tide.fit (cnn/mlp), timed from its on_step
   assert(wl == "cnn" or wl == "mlp", "--fit 1 is for cnn and mlp")
   local done = 0
   tide.fit(model, {train = loader, optimizer = optimizer, loss = nn.F.cross_entropy,
     epochs = 1000, progress = false, on_step = function(s)
       done = done + 1
-      if done == opt.warmup then t0 = B.now() end
+      if done == opt.warmup then cpu0, t0 = os.clock(), B.now() end
       local i = done - opt.warmup
       if i > opt.steps - 20 then tail[#tail + 1] = s.loss; sum = sum + s.loss end
       return i < opt.steps
@@ -193,7 +193,7 @@ if opt.fit == 1 then -- --fit 1: the same steps through tide.fit (cnn/mlp), time
 else
   for _ = 1, opt.warmup do step() end
   if dist then dist.barrier() end
-  t0 = B.now()
+  cpu0, t0 = os.clock(), B.now()
   for i = 1, opt.steps do
     local l = step()
     if i > opt.steps - 20 then tail[#tail + 1] = l; sum = sum + l end
@@ -204,11 +204,14 @@ end
 for _, l in ipairs(tail) do
   if l ~= l or math.abs(l) == math.huge then error(wl .. ": non-finite loss " .. l, 0) end
 end
+-- CPU seconds of the timed steps, all threads and ranks: what a step costs on a shared machine
+local cpu = tide.tensor({os.clock() - cpu0}, {dtype = "float64"})
+if dist then dist.allreduce(cpu, "sum") end
 local per_step = (wl == "transformer" and BATCH[wl] * SEQ or BATCH[wl]) * size
 local unit = wl == "transformer" and "tokens/s" or "samples/s"
 if rank > 1 then return end
 B.result("train_" .. wl .. (dp and "_dp" or ""), opt.steps * per_step / dt, unit,
   {steps = opt.steps, warmup = opt.warmup, batch = BATCH[wl] * size, ranks = size,
-   params = model:num_parameters(),
+   params = model:num_parameters(), cpu_s = string.format("%.2f", cpu[1]),
    ms_per_step = string.format("%.3f", 1000 * dt / opt.steps),
    loss_last20 = string.format("%.4f", sum / #tail)})

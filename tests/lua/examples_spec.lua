@@ -17,6 +17,7 @@ local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directo
   {"gpt", "--plot %s/gpt.png", "validation loss after"},
   {"explain", "--out %s/explain.png", "sanity check"},
   {"fairness", "--out %s", "the accuracy it cost"},
+  {"compress", "--out %s", "int8 accuracy loss at most"},
 }
 
 local function exists(path)
