@@ -1,6 +1,7 @@
 # bench/bench.mk: the C side of `make bench`, built into $(BUILD)/bench by scripts/bench.sh:
 # the plain C loops (baseline.c), the raw MPI_Allreduce (allreduce.c), the shared sgemm.c
-# against the OpenMP OpenBLAS tide links, the Lua wall clock the tide-side scripts load, and the peak-RSS launcher (rusage.c).
+# against the OpenMP OpenBLAS tide links, the Lua wall clock the tide-side scripts load, the
+# peak-RSS launcher (rusage.c) and the int8 peak probe (vnnipeak.c).
 BUILD   ?= build
 SHARED  ?= ../shared/bench
 CC      ?= cc
@@ -8,7 +9,7 @@ BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
 OUT     := $(BUILD)/bench
 
-all: tide-side $(OUT)/sgemm
+all: tide-side $(OUT)/sgemm $(OUT)/vnnipeak
 tide-side: $(OUT)/baseline $(OUT)/benchclock.so $(OUT)/rusage $(OUT)/allreduce
 
 $(OUT)/baseline: bench/baseline.c
@@ -31,5 +32,9 @@ $(OUT)/allreduce: bench/allreduce.c
 $(OUT)/sgemm: $(SHARED)/sgemm.c
 	@mkdir -p $(OUT)
 	$(CC) -O2 -I$(BLASINC) -o $@ $< -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -fopenmp -lm
+
+$(OUT)/vnnipeak: bench/vnnipeak.c
+	@mkdir -p $(OUT)
+	$(CC) -O2 -fopenmp -Wall -Wextra -o $@ $<
 
 .PHONY: all tide-side

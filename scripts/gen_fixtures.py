@@ -165,7 +165,7 @@ def plain(v):
 
 # ---- inputs -----------------------------------------------------------------------------------
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
-          "uint8": torch.uint8, "bool": torch.bool}
+          "uint8": torch.uint8, "int8": torch.int8, "bool": torch.bool}
 NAMES = {v: k for k, v in DTYPES.items()}
 
 
@@ -207,11 +207,11 @@ def gen_values(spec, n, g):
     dtype = input_dtype(spec)
     if dtype == "bool":
         return [bool(b) for b in (torch.rand(n, generator=g) < 0.5).tolist()]
-    if dtype in ("int64", "uint8"):
+    if dtype in ("int64", "uint8", "int8"):
         if spec.get("index") is not None:
             lo, hi = 1, spec.get("index")
         else:
-            lo, hi = spec.get("lo", -5 if dtype == "int64" else 0), spec.get("hi", 5)
+            lo, hi = spec.get("lo", 0 if dtype == "uint8" else -5), spec.get("hi", 5)
         return torch.randint(lo, hi + 1, (n,), generator=g).tolist()
     lo, hi = spec.get("lo", -2.0), spec.get("hi", 2.0)
     out, seen = [], set()
@@ -650,6 +650,8 @@ OPS = {
     "dropout": lambda x, a: F.dropout(x[0], a[0], training=a[1] if len(a) > 1 else True),
     "conv2d": conv(F.conv2d),
     "conv_transpose2d": conv(F.conv_transpose2d),
+    "im2col": lambda x, a: F.unfold(x[0], tuple(a[0]) if isinstance(a[0], list) else a[0],
+                                    **pairs(opts_of(a)[1])),
     "max_pool2d": pool(F.max_pool2d),
     "avg_pool2d": pool(F.avg_pool2d),
     "adaptive_avg_pool2d": lambda x, a: F.adaptive_avg_pool2d(

@@ -12,7 +12,7 @@ Writes into tests/fixtures/:
                           U32 U64), a scalar, an empty tensor, metadata {"format": "pt", ...}
   io_layout.safetensors   what tide's writer must reproduce byte for byte (tide dtypes only)
   io_tide_save.safetensors  the bytes tide.save(path, {w=, b=, lr=0.5}) must produce
-  io_<name>.npy           numpy.save of f4 f8 i8 u1 b1, 0-d, fortran order, <i4, <f2, >f8, empty
+  io_<name>.npy           numpy.save of f4 f8 i8 u1 i1 b1, 0-d, fortran order, <i4, <f2, >f8, empty
   io_cnn_state.safetensors  a small CNN's PyTorch state dict (0-based names)
   io_cnn_io.safetensors   an input and the CNN's eval-mode output
 
@@ -124,6 +124,7 @@ def main():
         "f8": np.array([0.1, -1e-300, 3.0]),
         "i8": np.array([[-(2**40), 1], [2, 3]], dtype=np.int64),
         "u1": np.array([0, 7, 255], dtype=np.uint8),
+        "i1": np.array([-128, -1, 127], dtype=np.int8),
         "b1": np.array([[True, False], [False, True]]),
         "scalar": np.array(4.5),
         "fortran": np.asfortranarray(np.arange(24, dtype=np.float32).reshape(2, 3, 4)),

@@ -17,6 +17,7 @@ static const struct {
 } ranges[TD_NDTYPES] = {
     [TD_INT64] = {true, INT64_MIN, INT64_MAX, -0x1.0000000000001p63, 0x1p63},
     [TD_UINT8] = {true, 0, 255, -1, 256},
+    [TD_INT8] = {true, -128, 127, -129, 128},
 };
 
 int64_t td_f2i(double v) {
@@ -61,6 +62,7 @@ void td_num_store(td_num v, td_dtype dt, void *dst) {
     case TD_FLOAT64: *(double *)dst = v.is_int ? (double)v.i : v.f; break;
     case TD_INT64: *(int64_t *)dst = i; break;
     case TD_UINT8: *(uint8_t *)dst = (uint8_t)(uint64_t)i; break; /* wraps: -1 is 255 */
+    case TD_INT8: *(int8_t *)dst = (int8_t)(uint8_t)(uint64_t)i; break;
     default: *(bool *)dst = v.is_int ? v.i != 0 : v.f != 0; break; /* NaN is true */
     }
 }
@@ -139,17 +141,19 @@ static int check_floats(td_tensor *src, td_dtype dt) {
     CONV(f64_##sfx, double, TI, x)                                                               \
     CONV(i64_##sfx, int64_t, TI, x)                                                              \
     CONV(u8_##sfx, uint8_t, TI, x)                                                               \
+    CONV(i8_##sfx, int8_t, TI, x)                                                                \
     CONV(b_##sfx, bool, TI, x != 0)
 CONV_FROM(f32, float)
 CONV_FROM(f64, double)
 CONV_FROM(i64, int64_t)
 CONV_FROM(u8, uint8_t)
 CONV_FROM(b, bool)
+CONV_FROM(i8, int8_t)
 
 /* conv[to][from] */
 static const td_loop conv[TD_NDTYPES][TD_NDTYPES] = {
-#define ROW(to) {to##_f32, to##_f64, to##_i64, to##_u8, to##_b}
-    ROW(f32), ROW(f64), ROW(i64), ROW(u8), ROW(b),
+#define ROW(to) {to##_f32, to##_f64, to##_i64, to##_u8, to##_b, to##_i8}
+    ROW(f32), ROW(f64), ROW(i64), ROW(u8), ROW(b), ROW(i8),
 #undef ROW
 };
 

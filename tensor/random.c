@@ -111,6 +111,9 @@ static inline void store_int(void *out, td_dtype dt, int64_t i, int64_t v) {
     case TD_UINT8:
         ((uint8_t *)out)[i] = (uint8_t)v;
         break;
+    case TD_INT8:
+        ((int8_t *)out)[i] = (int8_t)v;
+        break;
     default:
         ((bool *)out)[i] = v != 0;
         break;
@@ -228,8 +231,8 @@ int td_fill_randint(td_tensor *t, int64_t lo, int64_t hi) {
     if (hi < lo)
         return td_error("randint: empty range [%lld, %lld] (expected lo <= hi)", (long long)lo,
                         (long long)hi);
-    int64_t max = t->dtype == TD_BOOL ? 1 : t->dtype == TD_UINT8 ? 255 : INT64_MAX;
-    int64_t min = t->dtype == TD_BOOL || t->dtype == TD_UINT8 ? 0 : INT64_MIN;
+    int64_t max = t->dtype == TD_BOOL ? 1 : t->dtype == TD_UINT8 ? 255 : t->dtype == TD_INT8 ? 127 : INT64_MAX;
+    int64_t min = t->dtype == TD_BOOL || t->dtype == TD_UINT8 ? 0 : t->dtype == TD_INT8 ? -128 : INT64_MIN;
     if (lo < min || hi > max)
         return td_error("randint: range [%lld, %lld] does not fit a %s tensor", (long long)lo,
                         (long long)hi, td_dtype_name(t->dtype));

@@ -157,6 +157,7 @@ double td_get(const td_tensor *t, const int64_t *idx) {
     case TD_FLOAT64: return *(double *)p;
     case TD_INT64: return (double)*(int64_t *)p;
     case TD_UINT8: return *(uint8_t *)p;
+    case TD_INT8: return *(int8_t *)p;
     default: return *(bool *)p;
     }
 }

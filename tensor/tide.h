@@ -23,7 +23,10 @@
 #define TD_MAX_SAVED 4
 
 /* ---- dtypes ------------------------------------------------------------------------------ */
-typedef enum td_dtype { TD_FLOAT32, TD_FLOAT64, TD_INT64, TD_UINT8, TD_BOOL, TD_NDTYPES } td_dtype;
+/* New dtypes go at the end: tables indexed by dtype list them in this order. */
+typedef enum td_dtype {
+    TD_FLOAT32, TD_FLOAT64, TD_INT64, TD_UINT8, TD_BOOL, TD_INT8, TD_NDTYPES
+} td_dtype;
 
 const char *td_dtype_name(td_dtype t);              /* "float32" ... */
 int td_dtype_parse(const char *name, td_dtype *t);  /* 0, or -1 + error naming the choices */
@@ -32,7 +35,8 @@ static inline size_t td_dtype_size(td_dtype t) {
     return td_dtype_sizes[t];
 }
 bool td_dtype_is_float(td_dtype t);
-td_dtype td_dtype_promote(td_dtype a, td_dtype b);  /* bool < uint8 < int64 < float32 < float64 */
+/* bool < uint8, int8 < int64 < float32 < float64; uint8 with int8 gives int64 (no int16) */
+td_dtype td_dtype_promote(td_dtype a, td_dtype b);
 
 /* ---- errors, interruption, memory --------------------------------------------------------- */
 int td_error(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* sets msg, returns -1 */
@@ -395,8 +399,8 @@ typedef struct td_iov {
  * temporary removed. */
 int td_write_atomic(const char *path, const td_iov *parts, int nparts);
 
-/* safetensors. dtypes read: F32 F64 I64 U8 BOOL as themselves; F16 and BF16 become float32;
- * I8 I16 I32 U16 U32 become int64, and U64 too when every value fits (else an error). Others
+/* safetensors. dtypes read: F32 F64 I64 U8 I8 BOOL as themselves; F16 and BF16 become float32;
+ * I16 I32 U16 U32 become int64, and U64 too when every value fits (else an error). Others
  * (C64, F8_*, F4, F6_*) are refused by name. Tensor entries with fields other than dtype, shape
  * and data_offsets are refused. Names and metadata may not contain NUL (\u0000). */
 typedef struct td_safetensors {
@@ -410,7 +414,7 @@ typedef struct td_safetensors {
 int td_safetensors_parse(const void *buf, size_t len, const char *what, td_safetensors *st);
 int td_safetensors_load(const char *path, td_safetensors *st);
 void td_safetensors_free(td_safetensors *st); /* releases everything, zeroes *st */
-/* Writes tensors (any layout; dtypes float32/float64/int64/uint8/bool as F32/F64/I64/U8/BOOL)
+/* Writes tensors (any layout; float32/float64/int64/uint8/int8/bool as F32/F64/I64/U8/I8/BOOL)
  * the way the reference writer does: sorted by descending alignment, then name; compact JSON,
  * __metadata__ first with sorted keys (omitted when nmeta is 0), header padded with spaces to a
  * multiple of 8. Names: non-empty valid UTF-8, unique, not "__metadata__". 0 or -1 + error. */
@@ -421,8 +425,8 @@ int td_safetensors_serialize(int n, const char *const *names, td_tensor *const *
                              const char *const *mkeys, const char *const *mvals, void **buf,
                              size_t *len);
 
-/* .npy (versions 1.0, 2.0, 3.0). descr read: <f4 <f8 <i8 |u1 |b1 as themselves; <f2 becomes
- * float32; i1 <i2 <i4 <u2 <u4 become int64, <u8 too when every value fits; big-endian '>'
+/* .npy (versions 1.0, 2.0, 3.0). descr read: <f4 <f8 <i8 |u1 |i1 |b1 as themselves; <f2 becomes
+ * float32; <i2 <i4 <u2 <u4 become int64, <u8 too when every value fits; big-endian '>'
  * forms are byte-swapped. Object arrays (pickles), structured, complex, string and datetime
  * descrs are refused. fortran_order True is read into a C-order (contiguous) tensor. The data
  * must be exactly prod(shape) items: truncation and trailing bytes are errors. */
@@ -432,6 +436,51 @@ td_tensor *td_npy_load(const char *path);                               /* new r
  * keys, growth padding, header aligned to 64. 0 or -1 + error. */
 int td_npy_save(const char *path, td_tensor *t);
 int td_npy_serialize(td_tensor *t, void **buf, size_t *len); /* td_malloc'd bytes */
+
+/* ---- int8 quantization (tensor/quant.c; kernels in ops/qgemm.c) --------------------------------
+ * An affine quantized value q (uint8 or int8) stands for (q - zero_point) * scale. Per tensor:
+ * ns = 1 (axis ignored); per channel: scale[c], zp[c] for position c along `axis` (ns equals that
+ * dim's size). Scales must be positive and finite, zero points inside the dtype's range. */
+/* clamp(rint(x * (1 / scale)) + zp) in float32 (PyTorch's rounding: half to even; NaN gives the
+ * dtype's minimum). New ref or NULL + error. */
+td_tensor *td_quantize(td_tensor *x, const float *scale, const int32_t *zp, int64_t ns, int axis,
+                       td_dtype dt);
+td_tensor *td_dequantize(td_tensor *q, const float *scale, const int32_t *zp, int64_t ns,
+                         int axis); /* float32 (q - zp) * scale */
+/* PyTorch's observer formulas for the range [lo, hi] (widened to hold 0), in float32: affine
+ * scale = (hi - lo) / (qmax - qmin), zp = qmin - rint(lo / scale) clamped; symmetric scale =
+ * max(-lo, hi) / ((qmax - qmin) / 2), zp = 0 (int8) or 128 (uint8); scale >= FLT_EPSILON. */
+void td_qparams(float lo, float hi, td_dtype dt, bool symmetric, float *scale, int32_t *zp);
+/* torch.histc: counts of x's values in `bins` equal bins over [lo, hi] (hi in the last; values
+ * outside are ignored), computed in float32; a float64 tensor, or NULL + error. */
+td_tensor *td_histc(td_tensor *x, int64_t bins, float lo, float hi);
+/* int8 weights (out x in..., any layout) packed for the quantized GEMM: an int8 1-D blob. 4-D
+ * weights are conv weights (oc, ic, kh, kw), packed in the order td_qconv2d reads patches. */
+td_tensor *td_qpack(td_tensor *w);
+/* How a quantized op takes its input and gives its output. The input: uint8 already quantized
+ * with (scale, zp); or float, quantized to uint8 with (scale, zp), or when `dynamic` with the
+ * scale and zero point of its own min and max (td_qparams). The output: float32 when
+ * out_scale is 0, else uint8 requantized with (out_scale, out_zp). */
+typedef struct td_qspec {
+    float scale, out_scale;
+    int32_t zp, out_zp;
+    bool dynamic;
+    bool out_relu; /* uint8 output clamped below at out_zp: a fused ReLU */
+} td_qspec;
+/* y (..., N) = x (..., K) W^T * (x scale * wscale[n]) + bias[n]; packed from td_qpack of the
+ * N x K weights, wscale[N] their per-channel scales (zero points 0), bias[N] or NULL. */
+td_tensor *td_qlinear(td_tensor *x, td_tensor *packed, const float *wscale, const float *bias,
+                      int64_t N, int64_t K, const td_qspec *q);
+typedef struct td_qconv {
+    int64_t ic, oc, kh, kw, sh, sw, ph, pw, dh, dw; /* channels in/out, kernel, stride, pad, dilation */
+} td_qconv;
+/* max_pool2d of uint8 activations (N, C, H, W): kernel k, stride st, padding pad (ignored
+ * positions), dilation 1. New ref or NULL + error. */
+td_tensor *td_qmaxpool2d(td_tensor *x, const int64_t k[2], const int64_t st[2],
+                         const int64_t pad[2]);
+/* conv2d (groups 1) of x (N, ic, H, W) with packed oc x (ic kh kw) weights. */
+td_tensor *td_qconv2d(td_tensor *x, td_tensor *packed, const float *wscale, const float *bias,
+                      const td_qconv *g, const td_qspec *q);
 
 /* ---- threads (tensor/thread.c): one OpenMP pool for tide's kernels and OpenBLAS ------------ */
 /* Sets the pool's size: n capped at td_num_cpus(). Returns the count set, or -1 + error when

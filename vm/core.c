@@ -93,6 +93,7 @@ int luaopen_tide_core(lua_State *L) {
     tdL_register_optim(L);
     tdL_register_io(L);
     tdL_register_data(L);
+    tdL_register_quant(L);
     tdL_register_hook(L);
     lua_pushlightuserdata(L, (void *)&capi);
     lua_setfield(L, LUA_REGISTRYINDEX, TDL_CAPI);

@@ -430,7 +430,7 @@ static int l_randperm(lua_State *L) {
     if (opt) lua_pop(L, 1);
     td_dtype dt = tdL_optdtypefield(L, opt, "randperm", TD_INT64);
     if (n < 0) return luaL_error(L, "randperm: expected n >= 0, got %I", (lua_Integer)n);
-    if (dt == TD_BOOL || (dt == TD_UINT8 && n > 255))
+    if (dt == TD_BOOL || (dt == TD_UINT8 && n > 255) || (dt == TD_INT8 && n > 127))
         return luaL_error(L, "randperm: 1..%I does not fit a %s tensor", (lua_Integer)n,
                           td_dtype_name(dt));
     tdL_box *b = tdL_newbox(L);

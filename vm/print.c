@@ -56,6 +56,7 @@ static int format(const fmt *f, const td_tensor *t, const int64_t *idx, char *bu
     case TD_INT64:
         return snprintf(buf, n, "%lld", (long long)get_int(t, idx));
     case TD_UINT8:
+    case TD_INT8:
         return snprintf(buf, n, "%d", (int)td_get(t, idx));
     default:
         break;

@@ -108,6 +108,7 @@ void tdL_register_autograd(lua_State *L);/* vm/autograd.c */
 void tdL_register_optim(lua_State *L);   /* vm/optim.c: tide._optim */
 void tdL_register_io(lua_State *L);      /* vm/io.c: tide._io (safetensors, npy) */
 void tdL_register_data(lua_State *L);    /* vm/data.c: tide._data */
+void tdL_register_quant(lua_State *L);   /* vm/quant.c: tide._quant */
 void tdL_register_hook(lua_State *L);    /* vm/hook.c: tide._hook */
 /* Around td_backward/td_grad: backward hooks run on L; raises "fn: ..." inside a hook. */
 lua_State *tdL_hook_enter(lua_State *L, const char *fn);

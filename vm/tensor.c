@@ -67,7 +67,7 @@ static void push_elem(lua_State *L, const td_tensor *t, const int64_t *idx) {
         int64_t o = 0;
         for (int i = 0; i < t->ndim; i++) o += idx[i] * t->stride[i];
         lua_pushinteger(L, ((const int64_t *)td_data(t))[o]); /* exact beyond 2^53 */
-    } else if (t->dtype == TD_UINT8)
+    } else if (t->dtype == TD_UINT8 || t->dtype == TD_INT8)
         lua_pushinteger(L, (lua_Integer)v);
     else
         lua_pushnumber(L, v);
@@ -136,6 +136,8 @@ static int property(lua_State *L, td_tensor *t, const char *k) {
         lua_pushstring(L, td_dtype_name(t->dtype));
     } else if (!strcmp(k, "requires_grad")) {
         lua_pushboolean(L, t->requires_grad);
+    } else if (!strcmp(k, "_version")) { /* bumped by every in-place write (caches compare it) */
+        lua_pushinteger(L, (lua_Integer)t->storage->version);
     } else if (!strcmp(k, "is_leaf")) {
         lua_pushboolean(L, t->grad_fn == NULL);
     } else if (!strcmp(k, "grad")) {

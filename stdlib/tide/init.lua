@@ -24,7 +24,12 @@ local lazy = {
   prune = {"tide.prune"},
   explain = {"tide.explain"},
   fairness = {"tide.fairness"},
+  privacy = {"tide.privacy"},
   dist = {"tide.dist"}, -- the Open MPI binding (its own C module, vm/dist/)
+  quant = {"tide.quant"},
+  quantize_per_tensor = {"tide.quant", "quantize_per_tensor"},
+  quantize_per_channel = {"tide.quant", "quantize_per_channel"},
+  dequantize = {"tide.quant", "dequantize"},
 }
 setmetatable(tide, {__lazy = lazy, __index = function(t, k)
   local where = lazy[k]

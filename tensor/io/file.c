@@ -255,7 +255,7 @@ static const struct {
 } raws[] = {
     [TD_RAW_F32] = {TD_FLOAT32, 4}, [TD_RAW_F64] = {TD_FLOAT64, 8}, [TD_RAW_I64] = {TD_INT64, 8},
     [TD_RAW_U8] = {TD_UINT8, 1},    [TD_RAW_BOOL] = {TD_BOOL, 1},   [TD_RAW_F16] = {TD_FLOAT32, 2},
-    [TD_RAW_BF16] = {TD_FLOAT32, 2}, [TD_RAW_I8] = {TD_INT64, 1},   [TD_RAW_I16] = {TD_INT64, 2},
+    [TD_RAW_BF16] = {TD_FLOAT32, 2}, [TD_RAW_I8] = {TD_INT8, 1} ,   [TD_RAW_I16] = {TD_INT64, 2},
     [TD_RAW_I32] = {TD_INT64, 4},   [TD_RAW_U16] = {TD_INT64, 2},   [TD_RAW_U32] = {TD_INT64, 4},
     [TD_RAW_U64] = {TD_INT64, 8},
 };
@@ -304,7 +304,7 @@ static int convert(const unsigned char *in, void *out, size_t n, size_t first, i
         case TD_RAW_BOOL: ((uint8_t *)out)[i] = v != 0; break; /* tide's bools are 0 or 1 */
         case TD_RAW_F16: ((float *)out)[i] = half_to_float((uint16_t)v); break;
         case TD_RAW_BF16: memcpy((float *)out + i, &(uint32_t){(uint32_t)v << 16}, 4); break;
-        case TD_RAW_I8: ((int64_t *)out)[i] = (int8_t)v; break;
+        case TD_RAW_I8: ((int8_t *)out)[i] = (int8_t)v; break;
         case TD_RAW_I16: ((int64_t *)out)[i] = (int16_t)v; break;
         case TD_RAW_I32: ((int64_t *)out)[i] = (int32_t)v; break;
         case TD_RAW_U16: case TD_RAW_U32: ((int64_t *)out)[i] = (int64_t)v; break;
@@ -329,7 +329,7 @@ int td_raw_read(const td_src *s, uint64_t off, int raw, bool swap, td_tensor *t,
     size_t n = (size_t)td_numel(t), sz = raws[raw].size, osz = td_dtype_size(t->dtype);
     if (n == 0) return 0;
     char *out = td_data(t);
-    bool direct = !swap && raw <= TD_RAW_U8; /* the file's bytes are tide's bytes */
+    bool direct = (!swap && raw <= TD_RAW_U8) || raw == TD_RAW_I8; /* the file's bytes are tide's */
     if (direct) return td_src_read(s, off, out, n * sz);
     if (s->buf) return convert(s->buf + off, out, n, 0, raw, swap, s, fmt, name);
     size_t step = CHUNK / 8; /* elements per staging chunk: bounded memory for any size */

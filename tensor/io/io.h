@@ -64,7 +64,8 @@ int td_json_uint(td_json *j, uint64_t *v, const char *ctx);
 enum td_raw {
     TD_RAW_F32, TD_RAW_F64, TD_RAW_I64, TD_RAW_U8, TD_RAW_BOOL, /* stored as themselves */
     TD_RAW_F16, TD_RAW_BF16,                                    /* to float32 */
-    TD_RAW_I8, TD_RAW_I16, TD_RAW_I32, TD_RAW_U16, TD_RAW_U32, TD_RAW_U64, /* to int64 */
+    TD_RAW_I8,                                                  /* as itself */
+    TD_RAW_I16, TD_RAW_I32, TD_RAW_U16, TD_RAW_U32, TD_RAW_U64, /* to int64 */
 };
 td_dtype td_raw_dtype(int raw);           /* the tide dtype raw data is read into */
 size_t td_raw_size(int raw);              /* bytes per element in the file */

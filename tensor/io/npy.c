@@ -110,8 +110,8 @@ static int parse_descr(const char *d, npy_info *h, const char *what) {
             if (!strcmp(d + 1, kinds[k].ks)) h->raw = kinds[k].raw;
     if (h->raw >= 0 && o == '|' && td_raw_size(h->raw) > 1) h->raw = -1; /* '|' is for bytes */
     if (h->raw < 0)
-        return td_error(FMT ": %s: unsupported descr '%s' (tide reads <f4 <f8 <i8 |u1 |b1, and <f2 as "
-                        "float32, i1 <i2 <i4 <u2 <u4 <u8 as int64; '>' big-endian forms too)", what, d);
+        return td_error(FMT ": %s: unsupported descr '%s' (tide reads <f4 <f8 <i8 |u1 |i1 |b1, and <f2 "
+                        "as float32, <i2 <i4 <u2 <u4 <u8 as int64; '>' big-endian forms too)", what, d);
     h->swap = o == '>' && td_raw_size(h->raw) > 1;
     return 0;
 }
@@ -263,7 +263,7 @@ td_tensor *td_npy_load(const char *path) {
  * spare spaces for the first dim to grow to 21 digits, padding so the data starts at a
  * multiple of 64 (a full 64 when already aligned, as numpy does), final newline. */
 static size_t npy_header(const td_tensor *t, char *out, size_t cap) {
-    static const char *descr[TD_NDTYPES] = {"<f4", "<f8", "<i8", "|u1", "|b1"};
+    static const char *descr[TD_NDTYPES] = {"<f4", "<f8", "<i8", "|u1", "|b1", "|i1"};
     char shape[256] = "(";
     size_t k = 1;
     for (int d = 0; d < t->ndim; d++)

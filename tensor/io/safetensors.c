@@ -31,7 +31,7 @@ static const struct {
     {"F6_E3M2", -1, 0, 6},
 };
 #define NDTYPES (int)(sizeof dtypes / sizeof dtypes[0])
-static const int write_dtype[TD_NDTYPES] = {0, 1, 2, 3, 4}; /* td_dtype -> dtypes[] row */
+static const int write_dtype[TD_NDTYPES] = {0, 1, 2, 3, 4, 7}; /* td_dtype -> dtypes[] row */
 
 typedef struct entry {
     char *name;

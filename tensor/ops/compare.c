@@ -14,7 +14,9 @@ static int bool_shape(td_node *n) {
     LOOP2(nm##_i64, int64_t, bool, expr)                                                           \
     LOOP2(nm##_u8, uint8_t, bool, expr)                                                            \
     LOOP2(nm##_b, bool, bool, expr)                                                                \
-    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64, nm##_u8, nm##_b}; \
+    LOOP2(nm##_i8, int8_t, bool, expr)                                                             \
+    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64,                   \
+                                                   nm##_u8,  nm##_b,   nm##_i8};                   \
     static int nm##_forward(td_node *n) {                                                          \
         return td_ew_run(n, td_ew_dtype(n, false), nm##_loops);                                    \
     }                                                                                              \
@@ -40,8 +42,8 @@ CMP(ge, x >= y, "x >= y, elementwise: a bool tensor")
     LOOP1(nm##_u8, uint8_t, bool, iexpr)                                                           \
     static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64, nm##_u8,          \
                                                    nm##_u8}; /* bool is a byte */                  \
-    static int nm##_forward(td_node *n) {                                                          \
-        td_dtype dt = n->in[0]->dtype == TD_BOOL ? TD_UINT8 : n->in[0]->dtype;                     \
+    static int nm##_forward(td_node *n) { /* the test ignores the value: bytes as uint8 */         \
+        td_dtype dt = td_dtype_size(n->in[0]->dtype) == 1 ? TD_UINT8 : n->in[0]->dtype;            \
         td_tensor *ops[2] = {n->out[0], n->in[0]};                                                 \
         return td_foreach(ops, 2, nm##_loops[dt], NULL);                                           \
     }                                                                                              \

@@ -122,13 +122,14 @@ ANY_LOOP(any0_f32, float, x == 0)
 ANY_LOOP(any0_f64, double, x == 0)
 ANY_LOOP(any0_i64, int64_t, x == 0)
 ANY_LOOP(any0_u8, uint8_t, x == 0)
+ANY_LOOP(anyneg_i8, int8_t, x < 0)
 ANY_LOOP(anyneg_f32, float, x < 0)
 ANY_LOOP(anyneg_f64, double, x < 0)
 ANY_LOOP(anyneg_i64, int64_t, x < 0)
 
 bool td_ew_any(td_tensor *t, bool negative) {
-    static const td_loop zero[TD_NDTYPES] = {any0_f32, any0_f64, any0_i64, any0_u8, any0_u8};
-    static const td_loop neg[TD_NDTYPES] = {anyneg_f32, anyneg_f64, anyneg_i64};
+    static const td_loop zero[TD_NDTYPES] = {any0_f32, any0_f64, any0_i64, any0_u8, any0_u8, any0_u8};
+    static const td_loop neg[TD_NDTYPES] = {anyneg_f32, anyneg_f64, anyneg_i64, [TD_INT8] = anyneg_i8};
     int hit = 0;
     td_loop loop = (negative ? neg : zero)[t->dtype];
     if (loop) td_foreach(&t, 1, loop, &hit);
@@ -173,7 +174,9 @@ bool td_ew_any(td_tensor *t, bool negative) {
 #define BLOOPS_ARITH(nm, fwd)                                                                      \
     LOOP2(nm##_i64, int64_t, int64_t, fwd)                                                         \
     LOOP2(nm##_u8, uint8_t, uint8_t, fwd)                                                          \
-    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64, nm##_u8};
+    LOOP2(nm##_i8, int8_t, int8_t, fwd)                                                            \
+    static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64, nm##_i64,                   \
+                                                   nm##_u8,  NULL,     nm##_i8};
 #define BLOOPS_IDIV           BLOOPS_ARITH
 #define BLOOPS_IPOW           BLOOPS_ARITH
 #define BLOOPS_FLOAT(nm, fwd) static const td_loop nm##_loops[TD_NDTYPES] = {nm##_f32, nm##_f64};

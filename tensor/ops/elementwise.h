@@ -115,7 +115,8 @@ bool td_ew_any(td_tensor *t, bool negative);
 
 /* ---- dtype-generic scalar helpers (float, double, int64_t, uint8_t) ------------------------ */
 #define EW_GENERIC(fn, x)                                                                          \
-    _Generic((x), float : fn##_f32, double : fn##_f64, int64_t : fn##_i64, uint8_t : fn##_u8)
+    _Generic((x), float : fn##_f32, double : fn##_f64, int64_t : fn##_i64, uint8_t : fn##_u8,     \
+             int8_t : fn##_i8)
 
 /* Arithmetic that wraps: int64 +, -, * and unary minus overflow in two's complement, as in
  * PyTorch, computed in uint64_t because signed overflow is undefined in C. Floats and uint8
@@ -136,6 +137,7 @@ bool td_ew_any(td_tensor *t, bool negative);
 EW_ARITH(f32, float)
 EW_ARITH(f64, double)
 EW_ARITH(u8, uint8_t)
+EW_ARITH(i8, int8_t) /* int arithmetic, then the wrap of the cast (GCC: two's complement) */
 static inline int64_t ew_add_i64(int64_t x, int64_t y) {
     return (int64_t)((uint64_t)x + (uint64_t)y);
 }
@@ -170,6 +172,9 @@ static inline int64_t ew_mod_i64(int64_t x, int64_t y) {
 static inline uint8_t ew_mod_u8(uint8_t x, uint8_t y) {
     return y ? (uint8_t)(x % y) : 0;
 }
+static inline int8_t ew_mod_i8(int8_t x, int8_t y) {
+    return (int8_t)ew_mod_i64(x, y);
+}
 #define ew_mod(x, y) EW_GENERIC(ew_mod, x)(x, y)
 
 /* PyTorch's floor division (div_floor_floating): exact for values a naive floor(x / y) gets
@@ -194,6 +199,9 @@ static inline int64_t ew_floordiv_i64(int64_t x, int64_t y) {
 static inline uint8_t ew_floordiv_u8(uint8_t x, uint8_t y) {
     return y ? (uint8_t)(x / y) : 0;
 }
+static inline int8_t ew_floordiv_i8(int8_t x, int8_t y) {
+    return (int8_t)ew_floordiv_i64(x, y); /* -128 // -1 wraps to -128, as in PyTorch */
+}
 #define ew_floordiv(x, y) EW_GENERIC(ew_floordiv, x)(x, y)
 
 /* pow: x*x for the common exponent 2; integers by squaring (negative exponents are refused
@@ -212,6 +220,9 @@ static inline int64_t ew_pow_i64(int64_t x, int64_t y) {
 }
 static inline uint8_t ew_pow_u8(uint8_t x, uint8_t y) {
     return (uint8_t)ew_pow_i64(x, y);
+}
+static inline int8_t ew_pow_i8(int8_t x, int8_t y) {
+    return (int8_t)ew_pow_i64(x, y);
 }
 #define ew_pow(x, y) EW_GENERIC(ew_pow, x)(x, y)
 
@@ -234,6 +245,7 @@ EW_MINMAX(f64, double)
     }
 EW_IMINMAX(i64, int64_t)
 EW_IMINMAX(u8, uint8_t)
+EW_IMINMAX(i8, int8_t)
 #define ew_max(x, y) EW_GENERIC(ew_max, x)(x, y)
 #define ew_min(x, y) EW_GENERIC(ew_min, x)(x, y)
 

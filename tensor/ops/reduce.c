@@ -76,6 +76,15 @@ static double finish(const sink *sk, int64_t o, double v) {
 #undef ACC
 #undef UACC
 #undef SFX
+#define T   int8_t
+#define ACC int64_t
+#define UACC uint64_t
+#define SFX i8
+#include "reduce_kern.h"
+#undef T
+#undef ACC
+#undef UACC
+#undef SFX
 #define T   bool
 #define ACC int64_t
 #define UACC uint64_t
@@ -136,6 +145,8 @@ static int run_plan(td_dtype dt, const plan *pl, int k, const sink *sk) {
         return reduce_i64(pl, k, sk);
     case TD_UINT8:
         return reduce_u8(pl, k, sk);
+    case TD_INT8:
+        return reduce_i8(pl, k, sk);
     default:
         return reduce_b(pl, k, sk);
     }

@@ -122,6 +122,9 @@ static void F(put)(const sink *sk, int64_t o, ACC v, int64_t at) {
     case TD_UINT8:
         ((uint8_t *)sk->out)[o] = (uint8_t)v;
         break;
+    case TD_INT8:
+        ((int8_t *)sk->out)[o] = (int8_t)v;
+        break;
     default:
         ((bool *)sk->out)[o] = v != 0;
         break;

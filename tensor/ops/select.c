@@ -12,6 +12,10 @@ static uint8_t to_u8(double v) {
     return v > 255 ? 255 : v > 0 ? (uint8_t)v : 0;
 }
 
+static int8_t to_i8(double v) {
+    return v > 127 ? 127 : v < -128 ? -128 : v == v ? (int8_t)v : 0;
+}
+
 static int check_bool(const td_node *n, int i, const char *what) {
     const td_tensor *t = n->in[i];
     char s[128];
@@ -94,6 +98,7 @@ CLAMP_LOOP(clamp_f32, float, -INFINITY, INFINITY, EW_ID)
 CLAMP_LOOP(clamp_f64, double, -INFINITY, INFINITY, EW_ID)
 CLAMP_LOOP(clamp_i64, int64_t, INT64_MIN, INT64_MAX, to_i64)
 CLAMP_LOOP(clamp_u8, uint8_t, 0, 255, to_u8)
+CLAMP_LOOP(clamp_i8, int8_t, -128, 127, to_i8)
 
 #define A ((const td_args *)ctx)
 GLOOP(clamp_b32, float, (!A->has_a || x >= (T)A->a) && (!A->has_b || x <= (T)A->b) ? g : 0)
@@ -107,7 +112,8 @@ static int clamp_shape(td_node *n) {
 }
 
 static int clamp_forward(td_node *n) {
-    static const td_loop loops[TD_NDTYPES] = {clamp_f32, clamp_f64, clamp_i64, clamp_u8};
+    static const td_loop loops[TD_NDTYPES] = {clamp_f32, clamp_f64, clamp_i64, clamp_u8,
+                                              [TD_INT8] = clamp_i8};
     return td_ew_run(n, n->meta[0].dtype, loops);
 }
 
@@ -159,7 +165,8 @@ static int where_shape(td_node *n) {
 }
 
 static int where_forward(td_node *n) {
-    static const td_loop loops[TD_NDTYPES] = {where_f32, where_f64, where_i64, where_u8, where_u8};
+    static const td_loop loops[TD_NDTYPES] = {where_f32, where_f64, where_i64,
+                                              where_u8,  where_u8,  where_u8};
     td_dtype dt = n->meta[0].dtype;
     td_tensor *ops[4] = {n->out[0], n->in[0], NULL, NULL};
     int rc = -1;
@@ -207,6 +214,7 @@ FILL_LOOP(fill_f64, double, TD_FLOAT64)
 FILL_LOOP(fill_i64, int64_t, TD_INT64)
 FILL_LOOP(fill_u8, uint8_t, TD_UINT8)
 FILL_LOOP(fill_b, bool, TD_BOOL)
+FILL_LOOP(fill_i8, int8_t, TD_INT8)
 
 static int masked_fill_shape(td_node *n) {
     if (check_bool(n, 1, "mask") < 0) return -1;
@@ -218,7 +226,8 @@ static int masked_fill_shape(td_node *n) {
 }
 
 static int masked_fill_forward(td_node *n) {
-    static const td_loop loops[TD_NDTYPES] = {fill_f32, fill_f64, fill_i64, fill_u8, fill_b};
+    static const td_loop loops[TD_NDTYPES] = {fill_f32, fill_f64, fill_i64,
+                                              fill_u8,  fill_b,   fill_i8};
     td_tensor *ops[3] = {n->out[0], n->in[0], n->in[1]};
     return td_foreach(ops, 3, loops[n->meta[0].dtype], &n->args);
 }

@@ -71,8 +71,7 @@ void td_sgemm_b_row(float *dst, const float *row, int64_t k, int64_t K, int64_t 
 }
 
 #ifdef __AVX512F__
-/* the 16 x 16 block at s (row stride ld) transposed into d (row stride ldd) */
-static void transpose16(float *d, int64_t ldd, const float *s, int64_t ld) {
+void td_sgemm_transpose16(float *d, int64_t ldd, const float *s, int64_t ld) {
     __m512 r[16], t[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(s + i * ld);
     for (int i = 0; i < 16; i += 2) { /* pairs of rows interleave element by element */
@@ -107,7 +106,7 @@ void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64
 #ifdef __AVX512F__
     if (n == 16 && j % 16 == 0) { /* 16 columns in one half of a panel: 16 x 16 transposes */
         float *d = dst + (j / NR) * NR * K + j % NR;
-        for (; k + 16 <= K; k += 16) transpose16(d + k * NR, NR, cols + k, ld);
+        for (; k + 16 <= K; k += 16) td_sgemm_transpose16(d + k * NR, NR, cols + k, ld);
     }
 #endif
     for (int64_t q = 0; q < n; q++) {

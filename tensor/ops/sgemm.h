@@ -27,6 +27,11 @@ void td_sgemm_pad_b(float *dst, int64_t K, int64_t N);
 void td_sgemm_b_cols(float *dst, const float *cols, int64_t ld, int64_t j, int64_t n, int64_t K,
                      int64_t N);
 
+#ifdef __AVX512F__
+/* the 16 x 16 block at s (row stride ld) transposed into d (row stride ldd) */
+void td_sgemm_transpose16(float *d, int64_t ldd, const float *s, int64_t ld);
+#endif
+
 /* C (M x N, row stride ldc) = A B, plus C when acc, else plus bias[i] on row i (bias may be
  * NULL); on nt threads (panels of NR columns each on one thread: results do not depend on nt) */
 void td_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *ap, const float *bp, float *c,

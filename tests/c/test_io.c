@@ -156,9 +156,9 @@ Test(io, safetensors_converts_half_bfloat_and_narrow_ints) {
     cr_assert_eq(st.tensors[0]->dtype, TD_FLOAT32);
     cr_assert(h[0] == 1.0f && h[1] == -2.0f && h[2] > 3e38f && h[3] == 0x1p-24f);
     cr_assert(bf[0] == 1.0f && bf[1] == -3.0f);
-    cr_assert_eq(st.tensors[2]->dtype, TD_INT64);
+    cr_assert_eq(st.tensors[2]->dtype, TD_INT8);
     cr_assert_eq(st.tensors[2]->ndim, 0);
-    cr_assert_eq(*(int64_t *)td_data(st.tensors[2]), -1);
+    cr_assert_eq(*(int8_t *)td_data(st.tensors[2]), -1);
     cr_assert_eq(*(int64_t *)td_data(st.tensors[3]), 7);
     td_safetensors_free(&st);
     data[20] = 0x80; /* 2^63 + 7 does not fit int64 */

@@ -56,6 +56,22 @@ describe("values that do not fit", function()
     assert.same({true, true, false}, tide.tensor({2.5, 0 / 0, 0}, {dtype = "bool"}):totable())
     assert.same({45}, (tide.tensor({1}, U8) + 300):totable()) -- u8 + 300 wraps, as in PyTorch
   end)
+
+  it("int8 by the same rule: -128..127 for numbers, wrapping between tensors", function()
+    local I8 = {dtype = "int8"}
+    assert.same({-128, 127, -2}, tide.tensor({-128, 127, -2.7}, I8):totable())
+    assert.matches("tensor: value 128 does not fit dtype int8 %(%-128%.%.127%)",
+                   err(tide.tensor, {128}, I8))
+    assert.matches("fill_: value %-129 does not fit dtype int8",
+                   err(function() tide.zeros(1, I8):fill_(-129) end))
+    assert.matches("masked_fill: value 200 does not fit", err(function()
+      tide.zeros(2, I8):masked_fill(tide.tensor({true, false}), 200) end))
+    -- torch.tensor([300, -200, 255]).to(torch.int8) -> [44, 56, -1]
+    assert.same({44, 56, -1}, tide.tensor({300, -200, 255}, I64):to("int8"):totable())
+    assert.same({255}, tide.tensor({-1}, I8):to("uint8"):totable())
+    assert.matches("float32 values cannot be converted to int8: 128 is out of range",
+                   err(function() return tide.tensor({1.5, 128}):to("int8") end))
+  end)
 end)
 
 describe("tensor to tensor", function()

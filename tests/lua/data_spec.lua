@@ -441,7 +441,7 @@ describe("data.DataLoader", function()
     o.shard = {3, 3}
     local s3 = data.DataLoader(ds, o)           -- 10 over 3 shards: 4 each, wrapping around
     assert.equal(4, #epoch(s3))
-    H.err('shard must be "auto" or {rank, size}', data.DataLoader, ds, {shard = {3, 2}})
+    H.err("shard must be {rank, size}", data.DataLoader, ds, {shard = {3, 2}})
   end)
 
   it("falls back to stacking examples for other datasets", function()

@@ -47,7 +47,7 @@ describe("tide.save / tide.load", function()
     local cases = {
       tide.tensor{{1.5, -2}, {3, 4}}, tide.tensor({0.1, 1e300}, {dtype = "float64"}),
       tide.tensor({-2^62, 5}, {dtype = "int64"}), tide.tensor({0, 255}, {dtype = "uint8"}),
-      tide.tensor{1, 2, 3}:gt(1), tide.full({}, 7), tide.zeros(0, 3), H.range(3, 4):t(),
+      tide.tensor({-128, 127}, {dtype = "int8"}), tide.tensor{1, 2, 3}:gt(1), tide.full({}, 7), tide.zeros(0, 3), H.range(3, 4):t(),
     }
     for i, t in ipairs(cases) do
       tide.save(path("one.st"), t)
@@ -110,7 +110,7 @@ describe("tide.save / tide.load", function()
 end)
 
 describe("files PyTorch and NumPy wrote", function()
-  it("reads every safetensors dtype, converting F16 BF16 and narrow integers", function()
+  it("reads every safetensors dtype, converting F16 BF16 and I16 I32 U16 U32 U64", function()
     local r = tide.load(FIX .. "io_mixed.safetensors")
     same(r.f32, tide.tensor{{-0.5, -0.25, 0}, {0.25, 0.5, 0.75}})
     same(r.f64, tide.tensor({1 / 3, -2.5, 1e300}, {dtype = "float64"}))
@@ -119,7 +119,7 @@ describe("files PyTorch and NumPy wrote", function()
     same(r.bool, tide.tensor{1, 0, 1}:ne(0))
     same(r.f16, tide.tensor{0.5, -2, 65504, 5.9604644775390625e-08})
     same(r.bf16, tide.tensor{1, -3, 0.15625})
-    same(r.i8, tide.tensor({-128, 127}, {dtype = "int64"}))
+    same(r.i8, tide.tensor({-128, 127}, {dtype = "int8"}))
     same(r.i16, tide.tensor({-32768, 32767}, {dtype = "int64"}))
     same(r.i32, tide.tensor({-2^31, 2^31 - 1, 7}, {dtype = "int64"}))
     same(r.u16, tide.tensor({65535}, {dtype = "int64"}))
@@ -137,6 +137,7 @@ describe("files PyTorch and NumPy wrote", function()
     same(npy("f8"), tide.tensor({0.1, -1e-300, 3}, {dtype = "float64"}))
     same(npy("i8"), tide.tensor({{-2^40, 1}, {2, 3}}, {dtype = "int64"}))
     same(npy("u1"), tide.tensor({0, 7, 255}, {dtype = "uint8"}))
+    same(npy("i1"), tide.tensor({-128, -1, 127}, {dtype = "int8"}))
     same(npy("b1"), tide.tensor{{1, 0}, {0, 1}}:ne(0))
     same(npy("scalar"), tide.tensor(4.5, {dtype = "float64"}))
     local f = npy("fortran")
@@ -152,7 +153,8 @@ describe("files PyTorch and NumPy wrote", function()
     local cases = {
       f4 = tide.arange(0, 5):view(2, 3) - 2.5, f8 = tide.tensor({0.1, -1e-300, 3}, {dtype = "float64"}),
       i8 = tide.tensor({{-2^40, 1}, {2, 3}}, {dtype = "int64"}),
-      u1 = tide.tensor({0, 7, 255}, {dtype = "uint8"}), b1 = tide.tensor{{1, 0}, {0, 1}}:ne(0),
+      u1 = tide.tensor({0, 7, 255}, {dtype = "uint8"}), i1 = tide.tensor({-128, -1, 127}, {dtype = "int8"}),
+      b1 = tide.tensor{{1, 0}, {0, 1}}:ne(0),
       scalar = tide.tensor(4.5, {dtype = "float64"}), empty = tide.zeros(0, 4),
     }
     for name, t in pairs(cases) do

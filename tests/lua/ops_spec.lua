@@ -1,7 +1,7 @@
 -- tests/lua/ops_spec.lua: every op of API.md "Tensors" against PyTorch, one check line each case,
 -- in tinygrad's helper_test_op style: check(op, inputs, args, opts).
 --   inputs: one spec per operand: a shape {3, 4} (floats: run as float64 and float32), with
---     dtype= ("int64", "bool", "uint8"), lo=/hi= (value range), index=n (int64 positions 1..n),
+--     dtype= ("int64", "bool", "uint8", "int8"), lo=/hi= (value range), index=n (int64 positions 1..n),
 --     values= (explicit flat values), view= ("T", "narrow", "permute", "expand" with from=:
 --     the operand is a strided view of the leaf); or a Lua number operand.
 --   args: the Lua arguments after the operands, exactly as a user writes them.
@@ -83,6 +83,9 @@ check("to", {{3, 4}}, {"int64"})
 check("to", {{3, 4}}, {"bool"})
 check("to", {{3, 4, dtype = "int64"}}, {"float32"})
 check("to", {{2, 3, dtype = "int64", lo = 0, hi = 255}}, {"uint8"})
+check("to", {{2, 3, dtype = "int64", lo = -128, hi = 127}}, {"int8"})
+check("to", {{3, 4, dtype = "int8", lo = -128, hi = 127}}, {"float32"})
+check("to", {{3, 4, dtype = "int8"}}, {"uint8"})
 check("float", {{3, 4, dtype = "int64"}})
 check("double", {{3, 4}})
 check("long", {{3, 4}})
@@ -201,6 +204,7 @@ check("add", {{3, 4}, {3, 4}})
 check("add", {{3, 4}, {4}})
 check("add", {{3, 1}, {1, 4}})
 check("add", {{2, 3, 4}, {3, 1}})
+check("add", {{3, 4, dtype = "int8", lo = -100, hi = 100}, {3, 4, dtype = "int8", lo = -100, hi = 100}})
 check("add", {{3, 4}, 2.5})
 check("add", {{3, 4, view = "T"}, {3, 4}})
 check("add", {{3, 4, view = "narrow"}, {3, 4, view = "expand", from = {1, 4}}})
@@ -286,6 +290,9 @@ check("eq", {{4, values = {1.5, 2, -3, 0.25}}, {4, values = {1.5, 2.5, -3, 0}}})
 check("ne", {{3, 4, dtype = "int64", lo = 0, hi = 2}, {4, dtype = "int64", lo = 0, hi = 2}})
 check("lt", {{3, 4}, {3, 4}})
 check("lt", {{3, 4}, 0.25})
+check("lt", {{3, 4, dtype = "int8"}, {3, 4, dtype = "int8"}})
+check("eq", {{3, 4, dtype = "int8", lo = -2, hi = 2}, 1})
+check("ge", {{3, 4, dtype = "int8"}, {3, 4, dtype = "uint8"}})
 check("le", {{3, 4}, {4}})
 check("le", {{4, values = {1, 2, 3, 4}}, {4, values = {1, 3, 2, 4}}})
 check("gt", {{3, 4}, {3, 1}})
@@ -308,6 +315,7 @@ check("isfinite", {{5, values = {1, 0/0, 1/0, -1/0, -2}}})
 -- reductions: (dim, keepdim) or none for all; max/min with a dim give values and 1-based indices
 check("sum", {{3, 4}})
 check("sum", {{3, 4}}, {1})
+check("sum", {{3, 4, dtype = "int8", lo = -100, hi = 100}}, {1})
 check("sum", {{3, 4}}, {2, true})
 check("sum", {{2, 3, 4}}, {-1})
 check("sum", {{2, 3, 4, view = "T"}}, {2})
@@ -398,6 +406,8 @@ check("conv2d", {{3, 2, 4, 5, view = "permute"}, {2, 2, 2, 2}})
 check("conv_transpose2d", {{2, 4, 3, 3}, {4, 3, 3, 3}, {3}}, {{stride = 2, padding = 1, output_padding = 1}})
 check("conv_transpose2d", {{1, 4, 4, 5}, {4, 2, 2, 3}}, {{groups = 2, dilation = 2}})
 check("conv_transpose2d", {{2, 3, 3, 3}, {3, 2, 1, 1}, {2}})
+check("im2col", {{2, 3, 5, 5}}, {3, {padding = 1}})
+check("im2col", {{1, 2, 7, 6}}, {{2, 3}, {stride = {2, 1}, padding = {1, 0}, dilation = {1, 2}}})
 check("max_pool2d", {{2, 3, 6, 6}}, {2})
 check("max_pool2d", {{2, 2, 7, 7}}, {3, {stride = 2, padding = 1}})
 check("max_pool2d", {{1, 2, 5, 8}}, {{2, 3}, {stride = {1, 2}}})

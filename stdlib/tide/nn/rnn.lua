@@ -118,14 +118,22 @@ end
 
 -- One layer and direction: x is T x B x in (time-major) or B x T x in (bf, layer 0 only);
 -- returns the scan's output (T x B x H, in the scan's time order) and, LSTM, c at its last step.
-function RNNBase:direction(x, sfx, s0, bf, reverse)
-  local w_ih, w_hh = self["weight_ih" .. sfx], self["weight_hh" .. sfx]
-  local b_ih, b_hh = self["bias_ih" .. sfx], self["bias_hh" .. sfx]
-  local T, B = x:size(bf and 2 or 1), x:size(bf and 1 or 2)
-  local G, x2 = w_ih:size(1), x:reshape(-1, x:size(3))
+-- The input projection of one layer and direction: x2 (T*B x in) W_ih^T + biases, one GEMM.
+-- (tide.quant's int8 LSTM overrides it, and recurrent_weight.)
+function RNNBase:project(x2, sfx)
+  local w_ih, b_ih, b_hh = self["weight_ih" .. sfx], self["bias_ih" .. sfx], self["bias_hh" .. sfx]
   local b = b_ih
   if b and self.mode ~= "GRU" then b = b_ih + b_hh end  -- GRU keeps b_hh inside r * (.)
-  local gx = b and tide.addmm(b, x2, w_ih:t()) or x2:mm(w_ih:t())  -- (T*B) x G: one GEMM
+  return b and tide.addmm(b, x2, w_ih:t()) or x2:mm(w_ih:t())  -- (T*B) x G
+end
+function RNNBase:recurrent_weight(sfx) return self["weight_hh" .. sfx] end
+function RNNBase:param_dtype() return self.weight_ih_l0.dtype end
+
+function RNNBase:direction(x, sfx, s0, bf, reverse)
+  local w_hh, b_hh = self:recurrent_weight(sfx), self["bias_hh" .. sfx]
+  local T, B = x:size(bf and 2 or 1), x:size(bf and 1 or 2)
+  local gx = self:project(x:reshape(-1, x:size(3)), sfx)
+  local G = gx:size(2)
   gx = bf and gx:view(B, T, G):transpose(1, 2) or gx:view(T, B, G)
   if reverse then gx = gx:index(1, tide.arange(T, 1, -1, {dtype = "int64"})) end
   if self.mode == "LSTM" then                -- S: T x B x 6H saved state, c in its first H
@@ -151,13 +159,13 @@ function RNNBase:forward(x, state)
     self:fail(("expected input with %d features, got %d (input %s)"):format(
       self.input_size, x:size(-1), U.shape(x)))
   end
-  local p = self.weight_ih_l0
+  local pdt = self:param_dtype()
   if not x.dtype:match("^float") then
     self:fail(("expected a %s input (the dtype of its parameters), got %s (input %s)"):format(
-      p.dtype, x.dtype, U.shape(x)))
-  elseif x.dtype ~= p.dtype then
+      pdt, x.dtype, U.shape(x)))
+  elseif x.dtype ~= pdt then
     self:fail(("input is %s but the parameters are %s (use :to(\"%s\"))"):format(
-      x.dtype, p.dtype, x.dtype))
+      x.dtype, pdt, x.dtype))
   end
   local unbatched = nd == 2
   local bf = self.batch_first and not unbatched
