@@ -157,12 +157,42 @@ local handlers = {
 
 ---- displays -------------------------------------------------------------------------------
 
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a << 16 | (b or 0) << 8 | (c or 0)
+    local q = {}
+    for k = 1, 4 do
+      local d = n >> (6 * (4 - k)) & 63
+      q[k] = B64:sub(d + 1, d + 1)
+    end
+    if not b then q[3] = "=" end
+    if not c then q[4] = "=" end
+    out[#out + 1] = table.concat(q)
+  end
+  return table.concat(out)
+end
+
 -- Sends a display_data (or update_display_data when update) for the running cell: data is
--- {[mime] = text}; id names the display that later updates replace. Outside a kernel: false.
+-- {[mime] = text}, image types other than SVG as raw bytes (sent base64); id names the display
+-- that later updates replace. Outside a kernel: false.
 function M.display(data, id, update)
+  if type(data) ~= "table" then
+    error("kernel.display: expects a table of MIME type -> text, got " .. type(data), 2)
+  end
   if not current then return false end
+  local sent = {}
+  for mime, v in pairs(data) do
+    if type(mime) ~= "string" or type(v) ~= "string" then
+      error(("kernel.display: data[%s] must be a string, got %s"):format(tostring(mime), type(v)), 2)
+    end
+    sent[mime] = mime:match("^image/") and mime ~= "image/svg+xml" and base64(v) or v
+  end
   wire.send("iopub", update and "update_display_data" or "display_data",
-    {data = data, metadata = {}, transient = id and {display_id = id} or {}}, current)
+    {data = sent, metadata = {}, transient = id and {display_id = tostring(id)} or {}}, current)
   return true
 end
 

@@ -2,7 +2,7 @@
 """Drives `tide --kernel` with Debian's jupyter_client, as a notebook would. Run by
 scripts/test.sh: python3 tests/jupyter/test_kernel.py BUILD [pattern]; the last line is
 "jupyter: N passed, N failed". The kernelspec is written to a temporary JUPYTER_PATH."""
-import json, os, shutil, struct, subprocess, sys, tempfile, time, traceback
+import base64, json, os, shutil, struct, subprocess, sys, tempfile, time, traceback
 
 import jupyter_client
 from jupyter_client.session import Session
@@ -181,6 +181,37 @@ def heartbeat_and_comm_info():
     kc.comm_info()
     c = kc.get_shell_msg(timeout=10)["content"]
     assert c == {"status": "ok", "comms": {}}, c
+
+
+def png_size(data):
+    """(width, height) of a PNG, checking its signature and IHDR chunk"""
+    raw = base64.b64decode(data)
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR", raw[:16]
+    assert raw[-8:-4] == b"IEND", raw[-12:]
+    return struct.unpack(">II", raw[16:24])
+
+
+@test
+def plot_inline_png():
+    rep, out = run("plot.lines{title = 'x', width = 320, height = 200, {y = {1, 3, 2}}}")
+    assert rep["status"] == "ok", rep
+    shown = [m for m in out if m["msg_type"] == "display_data"]
+    assert len(shown) == 1 and result(out) == [], out
+    assert png_size(shown[0]["content"]["data"]["image/png"]) == (320, 200)
+
+
+@test
+def plot_live_updates_one_display():
+    rep, out = run("lp = plot.live{interval = 0, width = 200, height = 150}\n"
+                   "for i = 1, 3 do lp:add('loss', i, 1 / i) end\nlp:close()")
+    assert rep["status"] == "ok", rep
+    kinds = [m["msg_type"] for m in out if "display" in m["msg_type"]]
+    assert kinds[0] == "display_data" and len(kinds) >= 3 and \
+        all(k == "update_display_data" for k in kinds[1:]), kinds
+    ids = {m["content"]["transient"]["display_id"] for m in out if "display" in m["msg_type"]}
+    assert len(ids) == 1, ids
+    last = [m for m in out if "display" in m["msg_type"]][-1]
+    assert png_size(last["content"]["data"]["image/png"]) == (200, 150)
 
 
 @test

@@ -90,12 +90,18 @@ end
 
 local FILE_TERMS = {png = "pngcairo", svg = "svg", pdf = "pdfcairo"}
 
--- Where a plot goes: {mode = "file"|"window"|"text", term = "set terminal ...", path = file}.
+-- Where a plot goes: {mode = "file"|"window"|"notebook"|"text", term = "set terminal ...", path = file}.
 -- o.file's extension picks the terminal; without a file, a window when a display exists and
--- gnuplot has a window terminal (gnuplot-nox has none), else the dumb terminal sized to the tty.
+-- gnuplot has a window terminal (gnuplot-nox has none), else the dumb terminal sized to the tty;
+-- in a Jupyter kernel's cell (doc/jupyter.md), a PNG shown in the notebook.
 -- size = {w, h} is the default file size in pixels; image asks for colour text (dumb draws no
 -- image in black and white).
 function G.target(fname, o, size, image)
+  local k = package.loaded["tide.kernel"]
+  if o.file == nil and k and k.active() then -- a Jupyter cell: a PNG in the notebook
+    local w, h = dim(fname, o, "width", size[1]), dim(fname, o, "height", size[2])
+    return {mode = "notebook", term = ("set terminal pngcairo size %d,%d noenhanced"):format(w, h)}
+  end
   if o.file ~= nil then
     if type(o.file) ~= "string" or o.file == "" then
       G.fail("%s: file must be a path string, got %s", fname, tostring(o.file))
@@ -170,11 +176,31 @@ local function exec(fname, script)
   return ff and out:sub(ff):gsub("\f", "") or ""
 end
 
+-- Draws body on a notebook target as a PNG display of the running cell; id and update name
+-- the display a live plot replaces frame after frame.
+function G.notebook(fname, t, body, id, update)
+  local base = os.tmpname()
+  local path = base .. ".png"
+  local ok, err = pcall(exec, fname, table.concat({t.term, "set output " .. G.quote(path), body,
+    "unset output"}, "\n"))
+  local f = ok and io.open(path, "rb")
+  local png = f and f:read("a")
+  if f then f:close() end
+  os.remove(path)
+  os.remove(base)
+  if not ok then error(err, 0) end
+  package.loaded["tide.kernel"].display({["image/png"] = png or "", ["text/plain"] = "<plot>"}, id, update)
+end
+
 -- Draws `body` (gnuplot commands after the terminal) on target t. Returns the path for a file,
--- the text page (also written to io.output()) for the terminal, true for a window.
+-- the text page (also written to io.output()) for the terminal, true for a window or a notebook.
 function G.run(fname, t, body)
   G.check()
-  if t.mode == "file" then
+  if t.mode == "notebook" then
+    G.notebook(fname, t, body)
+    G.shown = true -- shown already: the cell's result is not echoed
+    return true
+  elseif t.mode == "file" then
     local out = "set output " .. G.quote(t.path)
     exec(fname, table.concat({t.term, out, body, "unset output"}, "\n"))
     return t.path
@@ -206,8 +232,16 @@ Proc.__index = Proc
 -- pipe is write-only), checked on each send and at close; its stdout is tide's (text pages
 -- print as they come). `cat` drains the pipe if gnuplot exits at an error, so a write never
 -- meets a closed pipe (SIGPIPE would end tide).
+local Shown = {}
+Shown.__index = Shown
+local displays = 0
+
 function G.spawn(t)
   G.check()
+  if t.mode == "notebook" then -- a live plot in a notebook: one display, updated per frame
+    displays = displays + 1
+    return setmetatable({t = t, id = "tide-plot-" .. displays, frames = 0}, Shown)
+  end
   local err = os.tmpname()
   local cmd = ("gnuplot%s 2>%s%s; s=$?; cat >/dev/null; exit $s"):format(
     t.mode == "window" and " -persist" or "", shq(err), t.mode == "text" and "" or " >/dev/null")
@@ -255,6 +289,13 @@ function Proc:close()
   end
   return e
 end
+
+function Shown:send(fname, script)
+  G.notebook(fname, self.t, script, self.id, self.frames > 0)
+  self.frames = self.frames + 1
+end
+
+function Shown.close() return nil end
 
 Proc.__gc = function(self) if io.type(self.p) == "file" then pcall(Proc.close, self) end end
 
