@@ -49,4 +49,13 @@ describe("examples", function()
              out:sub(-3000)))
     end)
   end
+
+  -- the notebook, executed headless in the Jupyter kernel; the script checks its outputs
+  it("tour.ipynb runs in the kernel (nbconvert --execute)", function()
+    local cmd = ("/usr/bin/python3 tests/jupyter/check_tour.py %s 2>&1"):format(TIDE:match("^(.*)/tide$"))
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    local ok = p:close()
+    assert(ok and out:find("tour.ipynb: outputs checked", 1, true), cmd .. ":\n" .. out:sub(-3000))
+  end)
 end)
