@@ -1,5 +1,5 @@
--- tests/lua/autograd_spec.lua: the tape, backward, grad mode and autograd.grad (API.md
--- "Autograd"). Per-op gradients are checked in ops_spec.lua against PyTorch and gradcheck.
+-- tests/lua/autograd_spec.lua: the tape, backward, grad mode and autograd.grad (doc/autograd.md).
+-- Per-op gradients are checked in ops_spec.lua against PyTorch and gradcheck.
 local tide = require "tide"
 
 local function close(a, b, tol)

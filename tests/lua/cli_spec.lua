@@ -1,4 +1,4 @@
--- tests/lua/cli_spec.lua: the `tide` program's command line (API.md "Entry points"), run as a
+-- tests/lua/cli_spec.lua: the `tide` program's command line (doc/program.md), run as a
 -- subprocess; and `require "tide"` from stock lua5.4 the way README.md says.
 local BUILD = os.getenv("TIDE_BUILD") or "build"
 local TIDE = BUILD .. "/tide"

@@ -1,4 +1,4 @@
--- tests/lua/create_spec.lua: the constructors (API.md "Tensors": creation) and the random
+-- tests/lua/create_spec.lua: the constructors (doc/tensor.md, "Creation") and the random
 -- generator seen from Lua. Reference numbers come from PyTorch 1.13 (linspace) and from
 -- Random123's Philox4x32-10 known answer (counter 0, key 0).
 local tide = require "tide"

@@ -1,5 +1,5 @@
 -- tests/lua/nn_module_spec.lua: nn.Module (registration, walks, train/eval, to, state dicts,
--- freeze, apply, printing), nn.Parameter and the containers (API.md "nn", doc/nn.md).
+-- freeze, apply, printing), nn.Parameter and the containers (doc/nn.md).
 local tide = require "tide"
 local nn = require "tide.nn"
 

@@ -1,5 +1,5 @@
--- tests/lua/ops_spec.lua: every op of API.md "Tensors" against PyTorch, one check line each case,
--- in tinygrad's helper_test_op style: check(op, inputs, args, opts).
+-- tests/lua/ops_spec.lua: every op of doc/math.md and doc/tensor.md against PyTorch, one
+-- check line each case, in tinygrad's helper_test_op style: check(op, inputs, args, opts).
 --   inputs: one spec per operand: a shape {3, 4} (floats: run as float64 and float32), with
 --     dtype= ("int64", "bool", "uint8", "int8"), lo=/hi= (value range), index=n (int64 positions 1..n),
 --     values= (explicit flat values), view= ("T", "narrow", "permute", "expand" with from=:

@@ -1,4 +1,4 @@
--- tests/lua/print_spec.lua: tostring(t) and tide.set_printoptions (API.md "Printing"). The
+-- tests/lua/print_spec.lua: tostring(t) and tide.set_printoptions (doc/tensor.md, "Printing"). The
 -- bodies marked "PyTorch" are torch 1.13's repr with "tensor(" and its 7-column indent removed
 -- (linewidth 87 there = 80 here); tide differs on purpose only where noted.
 local tide = require "tide"

@@ -1,4 +1,4 @@
--- tests/lua/views_spec.lua: views and shape ops from Lua (API.md "Tensors", views): shared
+-- tests/lua/views_spec.lua: views and shape ops from Lua (doc/tensor.md, "Views and shape"): shared
 -- storage, strides, values against plain Lua loops, misuse errors, split/chunk, and gradients
 -- through views. ops_spec.lua compares the same ops with PyTorch.
 local tide = require "tide"
