@@ -482,7 +482,7 @@ check("rnn_tanh_scan", {{4, 3, 2}, {2, 2}, {3, 2}})
 check("rnn_relu_scan", {{4, 2, 3}, {3, 3}, {2, 3}})
 
 describe("ops against PyTorch", function()
-  F.suite(it, pending)
+  F.suite(it)
 end)
 
 -- Random values: properties, since no other implementation draws the same numbers.
