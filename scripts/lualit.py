@@ -33,8 +33,20 @@ def key(k):
     return "[%s]" % (string(k) if isinstance(k, str) else num(k))
 
 
+def tensor(t, f32=False, digits=None, dtype=None):
+    """A torch tensor as {shape=, [dtype=,] data=} with data flat in row-major order."""
+    t = t.detach()
+    s = "{shape=%s," % lst(list(t.shape))
+    if dtype is not None:
+        s += "dtype=%s," % string(dtype)
+    return s + "data=%s}" % lst(t.reshape(-1).tolist(), f32, digits)
+
+
 def value(v, f32=False, digits=None):
-    """Numbers, strings, lists/tuples/arrays (a sequence) and dicts (a table, keys in order)."""
+    """Numbers, strings, lists/tuples/arrays (a sequence), dicts (a table, keys in order) and torch
+    tensors (tensor(); a bool one says so)."""
+    if hasattr(v, "detach"):
+        return tensor(v, f32, digits, "bool" if str(v.dtype) == "torch.bool" else None)
     if isinstance(v, str):
         return string(v)
     if isinstance(v, dict):
