@@ -354,6 +354,20 @@ GROUPS.append(Group(["qgemm_1024"], "GOPS",
                     cmd_side(lambda n: lua("infer.lua", *n), TIDE_ENV, "tide"),
                     cmd_side(lambda n: [os.path.join(BUILD, "bench", "vnnipeak"), THREADS],
                              C_ENV, "vnni peak"), "fraction of the peak"))
+# issue 18: DP-SGD (tide.privacy) against PyTorch's fastest per-sample gradients (functorch's
+# vmap(grad), bench/peer_dp.py), and against tide's own non-private step (>= 0.5)
+for _w in ("mlp", "cnn"):
+    GROUPS.append(Group([f"train_{_w}_dp"], "samples/s",
+                        cmd_side(lambda n: lua("train.lua", n[0][6:-3], "--dp", "1"), TIDE_ENV,
+                                 "tide"),
+                        cmd_side(lambda n: [PY, os.path.join(REPO, "bench", "peer_dp.py"), n[0][6:-3]],
+                                 dict(PEER_ENV, BENCH_SHARED=SHARED), "peer"), ">=1.5", train=True))
+    GROUPS.append(Group([f"train_{_w}_dp_plain"], "samples/s",
+                        renamed(cmd_side(lambda n: lua("train.lua", n[0][6:-9], "--dp", "1"),
+                                         TIDE_ENV, "tide DP-SGD"), f"train_{_w}_dp_plain"),
+                        renamed(cmd_side(lambda n: lua("train.lua", n[0][6:-9]), TIDE_ENV,
+                                         "tide plain"), f"train_{_w}_dp_plain"),
+                        ">=0.5", train=True))
 UNITS = {"overhead_add": "ops/s", "overhead_autograd_step": "steps/s"}
 
 

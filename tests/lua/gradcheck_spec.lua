@@ -94,6 +94,8 @@ local rows = {
   conv_transpose2d = {function(x, w, b)
                         return tide.conv_transpose2d(x, w, b, {stride = 2, padding = 1, output_padding = 1, groups = 2})
                       end, {r(1, 4, 3, 3), r(4, 1, 3, 3), r(2)}},
+  im2col = {function(x) return tide.im2col(x, {2, 3}, {stride = {2, 1}, padding = 1, dilation = {1, 2}}) end,
+            {r(2, 2, 5, 6)}},
   max_pool2d = {function(x) return tide.max_pool2d(x, 2, {stride = 1}) end, {r(2, 2, 4, 4)}},
   avg_pool2d = {function(x) return tide.avg_pool2d(x, 3, {stride = 2, padding = 1}) end, {r(1, 2, 5, 5)}},
   adaptive_avg_pool2d = {function(x) return tide.adaptive_avg_pool2d(x, {2, 3}) end, {r(1, 2, 5, 7)}},
