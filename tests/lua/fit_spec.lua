@@ -11,14 +11,10 @@ local BUILD = os.getenv("TIDE_BUILD") or "build"
 local TIDE = BUILD .. "/tide"
 local PYTHON = io.open("/usr/bin/python3", "r") and "/usr/bin/python3" or "python3"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = H.q
 local function L(v) return tide.tensor(v, {dtype = "int64"}) end
 
-local function tmpname()
-  local n = os.tmpname()
-  os.remove(n)
-  return n
-end
+local tmpname = H.tmpname
 
 -- The smallest loader tide.fit accepts: batches of bs rows (reshuffled each epoch from tide's
 -- generator when shuffle is set), #loader batches.

@@ -2,14 +2,11 @@
 -- storage, strides, values against plain Lua loops, misuse errors, split/chunk, and gradients
 -- through views. ops_spec.lua compares the same ops with PyTorch.
 local tide = require "tide"
+local H = require "helpers"
 
 local range = require("helpers").range -- n x m float64 holding 1..n*m
 
-local function err(fn, ...)
-  local ok, msg = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return msg
-end
+local err = H.errmsg
 
 describe("views", function()
   it("share storage with their base, both ways", function()
