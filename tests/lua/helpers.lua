@@ -26,6 +26,12 @@ function H.errmsg(f, ...)
   return tostring(msg)
 end
 
+-- f(...) must raise an error matching the Lua pattern
+function H.matches(pattern, f, ...)
+  local msg = H.errmsg(f, ...)
+  assert(msg:find(pattern), ("error '%s' does not match '%s'"):format(msg, pattern))
+end
+
 -- an nn.Linear with the given weight rows (out x in) and bias, in dtype (default float32)
 function H.linear(w, b, dtype)
   local m = require("tide.nn").Linear(#w[1], #w)
