@@ -7,6 +7,7 @@ import argparse
 import os
 import socket
 import sys
+import time
 
 os.environ["BENCH_THREADS"] = "1"          # before common.py pins OpenMP and OpenBLAS
 sys.path.insert(0, os.environ.get("BENCH_SHARED", os.path.join(
@@ -42,14 +43,17 @@ def worker(rank, a, port):
     for _ in range(a.warmup):
         step()
     dist.barrier()
-    t0 = now()
+    t0, cpu0 = now(), time.process_time()
     for _ in range(a.steps):
         last = step()
     dist.barrier()
     dt = now() - t0
+    cpu = torch.tensor([time.process_time() - cpu0], dtype=torch.float64)
+    dist.all_reduce(cpu)                    # CPU seconds of the timed steps, both ranks
     if rank == 0:
         result("train_cnn_ddp", a.steps * 64 / dt, "samples/s", ranks=a.ranks, threads=1,
-               steps=a.steps, batch=64, backend="gloo", loss_last=f"{last:.4f}")
+               steps=a.steps, batch=64, backend="gloo", loss_last=f"{last:.4f}",
+               cpu_s=f"{cpu.item():.2f}")
     dist.destroy_process_group()
 
 

@@ -5,6 +5,8 @@
 --        [--loader 1] [--fit 1] (cnn, mlp: data.DataLoader batches; the steps run by tide.fit)
 --        [--ddp 1] (under mpirun: dist.DataParallel, the batch split over the ranks, each rank
 --        its own shuffle; rank 1 reports the job's samples/s: peer_ddp.py's tide side)
+--        [--dp 1] (cnn, mlp: DP-SGD through tide.privacy, noise 1, clip 1, fixed batches of 64;
+--        bench/peer_dp.py is its peer; named train_<wl>_dp)
 local B = dofile(((arg[0]):match("^(.*)/") or ".") .. "/common.lua")
 local nn, optim, data = require "tide.nn", require "tide.optim", require "tide.data"
 
@@ -17,8 +19,12 @@ local wl = arg[1]
 if not BATCH[wl] then
   error("usage: train.lua mlp|cnn|lstm|autoencoder|transformer [--steps N]", 0)
 end
-local opt = {steps = STEPS[wl], warmup = WARMUP[wl], seed = 0}
-for i = 2, #arg - 1, 2 do opt[arg[i]:gsub("^%-%-", "")] = tonumber(arg[i + 1]) end
+local given = {}
+for i = 2, #arg - 1, 2 do given[arg[i]:gsub("^%-%-", "")] = tonumber(arg[i + 1]) end
+local dp = given.dp == 1  -- peer_dp.py's step counts: a DP step costs the peer more
+local opt = {steps = dp and ({mlp = 1000, cnn = 150})[wl] or STEPS[wl],
+             warmup = dp and ({mlp = 30, cnn = 10})[wl] or WARMUP[wl], seed = 0}
+for k, v in pairs(given) do opt[k] = v end
 local dist, rank, size = nil, 1, 1
 if opt.ddp == 1 then
   dist = tide.dist
@@ -147,6 +153,13 @@ else next_batch = image_batches(BATCH[wl]) end
 local model, optimizer = make()
 if dist then model = dist.DataParallel(model) end -- optimizer holds the same tensors
 model:train()
+if dp then -- the same in-memory batches; the loader gives make_private its sizes only
+  assert(wl == "cnn" or wl == "mlp", "--dp 1 is for cnn and mlp")
+  local ds = data.fashion_mnist({root = os.getenv("FMNIST_DIR")})
+  model, optimizer = tide.privacy.make_private(model, optimizer,
+    data.DataLoader(ds, {batch_size = BATCH[wl]}),
+    {noise_multiplier = 1, max_grad_norm = 1, poisson = false, seed = opt.seed})
+end
 
 local function step()
   local xb, yb = next_batch()
@@ -164,14 +177,14 @@ local function step()
   return loss:item()
 end
 
-local tail, sum, t0, dt = {}, 0, nil, nil
+local tail, sum, t0, dt, cpu0 = {}, 0, nil, nil, os.clock()
 if opt.fit == 1 then -- --fit 1: the same steps through tide.fit (cnn/mlp), timed from its on_step
   assert(wl == "cnn" or wl == "mlp", "--fit 1 is for cnn and mlp")
   local done = 0
   tide.fit(model, {train = loader, optimizer = optimizer, loss = nn.F.cross_entropy,
     epochs = 1000, progress = false, on_step = function(s)
       done = done + 1
-      if done == opt.warmup then t0 = B.now() end
+      if done == opt.warmup then cpu0, t0 = os.clock(), B.now() end
       local i = done - opt.warmup
       if i > opt.steps - 20 then tail[#tail + 1] = s.loss; sum = sum + s.loss end
       return i < opt.steps
@@ -180,7 +193,7 @@ if opt.fit == 1 then -- --fit 1: the same steps through tide.fit (cnn/mlp), time
 else
   for _ = 1, opt.warmup do step() end
   if dist then dist.barrier() end
-  t0 = B.now()
+  cpu0, t0 = os.clock(), B.now()
   for i = 1, opt.steps do
     local l = step()
     if i > opt.steps - 20 then tail[#tail + 1] = l; sum = sum + l end
@@ -191,11 +204,14 @@ end
 for _, l in ipairs(tail) do
   if l ~= l or math.abs(l) == math.huge then error(wl .. ": non-finite loss " .. l, 0) end
 end
+-- CPU seconds of the timed steps, all threads and ranks: what a step costs on a shared machine
+local cpu = tide.tensor({os.clock() - cpu0}, {dtype = "float64"})
+if dist then dist.allreduce(cpu, "sum") end
 local per_step = (wl == "transformer" and BATCH[wl] * SEQ or BATCH[wl]) * size
 local unit = wl == "transformer" and "tokens/s" or "samples/s"
 if rank > 1 then return end
-B.result("train_" .. wl, opt.steps * per_step / dt, unit,
+B.result("train_" .. wl .. (dp and "_dp" or ""), opt.steps * per_step / dt, unit,
   {steps = opt.steps, warmup = opt.warmup, batch = BATCH[wl] * size, ranks = size,
-   params = model:num_parameters(),
+   params = model:num_parameters(), cpu_s = string.format("%.2f", cpu[1]),
    ms_per_step = string.format("%.3f", 1000 * dt / opt.steps),
    loss_last20 = string.format("%.4f", sum / #tail)})

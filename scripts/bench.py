@@ -304,8 +304,9 @@ GROUPS.append(Group(["explain_ig_cnn"], "images/s",
 # process with 2 threads (>= 0.9: communication overlapped, not added); and the allreduce of a
 # 10 M-parameter gradient over tcp against a raw MPI_Allreduce of the same bytes.
 MPIRUN = ["mpirun", "-np", "2"]
+# (both sides yield while they poll, as tide.dist asks by default: the same MPI policy)
 MPI_ENV = dict(TIDE_ENV, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1")
 DDP = [*MPIRUN, TIDE, "--threads", "1", "bench/train.lua", "cnn", "--ddp", "1"]
 GROUPS.append(Group(["train_cnn_ddp"], "samples/s",
                     renamed(cmd_side(lambda n: DDP, MPI_ENV, "tide DataParallel"),
@@ -353,6 +354,20 @@ GROUPS.append(Group(["qgemm_1024"], "GOPS",
                     cmd_side(lambda n: lua("infer.lua", *n), TIDE_ENV, "tide"),
                     cmd_side(lambda n: [os.path.join(BUILD, "bench", "vnnipeak"), THREADS],
                              C_ENV, "vnni peak"), "fraction of the peak"))
+# issue 18: DP-SGD (tide.privacy) against PyTorch's fastest per-sample gradients (functorch's
+# vmap(grad), bench/peer_dp.py), and against tide's own non-private step (>= 0.5)
+for _w in ("mlp", "cnn"):
+    GROUPS.append(Group([f"train_{_w}_dp"], "samples/s",
+                        cmd_side(lambda n: lua("train.lua", n[0][6:-3], "--dp", "1"), TIDE_ENV,
+                                 "tide"),
+                        cmd_side(lambda n: [PY, os.path.join(REPO, "bench", "peer_dp.py"), n[0][6:-3]],
+                                 dict(PEER_ENV, BENCH_SHARED=SHARED), "peer"), ">=1.5", train=True))
+    GROUPS.append(Group([f"train_{_w}_dp_plain"], "samples/s",
+                        renamed(cmd_side(lambda n: lua("train.lua", n[0][6:-9], "--dp", "1"),
+                                         TIDE_ENV, "tide DP-SGD"), f"train_{_w}_dp_plain"),
+                        renamed(cmd_side(lambda n: lua("train.lua", n[0][6:-9]), TIDE_ENV,
+                                         "tide plain"), f"train_{_w}_dp_plain"),
+                        ">=0.5", train=True))
 UNITS = {"overhead_add": "ops/s", "overhead_autograd_step": "steps/s"}
 
 

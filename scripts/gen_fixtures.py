@@ -650,6 +650,8 @@ OPS = {
     "dropout": lambda x, a: F.dropout(x[0], a[0], training=a[1] if len(a) > 1 else True),
     "conv2d": conv(F.conv2d),
     "conv_transpose2d": conv(F.conv_transpose2d),
+    "im2col": lambda x, a: F.unfold(x[0], tuple(a[0]) if isinstance(a[0], list) else a[0],
+                                    **pairs(opts_of(a)[1])),
     "max_pool2d": pool(F.max_pool2d),
     "avg_pool2d": pool(F.avg_pool2d),
     "adaptive_avg_pool2d": lambda x, a: F.adaptive_avg_pool2d(

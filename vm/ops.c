@@ -324,6 +324,20 @@ static void s_pool(lua_State *L, const char *fn, call *c) {
     c->a.nsizes = 6;
     self(L, c);
 }
+/* (k [, {stride, padding, dilation}]): im2col */
+static void s_unfold(lua_State *L, const char *fn, call *c) {
+    static const char *const known[] = {"stride", "padding", "dilation", NULL};
+    tdL_checktensor(L, 1);
+    int64_t *s = c->a.sizes;
+    pair_at(L, 2, fn, "kernel size", s);
+    int opt = lua_isnoneornil(L, 3) ? 0 : 3;
+    tdL_checkopts(L, opt, fn, known);
+    pair_opt(L, opt, fn, "stride", s + 2, 1, 1);
+    pair_opt(L, opt, fn, "padding", s + 4, 0, 0);
+    pair_opt(L, opt, fn, "dilation", s + 6, 1, 1);
+    c->a.nsizes = 8;
+    self(L, c);
+}
 /* (n) or ({h, w}) */
 static void s_t_size2(lua_State *L, const char *fn, call *c) {
     tdL_checktensor(L, 1);
@@ -494,7 +508,8 @@ static const sig_check checks[TD_NSIG] = {
     [SIG_T_DIM_T_T] = s_t_dim_t_t, [SIG_T_T_NUM] = s_t_t_num, [SIG_LIST_DIM] = s_list_dim,
     [SIG_T_NUM_OPT] = s_t_num_opt, [SIG_T_TENSOR] = s_t_tensor, [SIG_T_VALUE] = s_t_value, [SIG_T_DIMS] = s_t_dims, [SIG_T_NEWDIM] = s_t_newdim,
     [SIG_T_T_T_AB] = s_t_t_t_ab,
-    [SIG_CONV] = s_conv, [SIG_CONV_T] = s_conv_t, [SIG_POOL] = s_pool, [SIG_T_SIZE2] = s_t_size2,
+    [SIG_CONV] = s_conv, [SIG_CONV_T] = s_conv_t, [SIG_POOL] = s_pool, [SIG_UNFOLD] = s_unfold,
+    [SIG_T_SIZE2] = s_t_size2,
     [SIG_LAYER_NORM] = s_layer_norm, [SIG_BATCH_NORM] = s_batch_norm, [SIG_LOSS] = s_loss,
     [SIG_ATTENTION] = s_attention,
 };

@@ -299,6 +299,17 @@ end
 
 local function fmt(v) return ("%.4f"):format(v) end
 
+-- A DP optimizer (tide.privacy) reports epsilon; with a target it is a budget that the next
+-- step must not exceed.
+local function privacy_of(opt)
+  local ok, p = pcall(function() return opt.privacy end)
+  return ok and type(p) == "table" and p or nil
+end
+local function over_budget(opt)
+  local p = privacy_of(opt)
+  return p and p.target_epsilon and opt:epsilon(p.delta, p.steps + 1) > p.target_epsilon
+end
+
 -- One epoch of training; returns its mean loss, metric means and whether a callback stopped.
 local function train_epoch(o, model, history, epoch, bar)
   local loader, batches, opt = o.train, #o.train, o.optimizer
@@ -308,6 +319,7 @@ local function train_epoch(o, model, history, epoch, bar)
   model:train()
   if bar then bar:start(epoch, batches) end
   for x, y in loader:iter() do
+    if over_budget(opt) then stop = true; break end
     i = i + 1
     opt:zero_grad()
     local out = model(x)
@@ -322,9 +334,11 @@ local function train_epoch(o, model, history, epoch, bar)
     if o.cost then o.cost:batch(model, x, b) end
     history.steps = history.steps + 1
     history.step_loss[history.steps] = lv
-    sum, n = sum + lv * b, n + b
-    for _, name in ipairs(o.names) do
-      msum[name] = msum[name] + o.metric_fns[name](out:detach(), y) * b
+    if b > 0 then -- DP-SGD's Poisson batches may be empty
+      sum, n = sum + lv * b, n + b
+      for _, name in ipairs(o.names) do
+        msum[name] = msum[name] + o.metric_fns[name](out:detach(), y) * b
+      end
     end
     if bar then bar:update(i, lv, b) end
     if o.on_step and o.on_step({epoch = epoch, step = history.steps, batch = i,
@@ -334,8 +348,9 @@ local function train_epoch(o, model, history, epoch, bar)
       break
     end
   end
-  if i == 0 then error("tide.fit: the train loader yielded no batches", 0) end
+  if i == 0 and not stop then error("tide.fit: the train loader yielded no batches", 0) end
   n, sum = world.reduce(n, sum, msum, o.names)
+  if n == 0 then return 0 / 0, msum, stop end
   for _, name in ipairs(o.names) do msum[name] = msum[name] / n end
   return sum / n, msum, stop
 end
@@ -382,6 +397,13 @@ local function fit(model, o)
       line[#line + 1] = require("tide.fairness.report").track(o.groups, model, history, epoch)
     end
     if o.scheduler and o.scheduler_step == "epoch" then o.scheduler:step(watched) end
+    local dp = privacy_of(o.optimizer)
+    if dp then
+      history.epsilon = history.epsilon or {}
+      history.epsilon[epoch] = o.optimizer:epsilon(dp.delta)
+      line[#line + 1] = ("epsilon %.3g"):format(history.epsilon[epoch])
+      stop = stop or over_budget(o.optimizer)
+    end
     history.epochs, history.time[epoch] = epoch, tide._clock() - t0
     if o.cost then o.cost:epoch(history, epoch, nval) end
     line[#line + 1] = ("%.1f s"):format(history.time[epoch])

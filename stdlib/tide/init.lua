@@ -24,6 +24,7 @@ local lazy = {
   prune = {"tide.prune"},
   explain = {"tide.explain"},
   fairness = {"tide.fairness"},
+  privacy = {"tide.privacy"},
   dist = {"tide.dist"}, -- the Open MPI binding (its own C module, vm/dist/)
   quant = {"tide.quant"},
   quantize_per_tensor = {"tide.quant", "quantize_per_tensor"},

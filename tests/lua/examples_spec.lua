@@ -9,6 +9,7 @@ local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directo
   {"fashion_cnn", "--plot %s/loss.png", "test accuracy after"},
   {"ddp", "--plot %s/ddp.png", "test accuracy after 1 epoch on 1 rank"}, -- alone; under mpirun: dist_spec
   {"fashion_mlp", "--plot %s/mlp.png", "test accuracy after"},
+  {"private", "--plot %s/private.png", "accuracy against epsilon"},
   {"autoencoder", "--out %s/ae.png", "test MSE after"},
   {"finetune", "", "with the pretrained features"},
   {"distill", "", "distilled ("},

@@ -120,12 +120,13 @@ static void on_end(reducer *r) {
     for (int i = 0; i < r->nslots; i++) {
         slot *s = &r->slots[i];
         td_tensor *p = s->p;
+        s->ready = false;
+        if (!p->requires_grad) continue; /* frozen after wrapping: it sent zeros, takes nothing */
         if (!p->grad && !(p->grad = dist_capi->empty(p->shape, p->ndim, p->dtype)))
             fatal("making a gradient", dist_capi->errmsg());
         if (dist_capi->copy_into(p->grad, s->view) < 0)
             fatal("copying a gradient back", dist_capi->errmsg());
         dist_capi->bump_version(p->grad);
-        s->ready = false;
     }
     r->next = 0;
     r->active = false;

@@ -156,24 +156,29 @@ local function stack_examples(ds, pos)
   return out
 end
 
+-- The fields of the examples at positions pos (int64, 1-based), transformed: one batch.
+function DataLoader:fetch(pos)
+  local ds = self.dataset
+  local fields = self.backed and dataset.gather(ds, pos) or stack_examples(ds, pos)
+  if self.transform then
+    local r = table.pack(self.transform(table.unpack(fields)))
+    for f = 1, r.n do if r[f] ~= nil then fields[f] = r[f] end end
+  end
+  return fields
+end
+
 -- for x, y in loader:iter() do ... end: one epoch of batches; each call is the next epoch.
 function DataLoader:iter()
   self.epoch = self.epoch + 1
-  local order, b, ds = self:order(self.epoch), self.batch_size, self.dataset
-  local m, nb, start = order:size(1), #self, 1
-  local backed, transform, k = self.backed, self.transform, 0
+  local order, b = self:order(self.epoch), self.batch_size
+  local m, nb, start, k = order:size(1), #self, 1, 0
   return function()
     if k >= nb then return nil end
     k = k + 1
     local len = math.min(b, m - start + 1)
     local pos = order:narrow(1, start, len)
     start = start + len
-    local fields = backed and dataset.gather(ds, pos) or stack_examples(ds, pos)
-    if transform then
-      local r = table.pack(transform(table.unpack(fields)))
-      for f = 1, r.n do if r[f] ~= nil then fields[f] = r[f] end end
-    end
-    return table.unpack(fields)
+    return table.unpack(self:fetch(pos))
   end
 end
 

@@ -24,6 +24,16 @@ function M.ints(seed, count, lo, hi)
   return out
 end
 
+-- fn() run on tide's generator restarted from seed; the caller's stream is put back after.
+function M.with(tide, seed, fn)
+  local st = tide.get_rng_state()
+  tide.manual_seed(seed)
+  local ok, r = pcall(fn)
+  tide.set_rng_state(st)
+  if not ok then error(r, 0) end
+  return r
+end
+
 -- A fresh seed from tide's own generator (reproducible under tide.manual_seed).
 function M.draw(tide)
   return tide.randint(0, 0x7fffffff, 1)[1]

@@ -12,6 +12,7 @@ for _, name in ipairs({
 }) do
   F[name] = tide[name]
 end
+F.unfold = tide.im2col -- PyTorch's name (Tensor.unfold is another thing there)
 
 -- y = x W^T + b, W out x in, b nil or out; x is ... x in (tide.linear with a bias)
 function F.linear(x, w, b)

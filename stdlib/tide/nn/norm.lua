@@ -1,5 +1,6 @@
--- stdlib/tide/nn/norm.lua: BatchNorm1d, BatchNorm2d, LayerNorm and Embedding on top of
--- tide.batch_norm, tide.layer_norm and tide.embedding, with PyTorch's parameter and buffer names.
+-- stdlib/tide/nn/norm.lua: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm and Embedding on top of
+-- tide.batch_norm, tide.layer_norm and tide.embedding (GroupNorm: composed of tensor ops), with
+-- PyTorch's parameter and buffer names.
 local tide = require "tide"
 local M = require "tide.nn.module"
 local init = require "tide.nn.init_fns"
@@ -131,6 +132,49 @@ function LayerNorm:forward(x)
   return call(self, tide.layer_norm, x, ns, self.weight, self.bias, {eps = self.eps})
 end
 
+---- GroupNorm ---------------------------------------------------------------------------------
+-- Statistics per example and group of channels: nothing mixes the examples of a batch (what
+-- BatchNorm does), so it suits per-example gradients (tide.privacy) and batches of one.
+
+local GN = {eps = 1e-5, affine = true}
+local GroupNorm = Module:extend("GroupNorm")
+function GroupNorm:init(groups, channels, opts)
+  local cfg = ("GroupNorm(%s, %s)"):format(tostring(groups), tostring(channels))
+  local g, c = posint(cfg, "num_groups", groups), posint(cfg, "num_channels", channels)
+  if c % g ~= 0 then error(cfg .. ": num_groups must divide num_channels", 3) end
+  local o = options(cfg, opts, GN)
+  self.num_groups, self.num_channels, self.eps, self.affine = g, c, o.eps, o.affine
+  self._opts = o
+  if o.affine then
+    self.weight = Parameter(tide.ones(c))
+    self.bias = Parameter(tide.zeros(c))
+  end
+end
+function GroupNorm:config()
+  return ("GroupNorm(%d, %d%s)"):format(self.num_groups, self.num_channels,
+                                         opts_str(self._opts, GN, {"eps", "affine"}))
+end
+function GroupNorm:extra_repr() return self:config():match("^GroupNorm%((.*)%)$") end
+-- x (N x C x ...) normalised over each example's groups of C / num_groups channels, no affine
+function GroupNorm:normalize(x)
+  local g = x:reshape(x:size(1), self.num_groups, -1)
+  local mean = g:mean(3, {keepdim = true})
+  local var = g:var(3, {unbiased = false, keepdim = true})
+  return ((g - mean) / (var + self.eps):sqrt()):reshape(x.shape)
+end
+function GroupNorm:forward(x)
+  check_input(self, x)
+  if x:dim() < 2 or x:size(2) ~= self.num_channels then
+    error(("%s: expected N x %d x ... input, got %s"):format(self:config(), self.num_channels,
+          shape(x)), 2)
+  end
+  local y = self:normalize(x)
+  if not self.affine then return y end
+  local s = {1, self.num_channels}
+  for i = 3, x:dim() do s[i] = 1 end
+  return y * self.weight:view(s) + self.bias:view(s)
+end
+
 ---- Embedding -------------------------------------------------------------------------------
 
 local Embedding = Module:extend("Embedding")
@@ -162,5 +206,5 @@ end
 return {
   BatchNorm1d = batchnorm("BatchNorm1d", {[2] = true, [3] = true}, "an N x C or N x C x L"),
   BatchNorm2d = batchnorm("BatchNorm2d", {[4] = true}, "an N x C x H x W"),
-  LayerNorm = LayerNorm, Embedding = Embedding,
+  LayerNorm = LayerNorm, GroupNorm = GroupNorm, Embedding = Embedding,
 }
