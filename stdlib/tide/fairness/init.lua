@@ -6,6 +6,7 @@
 -- one-hot product over bins with probabilities) for bc resamples at a time: nothing loops over
 -- examples in Lua but the mapping of group names to 1..G.
 local tide = require "tide"
+local seeds = require "tide.data.seed"
 
 local M = {}
 
@@ -247,12 +248,7 @@ end
 -- Runs f with tide's generator restarted at seed, then puts the caller's stream back.
 local function seeded(seed, f)
   if seed == nil then return f() end
-  local state = tide.get_rng_state()
-  tide.manual_seed(seed)
-  local ok, r = pcall(f)
-  tide.set_rng_state(state)
-  if not ok then error(r, 0) end
-  return r
+  return seeds.with(tide, seed, f)
 end
 
 local function check_bootstrap(fn, o)
@@ -432,7 +428,7 @@ function M.calibration(y_true, y_prob, groups, o)
   return r
 end
 
-M._indicator, M._group_index, M._seeded, M._quantile = indicator, group_index, seeded, quantile
+M._indicator, M._group_index, M._quantile = indicator, group_index, quantile
 M._check_options = check_options
 local mitigate = require "tide.fairness.mitigate"
 M.reweighing, M.reweighed_loader = mitigate.reweighing, mitigate.reweighed_loader

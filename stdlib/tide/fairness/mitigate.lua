@@ -81,7 +81,7 @@ function M.reweighed_loader(ds, y_true, groups, o)
   end
   local F = require "tide.fairness"
   function loader.order(self, epoch)
-    return F._seeded(seeds.mix(self.seed, epoch), function()
+    return seeds.with(tide, seeds.mix(self.seed, epoch), function()
       local u, drawn, parts = tide.rand(n, {dtype = "float64"}) * total, 0, {}
       local cum = 0
       for i, cell in ipairs(list) do
