@@ -62,7 +62,9 @@ static int number(lua_State *L, td_json *j) {
             return 0;
         }
     }
-    lua_pushnumber(L, strtod(buf, NULL));
+    double v = strtod(buf, NULL);
+    if (!isfinite(v)) return td_json_fail(j, "number %s is out of range", buf);
+    lua_pushnumber(L, v);
     return 0;
 }
 
