@@ -94,11 +94,11 @@ static int pick_grad(td_node *n, td_tensor *g, int c, const td_loop *loops, int 
             }                                                                                      \
         }                                                                                          \
     }
-/* int64 bounds from the numbers as given: a Lua integer beyond 2^53 is not rounded */
-static int64_t bound_i64(td_num v) { return v.is_int ? v.i : to_i64(v.f); }
+/* int64 bounds: an integer given exactly (lo/hi) is not rounded through the double a/b */
+static int64_t bound_i64(td_num exact, double v) { return exact.is_int ? exact.i : to_i64(v); }
 CLAMP_LOOP(clamp_f32, float, -INFINITY, INFINITY, a->a, a->b)
 CLAMP_LOOP(clamp_f64, double, -INFINITY, INFINITY, a->a, a->b)
-CLAMP_LOOP(clamp_i64, int64_t, INT64_MIN, INT64_MAX, bound_i64(a->lo), bound_i64(a->hi))
+CLAMP_LOOP(clamp_i64, int64_t, INT64_MIN, INT64_MAX, bound_i64(a->lo, a->a), bound_i64(a->hi, a->b))
 CLAMP_LOOP(clamp_u8, uint8_t, 0, 255, to_u8(a->a), to_u8(a->b))
 CLAMP_LOOP(clamp_i8, int8_t, -128, 127, to_i8(a->a), to_i8(a->b))
 
