@@ -26,6 +26,11 @@ THREADS = os.environ.get("BENCH_THREADS", "2")
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
 PEER = os.environ.get("BENCH_PEER", "1") != "0"
 TRAIN = os.environ.get("BENCH_TRAIN", "0") == "1"
+# BENCH_STEPS=N: train_<workload> runs N timed steps (N/10 warm-up) on both sides: a quick check
+# of the mechanics, not a figure
+STEPS = (["--steps", os.environ["BENCH_STEPS"],
+          "--warmup", str(max(1, int(os.environ["BENCH_STEPS"]) // 10))]
+         if os.environ.get("BENCH_STEPS") else [])
 ONLY = [w for w in re.split(r"[,\s]+", os.environ.get("BENCH_ONLY", "")) if w]
 IDLE_BUSY = float(os.environ.get("IDLE_BUSY", "15"))   # % of the machine that counts as busy
 IDLE_BUDGET = [float(os.environ.get("IDLE_WAIT", "180"))]  # seconds of waiting, whole run
@@ -303,8 +308,9 @@ for _n in (64, 256, 1024, 2048):
                                             n[0][6:]], C_ENV, "cblas"), ">=0.95"))
 for _w in ("mlp", "cnn", "lstm", "autoencoder", "transformer"):
     GROUPS.append(Group([f"train_{_w}"], "tokens/s" if _w == "transformer" else "samples/s",
-                        cmd_side(lambda n: lua("train.lua", n[0][6:]), TIDE_ENV, "tide"),
-                        cmd_side(lambda n: peer_py("peer_train.py", n[0][6:]), PEER_ENV, "peer"),
+                        cmd_side(lambda n: lua("train.lua", n[0][6:], *STEPS), TIDE_ENV, "tide"),
+                        cmd_side(lambda n: peer_py("peer_train.py", n[0][6:], *STEPS), PEER_ENV,
+                                 "peer"),
                         ">=1.5", train=True))
 
 
