@@ -37,7 +37,7 @@ $(OUT)/sgemm: $(SHARED)/sgemm.c
 # no -march: the probe picks its ISAs at run time, so one build measures any x86-64 CPU
 $(OUT)/fmapeak: bench/fmapeak.c
 	@mkdir -p $(OUT)
-	$(CC) -O2 -fopenmp -Wall -Wextra -Werror -o $@ $<
+	$(CC) -O2 -fopenmp -Wall -Wextra -o $@ $<
 
 $(OUT)/vnnipeak: bench/vnnipeak.c
 	@mkdir -p $(OUT)

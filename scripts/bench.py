@@ -183,8 +183,9 @@ def cpu_info():
     r = run([os.path.join(BUILD, "bench", "fmapeak"), THREADS], C_ENV, "fmapeak")
     vals, why = parse(r, ["clock", "fma_peak"])
     isa = re.search(r"name=fma_peak .*?isa=(\S+)", r["out"])
-    line = (f'CPU model="{quote(info.get("model name", "?"))}" family={info.get("cpu family", "?")} '
-            f'model={info.get("model", "?")} l1d={caches.get("l1d", "?")} '
+    line = (f'CPU model="{quote(info.get("model name", "?"))}" '
+            f'family={info.get("cpu family", "?")} model={info.get("model", "?")} '
+            f'l1d={caches.get("l1d", "?")} '
             f'l2={caches.get("l2", "?")} clock_ghz={fmt(vals.get("clock"))} '
             f'fma_peak_gflops={fmt(vals.get("fma_peak"))} isa={isa.group(1) if isa else "n/a"} '
             f'threads={THREADS}')
