@@ -13,10 +13,13 @@ Run with Debian's python3-torch: /usr/bin/python3 scripts/gen_attn_fixtures.py (
 """
 import math
 import os
+import sys
 
-import numpy
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lualit  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "attention.lua")
@@ -38,41 +41,6 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, x):
         return self.dropout(x + self.pe[:x.size(0)])
-
-
-def lua_num(v, f32):
-    if math.isinf(v):
-        return "1/0" if v > 0 else "-1/0"
-    if math.isnan(v):
-        return "0/0"
-    s = str(numpy.float32(v)) if f32 else repr(float(v))
-    return s[:-2] if s.endswith(".0") else s
-
-
-def lua_tensor(t, f32=False):
-    t = t.detach()
-    shape = "{" + ",".join(str(s) for s in t.shape) + "}"
-    if t.dtype == torch.bool:
-        data = ",".join("true" if b else "false" for b in t.reshape(-1).tolist())
-        return '{shape=%s,dtype="bool",data={%s}}' % (shape, data)
-    data = ",".join(lua_num(v, f32) for v in t.double().reshape(-1).tolist())
-    return "{shape=%s,data={%s}}" % (shape, data)
-
-
-def lua_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return lua_num(v, False)
-    if isinstance(v, str):
-        return '"%s"' % v
-    if isinstance(v, torch.Tensor):
-        return lua_tensor(v)
-    if isinstance(v, list):
-        return "{" + ",".join(lua_value(x) for x in v) + "}"
-    if isinstance(v, dict):
-        return "{" + ",".join('["%s"]=%s' % (k, lua_value(v[k])) for k in sorted(v)) + "}"
-    raise TypeError(v)
 
 
 def rand(g, *shape):
@@ -204,19 +172,19 @@ def main():
     for name, c in sorted(cases().items()):
         r32, sd = run(c, torch.float32)
         r64, _ = run(c, torch.float64)
-        fields = ["kind=%s" % lua_value(c["kind"]), "ctor=%s" % lua_value(c["ctor"]),
-                  "train=%s" % lua_value(c["train"]), "call=%s" % lua_value(c["call"]),
-                  "inputs=%s" % lua_value(c["inputs"]), "sd=%s" % lua_value(sd),
-                  "w=%s" % lua_value(c["w"])]
+        fields = ["kind=%s" % lualit.value(c["kind"]), "ctor=%s" % lualit.value(c["ctor"]),
+                  "train=%s" % lualit.value(c["train"]), "call=%s" % lualit.value(c["call"]),
+                  "inputs=%s" % lualit.value(c["inputs"]), "sd=%s" % lualit.value(sd),
+                  "w=%s" % lualit.value(c["w"])]
         if "ww" in c:
-            fields.append("ww=%s" % lua_value(c["ww"]))
+            fields.append("ww=%s" % lualit.value(c["ww"]))
         for tag, r in (("f32", r32), ("f64", r64)):
             f32 = tag == "f32"
-            items = ["out=" + lua_tensor(r["out"], f32)]
+            items = ["out=" + lualit.value(r["out"], f32)]
             for key in ("weights", "pe"):
                 if key in r:
-                    items.append("%s=%s" % (key, lua_tensor(r[key], f32)))
-            items.append("grads={" + ",".join('["%s"]=%s' % (n, lua_tensor(t, f32))
+                    items.append("%s=%s" % (key, lualit.value(r[key], f32)))
+            items.append("grads={" + ",".join('%s=%s' % (lualit.key(n), lualit.value(t, f32))
                                               for n, t in sorted(r["grads"].items())) + "}")
             fields.append("%s={%s}" % (tag, ",".join(items)))
         parts.append('["%s"]={\n  %s}' % (name, ",\n  ".join(fields)))

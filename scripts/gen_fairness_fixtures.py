@@ -14,9 +14,13 @@ bins - 1). Reweighing is Kamiran and Calders' w(g, y) = n_g n_y / (n n_gy). Perc
 NumPy's default (linear) interpolation. Inputs are seeded; probabilities are multiples of 1/256
 (exact in float32).
 """
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lualit  # noqa: E402
 
 
 def rates(y, p):
@@ -101,25 +105,6 @@ def case(name, rng, n, groups, base, shift, flip, bins):
     return out
 
 
-def lua(v):
-    if isinstance(v, dict):
-        parts = []
-        for k, x in v.items():
-            key = ("[%d]" % k) if isinstance(k, (int, np.integer)) else '["%s"]' % k
-            parts.append("%s=%s" % (key, lua(x)))
-        return "{" + ",".join(parts) + "}"
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "{" + ",".join(lua(x) for x in v) + "}"
-    if isinstance(v, str):
-        return '"%s"' % v
-    if isinstance(v, (int, np.integer)):
-        return "%d" % v
-    x = float(v)
-    if x != x:
-        return "0/0"
-    return repr(x)
-
-
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/fairness.lua"
     rng = np.random.default_rng(20260)
@@ -134,8 +119,8 @@ def main():
                 "(NumPy %s); do not edit.\n" % np.__version__)
         f.write("return {cases = {\n")
         for c in cases:
-            f.write(lua(c) + ",\n")
-        f.write("}, quantile = %s}\n" % lua(quant))
+            f.write(lualit.value(c) + ",\n")
+        f.write("}, quantile = %s}\n" % lualit.value(quant))
 
 
 if __name__ == "__main__":

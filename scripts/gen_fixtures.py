@@ -16,9 +16,11 @@ import re
 import sys
 import zlib
 
-import numpy
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lualit  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = os.path.join(ROOT, "tests", "lua", "ops_spec.lua")
@@ -676,47 +678,14 @@ OPS = {
 
 
 # ---- outputs ----------------------------------------------------------------------------------
-def fmt(v, dt):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return "%d" % v
-    if math.isnan(v):
-        return "0/0"
-    if math.isinf(v):
-        return "1/0" if v > 0 else "-1/0"
-    if dt == torch.float32:
-        s = str(numpy.float32(v))  # the shortest text that reads back as the same float32
-        return s[:-2] if s.endswith(".0") else s
-    s = repr(float(v))
-    return s[:-2] if s.endswith(".0") else s
-
-
-def lua_str(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def lua_list(vals, dt=None):
-    return "{" + ",".join(fmt(v, dt) for v in vals) + "}"
-
-
-def lua_value(v):
-    if isinstance(v, (list, tuple)):
-        return "{" + ",".join(lua_value(x) for x in v) + "}"
-    if isinstance(v, str):
-        return lua_str(v)
-    return fmt(v, None)
-
-
 def flat(t):
     return t.detach().reshape(-1).tolist()
 
 
 def lua_tensor(t, data=True):
-    s = "{shape=%s,dtype=%s" % (lua_list(list(t.shape)), lua_str(NAMES[t.dtype]))
     if data:
-        s += ",data=" + lua_list(flat(t), t.dtype)
-    return s + "}"
+        return lualit.tensor(t, t.dtype == torch.float32, dtype=NAMES[t.dtype])
+    return "{shape=%s,dtype=%s}" % (lualit.lst(list(t.shape)), lualit.string(NAMES[t.dtype]))
 
 
 def outputs_of(r):
@@ -731,7 +700,7 @@ def lua_output(o):
         return lua_tensor(o)
     if isinstance(o, list) and o and torch.is_tensor(o[0]):
         return "{list={" + ",".join(lua_tensor(t) for t in o) + "}}"
-    return "{value=%s}" % lua_value(o)
+    return "{value=%s}" % lualit.value(o)
 
 
 def diff_outputs(outs):
@@ -787,8 +756,8 @@ def gen_case(name, specs, args):
     a = plain(args)
     ws = weights_for(inputs, name, a, g)
     parts = ["inputs={" + ",".join(
-        "{scalar=%s}" % fmt(vals, None) if spec is None else
-        "{shape=%s,data=%s}" % (lua_list(shape), lua_list(vals)) for spec, vals, shape in inputs)
+        "{scalar=%s}" % lualit.num(vals) if spec is None else
+        "{shape=%s,data=%s}" % (lualit.lst(shape), lualit.lst(vals)) for spec, vals, shape in inputs)
         + "}"]
     variants = [("f64", torch.float64), ("f32", torch.float32)] if has_float_input(specs.arr) \
         else [("f32", torch.float32)]
@@ -796,12 +765,13 @@ def gen_case(name, specs, args):
         outs, grads = run_case(name, inputs, a, dt, ws)
         v = "out={" + ",".join(lua_output(o) for o in outs) + "}"
         if grads is not None:
+            f32 = dt == torch.float32
             v += ",grads={" + ",".join(
-                "false" if gr is None else lua_list(flat(gr), dt) for gr in grads) + "}"
+                "false" if gr is None else lualit.lst(flat(gr), f32) for gr in grads) + "}"
         parts.append("%s={%s}" % (tag, v))
         if grads is not None and not any(p.startswith("w=") for p in parts):
-            parts.insert(1, "w={" + ",".join(lua_list(w) for w in ws) + "}")
-    return key, "[%s]={%s}" % (lua_str(key), ",".join(parts))
+            parts.insert(1, "w={" + ",".join(lualit.lst(w) for w in ws) + "}")
+    return key, "[%s]={%s}" % (lualit.string(key), ",".join(parts))
 
 
 def main():

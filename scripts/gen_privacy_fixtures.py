@@ -22,8 +22,12 @@ and epsilon = min over Opacus's orders of RDP + log((alpha-1)/alpha) - (log delt
 Run with Debian's python3: /usr/bin/python3 scripts/gen_privacy_fixtures.py (or `make fixtures`).
 """
 import os
+import sys
 
 import mpmath as mp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lualit  # noqa: E402
 
 mp.mp.dps = 25
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
@@ -64,17 +68,17 @@ def epsilon(sigma, q, steps, delta):
 def main():
     cases = [("abadi", 4.0, 0.01, 10000, 1e-5), ("mnist", 1.1, 256 / 60000, int(60 * 60000 / 256), 1e-5),
              ("small", 0.8, 0.05, 1000, 1e-5), ("fmnist", 1.0, 1 / 938, 9380, 1e-5)]
-    lines = ["-- tests/fixtures/privacy.lua: written by scripts/gen_privacy_fixtures.py (mpmath %s); "
-             "do not edit" % mp.__version__, "return {", "eps = {"]
+    eps = {}
     for name, sigma, q, steps, delta in cases:
         e, a = epsilon(sigma, q, steps, delta)
-        lines.append("  %s = {sigma = %r, q = %r, steps = %d, delta = %r, epsilon = %r, order = %r},"
-                     % (name, sigma, q, steps, delta, e, a))
-    lines.append("},")
-    seq = [float(rdp(0.01, 2.5, 50, a)) for a in (1.5, 2.5, 5, 50, 100)]
-    lines.append("seq = {q = 0.01, sigma = 2.5, steps = 50, orders = {1.5, 2.5, 5, 50, 100}, rdp = {%s}},"
-                 % ", ".join(repr(v) for v in seq))
-    lines.append("}")
+        eps[name] = {"sigma": sigma, "q": q, "steps": steps, "delta": delta, "epsilon": e,
+                     "order": a}
+    orders = [1.5, 2.5, 5, 50, 100]
+    seq = {"q": 0.01, "sigma": 2.5, "steps": 50, "orders": orders,
+           "rdp": [float(rdp(0.01, 2.5, 50, a)) for a in orders]}
+    lines = ["-- tests/fixtures/privacy.lua: written by scripts/gen_privacy_fixtures.py (mpmath %s); "
+             "do not edit" % mp.__version__,
+             "return {eps = %s,\nseq = %s}" % (lualit.value(eps), lualit.value(seq))]
     with open(OUT, "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -11,9 +11,13 @@ state and every parameter. Inputs and parameters are multiples of 1/64 (exact in
 float64, short to print); results are printed with 10 significant digits (float32) or 15
 (float64), well inside the spec's tolerances. No torch is needed at test time.
 """
+import os
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lualit  # noqa: E402
 
 T, B, IN, H = 5, 3, 4, 6
 
@@ -46,27 +50,8 @@ def grid(g, shape, lim):
     return k.double() / 64
 
 
-def num(v, digits):
-    s = "%.*g" % (digits, v)
-    return s
-
-
 def tensor_lua(t, digits=17):
-    t = t.detach().double().contiguous()
-    data = ",".join(num(v, digits) for v in t.reshape(-1).tolist())
-    return "{shape={%s},data={%s}}" % (",".join(str(d) for d in t.shape), data)
-
-
-def lua_opts(o):
-    parts = []
-    for k, v in o.items():
-        if isinstance(v, bool):
-            parts.append("%s=%s" % (k, "true" if v else "false"))
-        elif isinstance(v, str):
-            parts.append('%s="%s"' % (k, v))
-        else:
-            parts.append("%s=%s" % (k, v))
-    return "{" + ",".join(parts) + "}"
+    return lualit.tensor(t.double().contiguous(), digits=digits)
 
 
 def run(name, cls, opts, dt, given, unbatched, seed):
@@ -106,7 +91,7 @@ def run(name, cls, opts, dt, given, unbatched, seed):
     dtn = "float32" if dt == torch.float32 else "float64"
     f = []
     f.append("{name=%s,class=%s,opts=%s,dtype=%s," % (
-        '"%s"' % name, '"%s"' % cls, lua_opts(opts), '"%s"' % dtn))
+        lualit.string(name), lualit.string(cls), lualit.value(opts), lualit.string(dtn)))
     f.append("x=%s," % tensor_lua(x))
     for lname, t in leaves:
         f.append("%s=%s," % (lname, tensor_lua(t)))

@@ -1,5 +1,5 @@
-/* tensor/error.c: the thread-local error message, Ctrl-C polling, and the tensor allocator
- * (tensor/alloc.c is where memory comes from). */
+/* tensor/error.c: the thread-local error message, shape strings for messages, and Ctrl-C
+ * polling. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -106,32 +106,20 @@ static int l_grad(lua_State *L) {
     }
     bool retain = tdL_optboolfield(L, 3, "retain_graph", 0);
     bool unused = tdL_optboolfield(L, 3, "allow_unused", 0);
-    /* td_grad sees each input once; a repeated one gets the same gradient, as in PyTorch */
-    td_tensor **uniq = lua_newuserdatauv(L, sizeof *uniq * (size_t)nin, 0);
-    int *slot = lua_newuserdatauv(L, sizeof *slot * (size_t)nin, 0), nu = 0;
-    for (int j = 0; j < nin; j++) {
-        int k = 0;
-        while (k < nu && uniq[k] != ins[j]) k++;
-        if (k == nu) uniq[nu++] = ins[j];
-        slot[j] = k;
-    }
     td_tensor **res = lua_newuserdatauv(L, sizeof *res * (size_t)nin, 0);
     lua_createtable(L, nin, 0);
     for (int j = 0; j < nin; j++) tdL_newbox(L); /* boxes first: no leak on a later error */
     lua_State *prev = tdL_hook_enter(L, "autograd.grad");
-    int rc = td_grad(outs, gs, nout, uniq, nu, res, retain);
+    int rc = td_grad(outs, gs, nout, ins, nin, res, retain);
     tdL_hook_leave(prev);
     if (rc < 0) return tdL_error(L);
     int top = lua_gettop(L);
     for (int j = 0; j < nin; j++) {
         tdL_box *b = lua_touserdata(L, top - nin + 1 + j);
-        b->t = res[slot[j]];
-        bool repeat = false;
-        for (int i = 0; i < j && !repeat; i++) repeat = slot[i] == slot[j];
-        if (b->t && repeat) td_retain(b->t); /* each box holds its own reference */
+        b->t = res[j];
     }
     for (int j = 0; j < nin; j++)
-        if (!res[slot[j]] && !unused)
+        if (!res[j] && !unused)
             return luaL_error(L, "autograd.grad: input %d does not influence the outputs "
                                  "(pass {allow_unused = true} to get nil)", j + 1);
     for (int j = nin; j >= 1; j--) {

@@ -61,7 +61,7 @@ static void s_t_tensor(lua_State *L, const char *fn, call *c) {
 static void s_t_t_t(lua_State *L, const char *fn, call *c) {
     td_tensor *t = self(L, c);
     td_tensor *u = tdL_totensor(L, 2), *v = tdL_totensor(L, 3);
-    (void)t; /* where(cond, 1, 0): numbers are float32 (API.md), not the condition's bool */
+    (void)t; /* where(cond, 1, 0): numbers are float32 (doc/tensor.md, creation), not the condition's bool */
     td_dtype like = u ? u->dtype : v ? v->dtype : TD_FLOAT32;
     operand(L, 2, like, fn, c);
     operand(L, 3, like, fn, c);
@@ -82,7 +82,7 @@ static void s_t_odim(lua_State *L, const char *fn, call *c) {
 }
 static void s_reduce(lua_State *L, const char *fn, call *c) {
     static const char *const known[] = {"unbiased", "keepdim", "dim", NULL};
-    td_tensor *t = tdL_checktensor(L, 1); /* self() last: a failing check then leaks no ref */
+    td_tensor *t = tdL_checktensor(L, 1); /* self() borrows: it may come last */
     int top = lua_gettop(L), opt = 0, dpos = 0;
     if (top >= 2 && lua_istable(L, top)) {
         opt = top--;
@@ -200,8 +200,8 @@ static void s_t_num_opt(lua_State *L, const char *fn, call *c) {
     c->a.flag = lua_isnoneornil(L, 3) ? true : lua_toboolean(L, 3);
 }
 
-/* permute's dims: each checked, then 1-based/negative -> 0-based (before self() takes a ref,
- * so that an error leaks nothing) */
+/* permute's dims: each checked, then 1-based/negative -> 0-based; self() after (it borrows,
+ * so the order only keeps c->in filled once every check passed) */
 static void s_t_dims(lua_State *L, const char *fn, call *c) {
     td_tensor *t = tdL_checktensor(L, 1);
     int n = t->ndim ? t->ndim : 1;
@@ -228,7 +228,7 @@ static void s_t_newdim(lua_State *L, const char *fn, call *c) {
     self(L, c);
 }
 
-/* addmm's (a, b [, {alpha=, beta=}]) after c (self): all checked before any ref is taken */
+/* addmm's (a, b [, {alpha=, beta=}]) after c (self): all checked, then borrowed into c->in */
 static void s_t_t_t_ab(lua_State *L, const char *fn, call *c) {
     static const char *const known[] = {"alpha", "beta", NULL};
     td_tensor *t[3];
@@ -361,7 +361,7 @@ static double num_opt(lua_State *L, int opt, const char *fn, const char *key, do
 
 /* k optional tensors (a tensor or nil each) from stack index i0, then an optional options
  * table, which may also come early (layer_norm(x, {4}, {eps = 1e-3})): fills t[] (NULL for nil
- * or left out), returns the options index or 0. Takes no refs. */
+ * or left out), returns the options index or 0. Borrows: the Lua stack keeps them alive. */
 static int opt_tensors(lua_State *L, int i0, int k, const char *fn, const char *const *what,
                        td_tensor **t) {
     int top = lua_gettop(L), opt = 0;
@@ -382,7 +382,7 @@ static int opt_tensors(lua_State *L, int i0, int k, const char *fn, const char *
     return opt;
 }
 
-static void retain_in(call *c, td_tensor *const *t, int k) {
+static void borrow_in(call *c, td_tensor *const *t, int k) {
     for (int i = 0; i < k; i++)
         if (t[i]) c->in[c->nin++] = t[i];
 }
@@ -408,7 +408,7 @@ static void s_layer_norm(lua_State *L, const char *fn, call *c) {
     tdL_checkopts(L, opt, fn, known);
     c->a.c = num_opt(L, opt, fn, "eps", 1e-5);
     c->a.has_a = t[1] != NULL, c->a.has_b = t[2] != NULL;
-    retain_in(c, t, 3);
+    borrow_in(c, t, 3);
 }
 
 /* (x, running_mean, running_var [, weight] [, bias] [, {training = false, momentum = 0.1,
@@ -425,7 +425,7 @@ static void s_batch_norm(lua_State *L, const char *fn, call *c) {
     c->a.aux[0] = p[0], c->a.aux[1] = p[1]; /* the Lua stack keeps them alive */
     c->a.has_a = p[2] != NULL, c->a.has_b = p[3] != NULL;
     td_tensor *t[3] = {x, p[2], p[3]};
-    retain_in(c, t, 3);
+    borrow_in(c, t, 3);
 }
 
 /* (input, target [, {reduction = "mean", ...}]) with each loss's own options */
@@ -477,7 +477,7 @@ static void s_loss(lua_State *L, const char *fn, call *c) {
     if (opt && lua_getfield(L, opt, "pos_weight") != LUA_TNIL && !(t[2] = tdL_totensor(L, -1)))
         luaL_error(L, "%s: pos_weight must be a tensor, got %s", fn, luaL_typename(L, -1));
     if (opt) lua_pop(L, 1); /* the options table keeps pos_weight alive */
-    retain_in(c, t, 3);
+    borrow_in(c, t, 3);
 }
 
 /* (q, k, v [, mask] [, {causal = false, scale = 1/sqrt(E), dropout = 0}]) */
@@ -496,7 +496,7 @@ static void s_attention(lua_State *L, const char *fn, call *c) {
     c->a.a = num_opt(L, opt, fn, "scale", 0);
     c->a.has_a = opt && lua_getfield(L, opt, "scale") != LUA_TNIL;
     if (opt) lua_pop(L, 1);
-    retain_in(c, t, t[3] ? 4 : 3);
+    borrow_in(c, t, t[3] ? 4 : 3);
 }
 
 static const sig_check checks[TD_NSIG] = {

@@ -1,7 +1,7 @@
--- stdlib/tide/fit.lua: tide.fit, the training loop of API.md "Training, plotting, checkpoints"
--- (doc/fit.md): epochs of batches with a progress display, validation and metrics, schedulers
--- stepped per epoch or per batch, gradient clipping, callbacks, loss plots, and checkpoints
--- that resume bit for bit; and tide.evaluate, one pass over a loader without gradients.
+-- stdlib/tide/fit.lua: tide.fit, the training loop of doc/fit.md: epochs of batches with a
+-- progress display, validation and metrics, schedulers stepped per epoch or per batch, gradient
+-- clipping, callbacks, loss plots, and checkpoints that resume bit for bit; and tide.evaluate,
+-- one pass over a loader without gradients.
 local tide = require "tide"
 local nn = require "tide.nn"
 local optim = require "tide.optim"

@@ -54,10 +54,10 @@ static void kern_generic(int32_t *acc, const uint8_t *a, int64_t lda, const int8
         for (int j = 0; j < np * TD_QP; j++) {
             const int8_t *w = b + (j / TD_QP) * kg * 4 * TD_QP + (j % TD_QP) * 4;
             const uint8_t *x = a + i * lda;
-            int32_t s = 0;
+            uint32_t s = 0; /* wraps past 2^31 like vpdpbusd's int32 lanes, never overflows */
             for (int64_t g = 0; g < kg; g++)
-                for (int t = 0; t < 4; t++) s += x[4 * g + t] * w[g * 4 * TD_QP + t];
-            acc[i * NR + j] = s;
+                for (int t = 0; t < 4; t++) s += (uint32_t)(x[4 * g + t] * w[g * 4 * TD_QP + t]);
+            acc[i * NR + j] = (int32_t)s;
         }
 }
 

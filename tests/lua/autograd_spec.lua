@@ -1,16 +1,9 @@
--- tests/lua/autograd_spec.lua: the tape, backward, grad mode and autograd.grad (API.md
--- "Autograd"). Per-op gradients are checked in ops_spec.lua against PyTorch and gradcheck.
+-- tests/lua/autograd_spec.lua: the tape, backward, grad mode and autograd.grad (doc/autograd.md).
+-- Per-op gradients are checked in ops_spec.lua against PyTorch and gradcheck.
 local tide = require "tide"
+local H = require "helpers"
 
-local function close(a, b, tol)
-  local x, y = a:totable(), b
-  if type(y) ~= "table" then y = y:totable() end
-  assert.equal(#y, #x)
-  for i = 1, #x do
-    if type(x[i]) == "table" then close(a[i], y[i], tol)
-    else assert.is_true(math.abs(x[i] - y[i]) <= (tol or 1e-6), ("%g vs %g at %d"):format(x[i], y[i], i)) end
-  end
-end
+local close = H.near
 
 describe("backward", function()
   it("accumulates d(sum(w*x + b)) into the leaves", function()

@@ -1,29 +1,13 @@
--- tests/lua/cli_spec.lua: the `tide` program's command line (API.md "Entry points"), run as a
+-- tests/lua/cli_spec.lua: the `tide` program's command line (doc/program.md), run as a
 -- subprocess; and `require "tide"` from stock lua5.4 the way README.md says.
+local H = require "helpers"
 local BUILD = os.getenv("TIDE_BUILD") or "build"
 local TIDE = BUILD .. "/tide"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function tmpname()
-  local n = os.tmpname()
-  os.remove(n)
-  return n
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local q = H.q
+local tmpname = H.tmpname
+local write = H.write
+local slurp = H.slurp
 
 -- runs a shell command line; returns stdout, stderr, exit status
 local function run(cmd)
@@ -31,7 +15,7 @@ local function run(cmd)
   local p = io.popen(cmd .. " 2>" .. errf)
   local out = p:read("a")
   local _, _, code = p:close()
-  local err = slurp(errf)
+  local err = slurp(errf) or ""
   os.remove(errf)
   return out, err, code
 end

@@ -3,16 +3,13 @@
 -- autograd plumbing, and identities between the ops. Values against PyTorch are the check lines
 -- of ops_spec.lua; the C suite (tests/c/test_conv.c) compares with the definitions.
 local tide = require "tide"
+local H = require "helpers"
 
 local function maxdiff(a, b)
   return (a - b):abs():max():item()
 end
 
-local function err(f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(msg)
-end
+local err = H.errmsg
 
 describe("conv2d", function()
   tide.manual_seed(1)

@@ -1,13 +1,10 @@
--- tests/lua/create_spec.lua: the constructors (API.md "Tensors": creation) and the random
+-- tests/lua/create_spec.lua: the constructors (doc/tensor.md, "Creation") and the random
 -- generator seen from Lua. Reference numbers come from PyTorch 1.13 (linspace) and from
 -- Random123's Philox4x32-10 known answer (counter 0, key 0).
 local tide = require "tide"
+local H = require "helpers"
 
-local function raises(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_truthy(tostring(err):find(pattern, 1, true), "got: " .. tostring(err))
-end
+local raises = H.err
 
 local function near(expected, got, tol)
   assert.equal(#expected, #got)

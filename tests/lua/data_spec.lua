@@ -6,7 +6,7 @@ local tide = require "tide"
 local data = require "tide.data"
 local H = require "helpers"
 
-local function long(t) return tide.tensor(t, {dtype = "int64"}) end
+local long = H.long
 
 local TMP = os.tmpname()
 os.remove(TMP)

@@ -1,5 +1,5 @@
 -- tests/lua/errors_spec.lua: misuse raises a Lua error naming the function (and the offending
--- shapes, dims or values) and never crashes the process (API.md conventions).
+-- shapes, dims or values) and never crashes the process (doc/README.md, "Errors").
 -- Every case runs in a child lua5.4 (one child for all, restarted after the case that killed
 -- it), so a segfault, an abort or a hang fails that one case instead of the whole suite.
 local LUA = os.getenv("LUA") or "lua5.4"

@@ -11,14 +11,10 @@ local BUILD = os.getenv("TIDE_BUILD") or "build"
 local TIDE = BUILD .. "/tide"
 local PYTHON = io.open("/usr/bin/python3", "r") and "/usr/bin/python3" or "python3"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = H.q
 local function L(v) return tide.tensor(v, {dtype = "int64"}) end
 
-local function tmpname()
-  local n = os.tmpname()
-  os.remove(n)
-  return n
-end
+local tmpname = H.tmpname
 
 -- The smallest loader tide.fit accepts: batches of bs rows (reshuffled each epoch from tide's
 -- generator when shuffle is set), #loader batches.
@@ -278,11 +274,6 @@ describe("tide.fit", function()
   end)
 
   it("writes the loss curves to a file through tide.plot", function()
-    local ok = pcall(require, "tide.plot")
-    if not ok or not os.execute("command -v gnuplot >/dev/null 2>&1") then
-      pending("needs tide.plot and gnuplot")
-      return
-    end
     local path = tmpname() .. ".png"
     local x, y = blobs(20)
     tide.fit(mlp(), {train = loader(x, y, 10), val = loader(x, y, 20), epochs = 2, plot = path,
@@ -337,11 +328,6 @@ describe("tide.fit", function()
   end
 
   local function check_resume(make_loader)
-    local ok, ck = pcall(function() return tide.checkpoint end)
-    if not ok or not ck then
-      pending("needs tide.checkpoint (stdlib/tide/io.lua)")
-      return
-    end
     local path = tmpname() .. ".safetensors"
     local full = run(make_loader, 4, nil, 7)
     local _, ran = run(make_loader, 2, path, 7)     -- no file yet: epochs 1, 2, saved after each
@@ -378,16 +364,14 @@ describe("tide.fit", function()
   end)
 
   it("resumes a data.DataLoader at the same epoch of its shuffle", function()
-    local ok, data = pcall(require, "tide.data")
-    if not ok then pending("needs tide.data") return end
+    local data = require "tide.data"
     check_resume(function(x, y)
       return data.DataLoader(data.TensorDataset(x, y), {batch_size = 16, shuffle = true, seed = 3})
     end)
   end)
 
   it("trains from data.DataLoader and data.TensorDataset", function()
-    local ok, data = pcall(require, "tide.data")
-    if not ok then pending("needs tide.data") return end
+    local data = require "tide.data"
     local x, y = blobs(200)
     local ds = data.TensorDataset(x, y)
     local model = mlp()

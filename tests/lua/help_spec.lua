@@ -2,29 +2,13 @@
 -- directory and on the real doc/, from stock lua5.4, from build/tide and from an install layout.
 local tide = require "tide"
 local help = require "tide.help"
+local H = require "helpers"
 local BUILD = os.getenv("TIDE_BUILD") or "build"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function tmpdir()
-  local n = os.tmpname()
-  os.remove(n)
-  os.execute("mkdir -p " .. q(n))
-  return n
-end
-
-local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local q = H.q
+local write = H.write
+local tmpdir = H.tmpdir
+local run = H.run
 
 local PAGE = [[
 # Math

@@ -2,16 +2,12 @@
 -- index/gather/scatter/masked_select/cat/stack from Lua: values against plain Lua loops, misuse
 -- errors naming the value and the valid range, and gradients. ops_spec.lua compares with PyTorch.
 local tide = require "tide"
+local H = require "helpers"
 
 local range = require("helpers").range -- n x m float64 holding 1..n*m
 
-local function long(t) return tide.tensor(t, {dtype = "int64"}) end
-
-local function err(fn, ...)
-  local ok, msg = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return msg
-end
+local long = H.long
+local err = H.errmsg
 
 describe("t[key] reads", function()
   local t = range(3, 4)

@@ -13,12 +13,7 @@ os.remove(TMP)
 assert(os.execute("mkdir -p " .. TMP))
 local function path(name) return TMP .. "/" .. name end
 
-local function slurp(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = H.slurp
 
 local function spit(p, s)
   local f = assert(io.open(p, "wb"))

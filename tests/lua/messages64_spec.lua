@@ -2,6 +2,7 @@
 -- were cast to int: 4294967299 came out as 3), an empty .npy whose other dims multiply past
 -- 2^64 loads (it was said to need 2^64 bytes), and a U64 value beyond int64 names the file.
 local tide = require "tide"
+local H = require "helpers"
 
 local err = require("helpers").errmsg
 
@@ -9,11 +10,7 @@ local dir = os.tmpname()
 os.remove(dir)
 os.execute("mkdir -p " .. dir)
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local write = H.write
 
 -- a .npy v1.0 file: magic, version, header length, the header dict padded to 64, the data
 local function npy(path, descr, shape, data)

@@ -175,22 +175,13 @@ describe("models", function()
 end)
 
 describe("models (recurrent and attention)", function()
-  if not nn.LSTM then
-    pending("lstm_classifier: nn.LSTM is not available yet")
-  else
-    it("lstm_classifier: PyTorch's LSTM names, rows of an image as steps", function()
-      local m = models.lstm_classifier()
-      matches_pytorch(m, REF.lstm_classifier)
-      assert.equal("3x10", shape(trains(m, images(3))))
-      local s = models.lstm_classifier{input = 5, hidden = 8, layers = 1, classes = 3}
-      assert.equal("2x3", shape(s(tide.randn(2, 7, 5))))
-    end)
-  end
-
-  if not (nn.TransformerEncoderLayer and nn.PositionalEncoding) then
-    pending("gpt, transformer_classifier: nn.TransformerEncoderLayer is not available yet")
-    return
-  end
+  it("lstm_classifier: PyTorch's LSTM names, rows of an image as steps", function()
+    local m = models.lstm_classifier()
+    matches_pytorch(m, REF.lstm_classifier)
+    assert.equal("3x10", shape(trains(m, images(3))))
+    local s = models.lstm_classifier{input = 5, hidden = 8, layers = 1, classes = 3}
+    assert.equal("2x3", shape(s(tide.randn(2, 7, 5))))
+  end)
 
   local function ids(b, t, v) return tide.randint(1, v, {b, t}):long() end
 

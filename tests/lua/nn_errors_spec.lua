@@ -6,10 +6,11 @@
 local tide = require "tide"
 local nn = require "tide.nn"
 local optim = require "tide.optim"
+local H = require "helpers"
 
 local R = tide.randn
 local function I(...) return tide.zeros({...}, {dtype = "int64"}) end
-local function long(t) return tide.tensor(t, {dtype = "int64"}) end
+local long = H.long
 local BAD = {pading = 1}
 
 -- a call of module m (built by make) on the given arguments, made when the row runs

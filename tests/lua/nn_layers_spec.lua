@@ -3,6 +3,7 @@
 -- Reference numbers come from torch 2.x (float64), pasted here; nothing imports torch at test time.
 local tide = require "tide"
 local nn = require "tide.nn"
+local H = require "helpers"
 
 -- the error fn raises, which must match pattern
 local function fails(fn, pattern)
@@ -11,14 +12,7 @@ local function fails(fn, pattern)
   assert.matches(pattern, err)
 end
 
-local function close(a, b, tol)
-  local x, y = a:totable(), type(b) == "table" and b or b:totable()
-  assert.equal(#y, #x)
-  for i = 1, #x do
-    if type(x[i]) == "table" then close(a[i], y[i], tol)
-    else assert.is_true(math.abs(x[i] - y[i]) <= (tol or 1e-6), ("%g vs %g at %d"):format(x[i], y[i], i)) end
-  end
-end
+local close = H.near
 
 local W = {{0.1, -0.2, 0.3, 0.4}, {-0.5, 0.6, 0.7, -0.8}, {0.9, 1.0, -1.1, 1.2}}
 local B = {0.05, -0.15, 0.25}

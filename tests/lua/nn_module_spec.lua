@@ -1,17 +1,10 @@
 -- tests/lua/nn_module_spec.lua: nn.Module (registration, walks, train/eval, to, state dicts,
--- freeze, apply, printing), nn.Parameter and the containers (API.md "nn", doc/nn.md).
+-- freeze, apply, printing), nn.Parameter and the containers (doc/nn.md).
 local tide = require "tide"
 local nn = require "tide.nn"
+local H = require "helpers"
 
-local function close(a, b, tol)
-  local x, y = a:totable(), type(b) == "table" and b or b:totable()
-  if type(x) ~= "table" then x, y = {x}, {y} end
-  assert.equal(#y, #x)
-  for i = 1, #x do
-    if type(x[i]) == "table" then close(a[i], y[i], tol)
-    else assert.is_true(math.abs(x[i] - y[i]) <= (tol or 1e-6), ("%g vs %g at %d"):format(x[i], y[i], i)) end
-  end
-end
+local close = H.near
 
 local function keys(ordered)          -- the keys of a named_parameters/state_dict, in pairs order
   local out = {}

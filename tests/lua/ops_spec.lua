@@ -1,5 +1,5 @@
--- tests/lua/ops_spec.lua: every op of API.md "Tensors" against PyTorch, one check line each case,
--- in tinygrad's helper_test_op style: check(op, inputs, args, opts).
+-- tests/lua/ops_spec.lua: every op of doc/math.md and doc/tensor.md against PyTorch, one
+-- check line each case, in tinygrad's helper_test_op style: check(op, inputs, args, opts).
 --   inputs: one spec per operand: a shape {3, 4} (floats: run as float64 and float32), with
 --     dtype= ("int64", "bool", "uint8", "int8"), lo=/hi= (value range), index=n (int64 positions 1..n),
 --     values= (explicit flat values), view= ("T", "narrow", "permute", "expand" with from=:
@@ -484,7 +484,7 @@ check("rnn_tanh_scan", {{4, 3, 2}, {2, 2}, {3, 2}})
 check("rnn_relu_scan", {{4, 2, 3}, {3, 3}, {2, 3}})
 
 describe("ops against PyTorch", function()
-  F.suite(it, pending)
+  F.suite(it)
 end)
 
 -- Random values: properties, since no other implementation draws the same numbers.

@@ -9,7 +9,7 @@ local H = require "helpers"
 local BUILD = os.getenv("TIDE_BUILD") or "build"
 local TIDE = BUILD .. "/tide"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = H.q
 
 local function tmp(ext)
   local n = os.tmpname()
@@ -17,13 +17,7 @@ local function tmp(ext)
   return n .. ext
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = H.slurp
 
 -- runs f(...) with io.output() going to /dev/null (the pages plot writes to the terminal)
 local function quiet(f, ...)
@@ -75,12 +69,7 @@ local function marks(page, ch)
 end
 
 -- runs a shell command; returns its stdout and stderr together, and the exit status
-local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local run = H.run
 
 -- this process's descendants as "pid stat comm" lines (the ps pipeline itself left out)
 local function descendants()

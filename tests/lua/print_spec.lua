@@ -1,7 +1,8 @@
--- tests/lua/print_spec.lua: tostring(t) and tide.set_printoptions (API.md "Printing"). The
+-- tests/lua/print_spec.lua: tostring(t) and tide.set_printoptions (doc/tensor.md, "Printing"). The
 -- bodies marked "PyTorch" are torch 1.13's repr with "tensor(" and its 7-column indent removed
 -- (linewidth 87 there = 80 here); tide differs on purpose only where noted.
 local tide = require "tide"
+local H = require "helpers"
 
 -- a nested Lua table of f(i) for i = 1..rows*cols, row-major
 local function grid(rows, cols, f)
@@ -13,11 +14,7 @@ local function grid(rows, cols, f)
   return t
 end
 
-local function raises(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok)
-  assert.is_truthy(tostring(err):find(pattern, 1, true), "got: " .. tostring(err))
-end
+local raises = H.err
 
 describe("tostring(t)", function()
   after_each(function() tide.set_printoptions{profile = "default"} end)

@@ -2,16 +2,13 @@
 -- backward passes for every supported layer, clipping and noise statistics, Poisson batches,
 -- noise 0 without clipping = plain SGD, tide.fit's epsilon and budget, and bad input.
 local tide = require "tide"
+local H = require "helpers"
 local nn, optim, data = require "tide.nn", require "tide.optim", require "tide.data"
 local privacy = require "tide.privacy"
 
 local function maxdiff(a, b) return (a - b):abs():max():item() end
 
-local function err(f, ...)
-  local ok, e = pcall(f, ...)
-  assert.is_false(ok)
-  return tostring(e)
-end
+local err = H.errmsg
 
 -- a loader over n random examples (only make_private's sizes matter where it is not iterated)
 local function loader_of(x, y, b) return data.DataLoader(data.TensorDataset(x, y), {batch_size = b}) end

@@ -2,6 +2,7 @@
 -- forms, 1-based positions, two results, option tables, error messages); the numerics are
 -- checked in C against naive kernels (tests/c/test_reduce.c, test_matmul.c) and in ops_spec.
 local tide = require "tide"
+local H = require "helpers"
 
 local function close(t, want, tol)
   local got = type(t) == "number" and t or t:totable()
@@ -18,11 +19,7 @@ local function close(t, want, tol)
   walk(got, want, "t")
 end
 
-local function fails(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok)
-  assert.matches(pattern, err)
-end
+local fails = H.matches
 
 describe("reductions from Lua", function()
   local t = tide.tensor({{1, 9, 3}, {7, 2, 7}})

@@ -1,24 +1,12 @@
 -- tests/lua/repl_spec.lua: the REPL through a real pseudo-terminal (tests/ptyrun.py drives
 -- $TIDE_BUILD/tide), and the Lua half (stdlib/tide/repl.lua: printing, completion) directly.
+local H = require "helpers"
 local BUILD = os.getenv("TIDE_BUILD") or "build"
 local TIDE = BUILD .. "/tide"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function tmpdir()
-  local n = os.tmpname()
-  os.remove(n)
-  os.execute("mkdir -p " .. q(n))
-  return n
-end
-
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local q = H.q
+local tmpdir = H.tmpdir
+local slurp = H.slurp
 
 -- Debian's python3 (a python3 earlier in PATH may be a slow version-manager shim)
 local PYTHON = io.open("/usr/bin/python3", "r") and "/usr/bin/python3" or "python3"

@@ -1,4 +1,4 @@
--- tests/lua/tensor_spec.lua: creation and properties (API.md "Tensors").
+-- tests/lua/tensor_spec.lua: creation and properties (doc/tensor.md, "Creation" and "Properties").
 local tide = require "tide"
 
 describe("tide.tensor", function()

@@ -1,15 +1,12 @@
--- tests/lua/views_spec.lua: views and shape ops from Lua (API.md "Tensors", views): shared
+-- tests/lua/views_spec.lua: views and shape ops from Lua (doc/tensor.md, "Views and shape"): shared
 -- storage, strides, values against plain Lua loops, misuse errors, split/chunk, and gradients
 -- through views. ops_spec.lua compares the same ops with PyTorch.
 local tide = require "tide"
+local H = require "helpers"
 
 local range = require("helpers").range -- n x m float64 holding 1..n*m
 
-local function err(fn, ...)
-  local ok, msg = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return msg
-end
+local err = H.errmsg
 
 describe("views", function()
   it("share storage with their base, both ways", function()

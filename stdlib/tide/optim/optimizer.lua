@@ -329,7 +329,7 @@ local function prepare_load(self, sd)
     if type(st) ~= "table" or tide.is_tensor(st) then bad("state of parameter %d is not a table", i) end
     local s = {}
     for field, v in pairs(st) do
-      if not spec.state[field] then
+      if spec.state and not spec.state[field] then -- a class without the list takes any
         bad("state '%s' of parameter %d is not %s state (a state_dict of another optimizer?)",
             tostring(field), i, name)
       elseif field == "step" then
