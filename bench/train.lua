@@ -7,6 +7,8 @@
 --        its own shuffle; rank 1 reports the job's samples/s: peer_ddp.py's tide side)
 --        [--dp 1] (cnn, mlp: DP-SGD through tide.privacy, noise 1, clip 1, fixed batches of 64;
 --        bench/peer_dp.py is its peer; named train_<wl>_dp)
+-- The RESULT line also gives flop_per_step (6 FLOPs per MAC of tide.summary.macs, doc/fit.md's
+-- convention) and gflops, the rate the timed steps reached: scripts/bench.py's peak_fraction.
 local B = dofile(((arg[0]):match("^(.*)/") or ".") .. "/common.lua")
 local nn, optim, data = require "tide.nn", require "tide.optim", require "tide.data"
 
@@ -151,6 +153,7 @@ if wl == "transformer" then next_batch = text_batches(BATCH[wl])
 elseif opt.loader == 1 or opt.fit == 1 then next_batch, loader = loader_batches(BATCH[wl])
 else next_batch = image_batches(BATCH[wl]) end
 local model, optimizer = make()
+local bare = model  -- before any wrapper: what tide.summary.macs counts
 if dist then model = dist.DataParallel(model) end -- optimizer holds the same tensors
 model:train()
 if dp then -- the same in-memory batches; the loader gives make_private its sizes only
@@ -210,8 +213,15 @@ if dist then dist.allreduce(cpu, "sum") end
 local per_step = (wl == "transformer" and BATCH[wl] * SEQ or BATCH[wl]) * size
 local unit = wl == "transformer" and "tokens/s" or "samples/s"
 if rank > 1 then return end
+-- FLOPs per step by doc/fit.md's convention: 6 per MAC of one example (a sequence for the
+-- transformer), counted after the timed steps so the count costs them nothing
+local example = ({mlp = {784}, cnn = {1, 28, 28}, lstm = {784}, autoencoder = {784},
+                  transformer = {SEQ}})[wl]
+local macs = tide.summary.macs(bare, example, {dtype = wl == "transformer" and "int64" or nil})
+local flop_per_step = 6 * macs * BATCH[wl] * size
 B.result("train_" .. wl .. (dp and "_dp" or ""), opt.steps * per_step / dt, unit,
   {steps = opt.steps, warmup = opt.warmup, batch = BATCH[wl] * size, ranks = size,
    params = model:num_parameters(), cpu_s = string.format("%.2f", cpu[1]),
-   ms_per_step = string.format("%.3f", 1000 * dt / opt.steps),
+   ms_per_step = string.format("%.3f", 1000 * dt / opt.steps), flop_per_step = flop_per_step,
+   gflops = string.format("%.2f", flop_per_step * opt.steps / dt / 1e9),
    loss_last20 = string.format("%.4f", sum / #tail)})

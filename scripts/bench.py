@@ -1,7 +1,9 @@
 """scripts/bench.py: the driver of `make bench` (started by scripts/bench.sh with /usr/bin/python3).
-Runs each workload's tide side and peer side in turn (A B A B ...) for BENCH_ROUNDS rounds after
-an idle-CPU check, takes medians and prints one `BENCH name=... ratio=...` line per workload;
-a tide side that cannot run yet is reported as tide=n/a with the reason. See doc/bench.md."""
+Prints the CPU (model, caches, measured clock and FMA peak), then runs each workload's tide side
+and peer side in ABBA order (tide peer, peer tide, ...) for BENCH_ROUNDS rounds after an idle-CPU
+check, and prints one `BENCH name=... ratio=...` line per workload: the median of the per-round
+ratios with their range, and for training the fraction of the FMA peak; a tide side that cannot
+run yet is reported as tide=n/a with the reason. See doc/bench.md."""
 import json
 import os
 import re
@@ -21,9 +23,14 @@ TIDE = os.path.join(BUILD, "tide")
 PY = "/usr/bin/python3"
 OMPBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 THREADS = os.environ.get("BENCH_THREADS", "2")
-ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
 PEER = os.environ.get("BENCH_PEER", "1") != "0"
 TRAIN = os.environ.get("BENCH_TRAIN", "0") == "1"
+# BENCH_STEPS=N: train_<workload> runs N timed steps (N/10 warm-up) on both sides: a quick check
+# of the mechanics, not a figure
+STEPS = (["--steps", os.environ["BENCH_STEPS"],
+          "--warmup", str(max(1, int(os.environ["BENCH_STEPS"]) // 10))]
+         if os.environ.get("BENCH_STEPS") else [])
 ONLY = [w for w in re.split(r"[,\s]+", os.environ.get("BENCH_ONLY", "")) if w]
 IDLE_BUSY = float(os.environ.get("IDLE_BUSY", "15"))   # % of the machine that counts as busy
 IDLE_BUDGET = [float(os.environ.get("IDLE_WAIT", "180"))]  # seconds of waiting, whole run
@@ -153,9 +160,44 @@ def run(cmd, env, label):
     return r
 
 
+# ---- the CPU: what a figure was measured on ----------------------------------------------------
+def cpu_info():
+    """The CPU line printed first: /proc/cpuinfo's model, sysfs's L1d and L2, and bench/fmapeak.c's
+    measured clock and float32 FMA peak on THREADS threads (the peak is peak_fraction's base)."""
+    info = {}
+    for line in open("/proc/cpuinfo"):
+        k, _, v = line.partition(":")
+        k = k.strip()
+        if k in ("model name", "cpu family", "model") and k not in info:
+            info[k] = v.strip()
+    caches = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    for d in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        try:
+            level, kind, size = (open(os.path.join(base, d, f)).read().strip()
+                                 for f in ("level", "type", "size"))
+        except OSError:
+            continue
+        if kind in ("Data", "Unified") and level in ("1", "2"):
+            caches[f"l{level}{'d' if kind == 'Data' else ''}"] = size
+    r = run([os.path.join(BUILD, "bench", "fmapeak"), THREADS], C_ENV, "fmapeak")
+    vals, why = parse(r, ["clock", "fma_peak"])
+    isa = re.search(r"name=fma_peak .*?isa=(\S+)", r["out"])
+    line = (f'CPU model="{quote(info.get("model name", "?"))}" '
+            f'family={info.get("cpu family", "?")} model={info.get("model", "?")} '
+            f'l1d={caches.get("l1d", "?")} '
+            f'l2={caches.get("l2", "?")} clock_ghz={fmt(vals.get("clock"))} '
+            f'fma_peak_gflops={fmt(vals.get("fma_peak"))} isa={isa.group(1) if isa else "n/a"} '
+            f'threads={THREADS}')
+    if "fma_peak" in why:
+        line += f' peak_reason="{quote(why["fma_peak"])}"'
+    return line, vals.get("fma_peak")
+
+
 # ---- reading results ---------------------------------------------------------------------------
-def parse(r, names):
-    """{name: value or None}, {name: reason} from RESULT/NA lines; the run's error otherwise."""
+def parse(r, names, gflops=None):
+    """{name: value or None}, {name: reason} from RESULT/NA lines; the run's error otherwise.
+    A training script's achieved gflops= go into the dict gflops, when given."""
     vals, why = {}, {}
     for line in r["out"].splitlines():
         m = re.match(r"(RESULT|NA) name=(\S+) (.*)", line)
@@ -173,6 +215,9 @@ def parse(r, names):
             # sgemm.c's value= is its best sample; compare medians with medians
             med = re.search(r"(?:^| )median=(\S+)", rest)
             vals[name] = float((med or v).group(1))
+            gf = re.search(r"(?:^| )gflops=(\S+)", rest)
+            if gf and gflops is not None:
+                gflops[name] = float(gf.group(1))
         else:
             why[name] = rest.removeprefix("reason=")
     for name in names:
@@ -264,8 +309,9 @@ for _n in (64, 256, 1024, 2048):
                                             n[0][6:]], C_ENV, "cblas"), ">=0.95"))
 for _w in ("mlp", "cnn", "lstm", "autoencoder", "transformer"):
     GROUPS.append(Group([f"train_{_w}"], "tokens/s" if _w == "transformer" else "samples/s",
-                        cmd_side(lambda n: lua("train.lua", n[0][6:]), TIDE_ENV, "tide"),
-                        cmd_side(lambda n: peer_py("peer_train.py", n[0][6:]), PEER_ENV, "peer"),
+                        cmd_side(lambda n: lua("train.lua", n[0][6:], *STEPS), TIDE_ENV, "tide"),
+                        cmd_side(lambda n: peer_py("peer_train.py", n[0][6:], *STEPS), PEER_ENV,
+                                 "peer"),
                         ">=1.5", train=True))
 
 
@@ -390,20 +436,26 @@ def fmt_ratio(r):
 def measure(g, names):
     """Runs g's rounds; returns per name: tide/peer value lists, rss lists, reasons, noisy."""
     acc = {n: {"tide": [], "peer": [], "tide_rss": [], "peer_rss": [], "why": None,
-               "peer_why": None, "noisy": 0} for n in names}
+               "peer_why": None, "noisy": 0, "rounds": {}, "gflops": []} for n in names}
     tide_ok, peer_on = True, PEER
     for rnd in range(ROUNDS):
-        for side in ("tide", "peer"):
+        # ABBA: a drift during the run (a neighbour starting, the clock sagging) that favours
+        # whichever side runs second in one round favours the other side in the next
+        for side in ("tide", "peer") if rnd % 2 == 0 else ("peer", "tide"):
             if side == "tide" and not tide_ok or side == "peer" and not peer_on:
                 continue
             r = (g.tide if side == "tide" else g.peer)(names)
-            vals, why = parse(r, names)
+            gflops = {}
+            vals, why = parse(r, names, gflops)
             for n in names:
                 a = acc[n]
                 if n in vals:
                     a[side].append(vals[n])
                     a[side + "_rss"].append(r["rss"])
                     a["noisy"] += r["noisy"]
+                    a["rounds"].setdefault(rnd, {})[side] = vals[n]
+                    if side == "tide" and n in gflops:
+                        a["gflops"].append(gflops[n])
                 else:
                     a["why" if side == "tide" else "peer_why"] = why[n]
             got = [vals[n] for n in names if n in vals]
@@ -417,16 +469,32 @@ def measure(g, names):
     return acc, peer_on
 
 
-def report(g, name, a, peer_on):
+def round_ratios(g, a):
+    """tide's advantage in each round where both sides gave a figure (ABBA pairs)."""
+    out = []
+    for sides in a["rounds"].values():
+        t, p = sides.get("tide"), sides.get("peer")
+        if t and p:
+            out.append(p / t if g.lower else t / p)
+    return out
+
+
+def report(g, name, a, peer_on, peak):
     unit = g.unit or UNITS[name]
     t = statistics.median(a["tide"]) if a["tide"] else None
     p = statistics.median(a["peer"]) if a["peer"] else None
-    ratio = None
-    if t and p:
-        ratio = p / t if g.lower else t / p
+    ratios = round_ratios(g, a)
+    ratio = statistics.median(ratios) if ratios else None
+    if ratios:
+        log(f"  {name} per-round ratios: " + " ".join(fmt_ratio(x) for x in ratios))
     rss = {k: f"{max(a[k]):.0f}" if a[k] else "n/a" for k in ("tide_rss", "peer_rss")}
-    line = (f"BENCH name={name} tide={fmt(t)} peer={fmt(p)} unit={unit} ratio={fmt_ratio(ratio)} "
-            f"tide_rss_mib={rss['tide_rss']} peer_rss_mib={rss['peer_rss']} goal={g.goal} "
+    line = f"BENCH name={name} tide={fmt(t)} peer={fmt(p)} unit={unit} ratio={fmt_ratio(ratio)} "
+    if ratios:
+        line += f"ratio_range={fmt_ratio(min(ratios))}-{fmt_ratio(max(ratios))} "
+    if g.train:
+        frac = statistics.median(a["gflops"]) / peak if a["gflops"] and peak else None
+        line += f"peak_fraction={'n/a' if frac is None else f'{frac:.3f}'} "
+    line += (f"tide_rss_mib={rss['tide_rss']} peer_rss_mib={rss['peer_rss']} goal={g.goal} "
             f"rounds={len(a['tide'])}/{len(a['peer'])}")
     if a["noisy"]:
         line += f" noisy_runs={a['noisy']}"
@@ -448,6 +516,9 @@ def main():
     bad = [w for w in ONLY if w not in known]
     if bad:
         sys.exit(f"bench: unknown workload(s) {','.join(bad)}; known: {','.join(known)}")
+    cpu, peak = cpu_info()
+    print(cpu, flush=True)
+    log(cpu)
     note(f"tide={os.path.relpath(TIDE, REPO)} rounds={ROUNDS} threads={THREADS} "
          f"peer={'on' if PEER else 'off'} load={open('/proc/loadavg').read().split()[:3]} "
          f"log={os.path.relpath(LOG.name, REPO)}")
@@ -457,7 +528,7 @@ def main():
             continue
         acc, peer_on = measure(g, names)
         for n in names:
-            report(g, n, acc[n], peer_on)
+            report(g, n, acc[n], peer_on, peak)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/bin/sh
 # `make bench`: installs the bench-only packages, builds the C peers into $BUILD/bench and runs
 # scripts/bench.py, which prints one `BENCH name=... ratio=...` line per workload (doc/bench.md).
-# Env: BUILD (default build), BENCH_ONLY=a,b, BENCH_PEER=0, BENCH_ROUNDS=3, BENCH_TRAIN=1.
+# Env: BUILD (default build), BENCH_ONLY=a,b, BENCH_PEER=0, BENCH_ROUNDS=5, BENCH_TRAIN=1.
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

@@ -185,6 +185,7 @@ typedef struct td_args {
     bool has_a, has_b;
     td_dtype dtype;
     double c;                       /* a third scalar: eps of the norms, label smoothing */
+    td_num lo, hi;                  /* clamp: a, b again when given as integers (exact) */
     int mode;                       /* op-specific choice: a loss's TD_REDUCE_* */
     td_tensor *aux[2];              /* borrowed side-effect targets, forward only (batch_norm's
                                        running mean/var); backward must never read them */

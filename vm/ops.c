@@ -137,8 +137,8 @@ static void s_t_onum2(lua_State *L, const char *fn, call *c) {
     self(L, c);
     c->a.has_a = !lua_isnoneornil(L, 2);
     c->a.has_b = !lua_isnoneornil(L, 3);
-    if (c->a.has_a) c->a.a = luaL_checknumber(L, 2);
-    if (c->a.has_b) c->a.b = luaL_checknumber(L, 3);
+    if (c->a.has_a) c->a.a = luaL_checknumber(L, 2), c->a.lo = tdL_tonum(L, 2);
+    if (c->a.has_b) c->a.b = luaL_checknumber(L, 3), c->a.hi = tdL_tonum(L, 3);
 }
 static void s_t_dtype(lua_State *L, const char *fn, call *c) {
     self(L, c);

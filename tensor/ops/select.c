@@ -73,12 +73,12 @@ static int pick_grad(td_node *n, td_tensor *g, int c, const td_loop *loops, int 
 /* ---- clamp ----------------------------------------------------------------------------------
  * y = min(max(x, lo), hi) (so lo > hi gives hi, and NaN stays NaN, as in PyTorch); the
  * gradient passes where lo <= x <= hi. */
-#define CLAMP_LOOP(fn, TY, lowest, highest, conv)                                                  \
+#define CLAMP_LOOP(fn, TY, lowest, highest, LO, HI)                                               \
     static void fn(char **p, const int64_t *s, int64_t n, const void *ctx) {                       \
         typedef TY T;                                                                              \
         const td_args *a = ctx;                                                                    \
-        const T lo = a->has_a ? (T)conv(a->a) : (T)(lowest);                                       \
-        const T hi = a->has_b ? (T)conv(a->b) : (T)(highest);                                      \
+        const T lo = a->has_a ? (T)(LO) : (T)(lowest);                                             \
+        const T hi = a->has_b ? (T)(HI) : (T)(highest);                                            \
         if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                                              \
             T *restrict o = (T *)p[0];                                                             \
             const T *restrict x = (const T *)p[1];                                                 \
@@ -94,11 +94,13 @@ static int pick_grad(td_node *n, td_tensor *g, int c, const td_loop *loops, int 
             }                                                                                      \
         }                                                                                          \
     }
-CLAMP_LOOP(clamp_f32, float, -INFINITY, INFINITY, EW_ID)
-CLAMP_LOOP(clamp_f64, double, -INFINITY, INFINITY, EW_ID)
-CLAMP_LOOP(clamp_i64, int64_t, INT64_MIN, INT64_MAX, to_i64)
-CLAMP_LOOP(clamp_u8, uint8_t, 0, 255, to_u8)
-CLAMP_LOOP(clamp_i8, int8_t, -128, 127, to_i8)
+/* int64 bounds: an integer given exactly (lo/hi) is not rounded through the double a/b */
+static int64_t bound_i64(td_num exact, double v) { return exact.is_int ? exact.i : to_i64(v); }
+CLAMP_LOOP(clamp_f32, float, -INFINITY, INFINITY, a->a, a->b)
+CLAMP_LOOP(clamp_f64, double, -INFINITY, INFINITY, a->a, a->b)
+CLAMP_LOOP(clamp_i64, int64_t, INT64_MIN, INT64_MAX, bound_i64(a->lo, a->a), bound_i64(a->hi, a->b))
+CLAMP_LOOP(clamp_u8, uint8_t, 0, 255, to_u8(a->a), to_u8(a->b))
+CLAMP_LOOP(clamp_i8, int8_t, -128, 127, to_i8(a->a), to_i8(a->b))
 
 #define A ((const td_args *)ctx)
 GLOOP(clamp_b32, float, (!A->has_a || x >= (T)A->a) && (!A->has_b || x <= (T)A->b) ? g : 0)

@@ -26,6 +26,10 @@ describe("Lua integers into int64 tensors", function()
     assert.same({false, true}, tide.tensor({big, big - 1}, I64):eq(big - 1):totable())
     assert.same({true}, tide.tensor({math.maxinteger}, I64):gt(math.maxinteger - 1):totable())
     assert.same({big}, tide.zeros(1, I64):add_(big):totable())
+    local ext = tide.tensor({math.maxinteger, math.mininteger, 5}, I64)  -- clamp's bounds
+    assert.same({math.maxinteger - 1, math.mininteger + 1, 5},
+                ext:clamp(math.mininteger + 1, math.maxinteger - 1):totable())
+    assert.same({big, big, 5}, tide.tensor({big + 7, big, 5}, I64):clamp(nil, big):totable())
   end)
 end)
 
