@@ -83,9 +83,7 @@ describe("tide.dist under mpirun -np 2", function()
     pending("mpirun is not installed (openmpi-bin)")
     return
   end
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
+  local dir = H.tmpdir()
   teardown(function() os.execute("rm -rf " .. dir) end)
 
   local function ok_run(cmd, want)

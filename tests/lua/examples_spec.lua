@@ -2,6 +2,7 @@
 -- cannot rot. Each runs with --smoke (a few batches, no result check; files go to a temporary
 -- directory; one thread: the batches are tiny) and must exit with status 0 and print its
 -- closing line.
+local H = require "helpers"
 local TIDE = (os.getenv("TIDE_BUILD") or "build") .. "/tide"
 
 local SMOKE = {   -- script, the options beside --smoke (%s: a temporary directory), closing words
@@ -31,9 +32,7 @@ describe("examples", function()
     pending(TIDE .. " is not built")
     return
   end
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
+  local dir = H.tmpdir()
   teardown(function() os.execute("rm -rf " .. dir) end)
 
   for _, e in ipairs(SMOKE) do
